@@ -1,0 +1,186 @@
+//! Choosing where a data set comes from: a directory, the Hugging Face Hub, or the bundled sample.
+
+use std::path::{Path, PathBuf};
+
+use super::dataset::{file_names, Dataset, DatasetKind, Origin, Split};
+use super::hub::{self, HubError, HubOptions};
+use super::idx::IdxError;
+
+/// Which source to load from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A directory if one is given, else the Hub (cached), else the bundled sample.
+    Auto,
+    /// Only the directory given by `--data-dir` / `data.dir`.
+    Dir,
+    /// Only the Hugging Face Hub (or its cache).
+    Hub,
+    /// Only the bundled MNIST sample.
+    Sample,
+}
+
+/// Why a data set could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{dir}: no {wanted}[.gz] (expected the four MNIST-layout IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, gzipped or raw)")]
+    MissingFile { dir: PathBuf, wanted: String },
+    #[error("data source 'dir' needs a directory: pass --data-dir DIR or set data.dir in config.toml")]
+    NoDir,
+    #[error(transparent)]
+    Idx(#[from] IdxError),
+    #[error("{0}\n  to use local files instead: classgen ... --data-dir DIR (a folder with the four MNIST IDX files)")]
+    Hub(#[from] HubError),
+    #[error("there is no bundled sample of {0}: use --data-dir DIR (Debian: apt-get install dataset-fashion-mnist, then --data-dir /usr/share/datasets/fashion-mnist) or the Hub")]
+    NoSample(DatasetKind),
+}
+
+/// The sample compiled into the binary (see data/README.md).
+mod sample {
+    pub const TRAIN_IMAGES: &[u8] =
+        include_bytes!("../../data/mnist-sample/train-images-idx3-ubyte.gz");
+    pub const TRAIN_LABELS: &[u8] =
+        include_bytes!("../../data/mnist-sample/train-labels-idx1-ubyte.gz");
+    pub const TEST_IMAGES: &[u8] = include_bytes!("../../data/mnist-sample/t10k-images-idx3-ubyte.gz");
+    pub const TEST_LABELS: &[u8] = include_bytes!("../../data/mnist-sample/t10k-labels-idx1-ubyte.gz");
+}
+
+/// Loads the bundled 8,000/2,000 MNIST sample.
+pub fn load_sample() -> Result<Dataset, DataError> {
+    let name = |n: &str| Path::new("<bundled sample>").join(n);
+    let split = |images: &[u8], img_name, labels: &[u8], lab_name| {
+        Split::decode(images.to_vec(), &name(img_name), labels.to_vec(), &name(lab_name))
+    };
+    Ok(Dataset {
+        kind: DatasetKind::Mnist,
+        origin: Origin::Sample,
+        train: split(
+            sample::TRAIN_IMAGES,
+            "train-images",
+            sample::TRAIN_LABELS,
+            "train-labels",
+        )?,
+        test: split(
+            sample::TEST_IMAGES,
+            "t10k-images",
+            sample::TEST_LABELS,
+            "t10k-labels",
+        )?,
+    })
+}
+
+/// Finds `name` or `name.gz` in `dir`.
+fn find_file(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
+    [name.to_string(), format!("{name}.gz")]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| DataError::MissingFile {
+            dir: dir.to_path_buf(),
+            wanted: name.to_string(),
+        })
+}
+
+/// Loads the four standard IDX files from a directory.
+pub fn load_dir(dir: &Path, kind: DatasetKind) -> Result<Dataset, DataError> {
+    let split = |prefix: &str| -> Result<Split, DataError> {
+        let (images, labels) = file_names(prefix);
+        Ok(Split::read(&find_file(dir, &images)?, &find_file(dir, &labels)?)?)
+    };
+    Ok(Dataset {
+        kind,
+        origin: Origin::Dir(dir.to_path_buf()),
+        train: split("train")?,
+        test: split("t10k")?,
+    })
+}
+
+/// Loads through the Hub (or its converted cache).
+pub fn load_hub(kind: DatasetKind, options: &HubOptions) -> Result<Dataset, DataError> {
+    let dir = hub::fetch(kind, options)?;
+    let mut dataset = load_dir(&dir, kind)?;
+    dataset.origin = Origin::Hub(dir);
+    Ok(dataset)
+}
+
+/// What [`load`] was asked for.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    pub kind: DatasetKind,
+    pub source: SourceKind,
+    pub dir: Option<PathBuf>,
+    pub hub: HubOptions,
+}
+
+/// A loaded data set, and a notice for the user if the source was a fallback.
+pub struct Loaded {
+    pub dataset: Dataset,
+    pub notice: Option<String>,
+}
+
+/// Loads a data set from the requested source; `auto` tries dir, Hub, then the sample.
+pub fn load(request: &LoadRequest) -> Result<Loaded, DataError> {
+    let plain = |dataset| Loaded {
+        dataset,
+        notice: None,
+    };
+    match request.source {
+        SourceKind::Dir => {
+            let dir = request.dir.as_deref().ok_or(DataError::NoDir)?;
+            load_dir(dir, request.kind).map(plain)
+        }
+        SourceKind::Hub => load_hub(request.kind, &request.hub).map(plain),
+        SourceKind::Sample if request.kind == DatasetKind::Mnist => load_sample().map(plain),
+        SourceKind::Sample => Err(DataError::NoSample(request.kind)),
+        SourceKind::Auto => {
+            if let Some(dir) = &request.dir {
+                return load_dir(dir, request.kind).map(plain);
+            }
+            match load_hub(request.kind, &request.hub) {
+                Ok(dataset) => Ok(plain(dataset)),
+                Err(hub_error) if request.kind == DatasetKind::Mnist => {
+                    let dataset = load_sample()?;
+                    let notice = format!(
+                        "notice: using the bundled MNIST sample (8,000 train / 2,000 test), not full MNIST.\n  the Hub failed: {hub_error}"
+                    );
+                    Ok(Loaded {
+                        dataset,
+                        notice: Some(notice),
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_is_stratified_8000_2000() {
+        let data = load_sample().unwrap();
+        assert_eq!(data.train.len(), 8000);
+        assert_eq!(data.test.len(), 2000);
+        let mut train = [0usize; 10];
+        let mut test = [0usize; 10];
+        data.train.labels.iter().for_each(|&l| train[l as usize] += 1);
+        data.test.labels.iter().for_each(|&l| test[l as usize] += 1);
+        for c in 0..10 {
+            let total = train[c] + test[c];
+            let expected_test = (total as f64 * 0.2).round() as usize;
+            assert_eq!(test[c], expected_test, "class {c}");
+        }
+        // The split is fixed: pin the first labels of each split.
+        assert_eq!(&data.train.labels[..8], &[0, 8, 5, 2, 4, 4, 5, 2]);
+        assert_eq!(&data.test.labels[..8], &[4, 6, 1, 3, 4, 0, 2, 8]);
+    }
+
+    #[test]
+    fn missing_dir_file_names_the_file() {
+        let dir = std::env::temp_dir().join("classgen-no-such-dir");
+        let err = load_dir(&dir, DatasetKind::Mnist).err().unwrap();
+        assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
+    }
+}

@@ -1,0 +1,7 @@
+//! classgen: train MNIST classifiers, then turn them into generators.
+//!
+//! The library holds every job (data loading, training, evaluation) so that the headless CLI
+//! and the dashboard drive the same code.
+
+pub mod data;
+pub mod fsutil;
