@@ -55,7 +55,11 @@ pub fn new_run_dir(root: &Path, kind: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(root)?;
     let base = format!("{}-{kind}", timestamp());
     for n in 1.. {
-        let name = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+        let name = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
         let dir = root.join(name);
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),

@@ -13,7 +13,9 @@ pub const PIXELS: usize = SIDE * SIDE;
 pub const CLASSES: usize = 10;
 
 /// The data sets classgen knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     /// Handwritten digits (LeCun, Cortes, Burges).
@@ -138,7 +140,11 @@ impl Split {
         if imgs.dims[0] != labs.dims[0] {
             return Err(IdxError::Shape {
                 path: labels.to_path_buf(),
-                expected: format!("{} labels, one per image in {}", imgs.dims[0], images.display()),
+                expected: format!(
+                    "{} labels, one per image in {}",
+                    imgs.dims[0],
+                    images.display()
+                ),
                 found: format!("{} labels", labs.dims[0]),
             });
         }
@@ -156,7 +162,11 @@ impl Split {
             &[self.len(), SIDE, SIDE],
             &self.images,
         )?;
-        idx::write(&dir.join(format!("{labels}.gz")), &[self.len()], &self.labels)
+        idx::write(
+            &dir.join(format!("{labels}.gz")),
+            &[self.len()],
+            &self.labels,
+        )
     }
 }
 

@@ -144,7 +144,12 @@ pub fn read(path: &Path, n_dims: u8) -> Result<IdxArray, IdxError> {
 }
 
 /// Checks that an array holds `[n, rows, cols]` images.
-pub fn check_images(array: &IdxArray, path: &Path, rows: usize, cols: usize) -> Result<(), IdxError> {
+pub fn check_images(
+    array: &IdxArray,
+    path: &Path,
+    rows: usize,
+    cols: usize,
+) -> Result<(), IdxError> {
     if array.dims[1..] != [rows, cols] {
         return Err(IdxError::Shape {
             path: path.to_path_buf(),
@@ -240,6 +245,9 @@ mod tests {
         let mut bytes = encode(&[2], &[1, 2]);
         bytes.push(3);
         let err = parse(&bytes, 1, &p()).unwrap_err();
-        assert!(matches!(err, IdxError::TrailingBytes { extra: 1, .. }), "{err}");
+        assert!(
+            matches!(err, IdxError::TrailingBytes { extra: 1, .. }),
+            "{err}"
+        );
     }
 }

@@ -7,7 +7,9 @@ use super::hub::{self, HubError, HubOptions};
 use super::idx::IdxError;
 
 /// Which source to load from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// A directory if one is given, else the Hub (cached), else the bundled sample.
@@ -25,7 +27,9 @@ pub enum SourceKind {
 pub enum DataError {
     #[error("{dir}: no {wanted}[.gz] (expected the four MNIST-layout IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, gzipped or raw)")]
     MissingFile { dir: PathBuf, wanted: String },
-    #[error("data source 'dir' needs a directory: pass --data-dir DIR or set data.dir in config.toml")]
+    #[error(
+        "data source 'dir' needs a directory: pass --data-dir DIR or set data.dir in config.toml"
+    )]
     NoDir,
     #[error(transparent)]
     Idx(#[from] IdxError),
@@ -41,15 +45,22 @@ mod sample {
         include_bytes!("../../data/mnist-sample/train-images-idx3-ubyte.gz");
     pub const TRAIN_LABELS: &[u8] =
         include_bytes!("../../data/mnist-sample/train-labels-idx1-ubyte.gz");
-    pub const TEST_IMAGES: &[u8] = include_bytes!("../../data/mnist-sample/t10k-images-idx3-ubyte.gz");
-    pub const TEST_LABELS: &[u8] = include_bytes!("../../data/mnist-sample/t10k-labels-idx1-ubyte.gz");
+    pub const TEST_IMAGES: &[u8] =
+        include_bytes!("../../data/mnist-sample/t10k-images-idx3-ubyte.gz");
+    pub const TEST_LABELS: &[u8] =
+        include_bytes!("../../data/mnist-sample/t10k-labels-idx1-ubyte.gz");
 }
 
 /// Loads the bundled 8,000/2,000 MNIST sample.
 pub fn load_sample() -> Result<Dataset, DataError> {
     let name = |n: &str| Path::new("<bundled sample>").join(n);
     let split = |images: &[u8], img_name, labels: &[u8], lab_name| {
-        Split::decode(images.to_vec(), &name(img_name), labels.to_vec(), &name(lab_name))
+        Split::decode(
+            images.to_vec(),
+            &name(img_name),
+            labels.to_vec(),
+            &name(lab_name),
+        )
     };
     Ok(Dataset {
         kind: DatasetKind::Mnist,
@@ -85,7 +96,10 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 pub fn load_dir(dir: &Path, kind: DatasetKind) -> Result<Dataset, DataError> {
     let split = |prefix: &str| -> Result<Split, DataError> {
         let (images, labels) = file_names(prefix);
-        Ok(Split::read(&find_file(dir, &images)?, &find_file(dir, &labels)?)?)
+        Ok(Split::read(
+            &find_file(dir, &images)?,
+            &find_file(dir, &labels)?,
+        )?)
     };
     Ok(Dataset {
         kind,
@@ -165,7 +179,10 @@ mod tests {
         assert_eq!(data.test.len(), 2000);
         let mut train = [0usize; 10];
         let mut test = [0usize; 10];
-        data.train.labels.iter().for_each(|&l| train[l as usize] += 1);
+        data.train
+            .labels
+            .iter()
+            .for_each(|&l| train[l as usize] += 1);
         data.test.labels.iter().for_each(|&l| test[l as usize] += 1);
         for c in 0..10 {
             let total = train[c] + test[c];

@@ -1,0 +1,99 @@
+//! Command-line interface: argument definitions and dispatch.
+
+mod eval;
+mod train;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use classgen::config::Config;
+use classgen::data::hub::HubOptions;
+use classgen::data::source::{LoadRequest, Loaded};
+use classgen::data::{DatasetKind, SourceKind};
+
+/// Train MNIST classifiers, then turn them into generators.
+#[derive(Debug, Parser)]
+#[command(name = "classgen", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./config.toml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a CNN headless: progress, per-epoch metrics, checkpoint in runs/<timestamp>-train/.
+    Train(train::TrainArgs),
+    /// Evaluate a saved checkpoint on the test split.
+    Eval(eval::EvalArgs),
+}
+
+/// Where the data comes from; overrides `[data]` in the config.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Data set.
+    #[arg(long, value_enum)]
+    dataset: Option<DatasetKind>,
+    /// Data source (auto: --data-dir, else the Hub, else the bundled sample).
+    #[arg(long, value_enum)]
+    source: Option<SourceKind>,
+    /// Directory with the four MNIST-layout IDX files (raw or .gz).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// Applies the flags to the config.
+    fn apply(&self, config: &mut Config) {
+        if let Some(d) = self.dataset {
+            config.data.dataset = d;
+        }
+        if let Some(s) = self.source {
+            config.data.source = s;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data.dir = dir.clone();
+        }
+    }
+}
+
+/// Loads the data set the config asks for, printing where it came from (and any fallback
+/// notice) on stderr.
+pub fn load_data(config: &Config, dataset_override: Option<DatasetKind>) -> anyhow::Result<Loaded> {
+    let request = LoadRequest {
+        kind: dataset_override.unwrap_or(config.data.dataset),
+        source: config.data.source,
+        dir: config.data.dir().map(Path::to_path_buf),
+        hub: HubOptions {
+            endpoint: config.data.hub_endpoint.clone(),
+            cache_dir: config.data.cache_dir(),
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        },
+    };
+    let loaded = classgen::data::load(&request).context("loading data")?;
+    if let Some(notice) = &loaded.notice {
+        eprintln!("{notice}");
+    }
+    let d = &loaded.dataset;
+    eprintln!(
+        "data: {} from {} ({} train, {} test)",
+        d.kind,
+        d.origin,
+        d.train.len(),
+        d.test.len()
+    );
+    Ok(loaded)
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Train(args) => train::run(args, &mut config),
+        Command::Eval(args) => eval::run(args, &mut config),
+    }
+}

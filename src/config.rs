@@ -1,0 +1,229 @@
+//! Configuration: one typed tree mirroring `config.toml`. Unknown keys and bad values are errors
+//! that name the key; CLI flags override what the file says.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{DatasetKind, SourceKind};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key '{key}': {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data: DataConfig,
+    pub train: TrainConfig,
+    pub paths: PathsConfig,
+}
+
+/// `[data]`: which data set and where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataset: DatasetKind,
+    pub source: SourceKind,
+    /// A directory with the four IDX files; empty for none.
+    pub dir: PathBuf,
+    pub hub_endpoint: String,
+    /// Cache for Hub downloads; empty for `$XDG_CACHE_HOME/classgen` or `~/.cache/classgen`.
+    pub cache_dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            source: SourceKind::Auto,
+            dir: PathBuf::new(),
+            hub_endpoint: "https://huggingface.co".into(),
+            cache_dir: PathBuf::new(),
+        }
+    }
+}
+
+impl DataConfig {
+    /// The data directory, if one is set.
+    pub fn dir(&self) -> Option<&Path> {
+        (!self.dir.as_os_str().is_empty()).then_some(self.dir.as_path())
+    }
+
+    /// The cache directory, resolving the empty default.
+    pub fn cache_dir(&self) -> PathBuf {
+        if !self.cache_dir.as_os_str().is_empty() {
+            return self.cache_dir.clone();
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"));
+        base.join("classgen")
+    }
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Cosine decay from the rate to 0 over the whole run.
+    Cosine,
+}
+
+/// `[train]`: the training recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub arch: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub schedule: Schedule,
+    pub augment_shift: usize,
+    pub seed: u64,
+    pub device: String,
+    pub threads: usize,
+    pub eval_batch: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            arch: "seed".into(),
+            epochs: 5,
+            batch_size: 128,
+            learning_rate: 1e-3,
+            schedule: Schedule::Constant,
+            augment_shift: 0,
+            seed: 42,
+            device: "cpu".into(),
+            threads: 0,
+            eval_batch: 1000,
+        }
+    }
+}
+
+/// `[paths]`: where results go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    pub runs: PathBuf,
+    pub snapshots: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        Self {
+            runs: "runs".into(),
+            snapshots: "snapshots".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML text; `path` names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads `path` if given (it must exist), else `./config.toml` if present, else defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let default_path = Path::new("config.toml");
+        let path = match path {
+            Some(p) => p,
+            None if default_path.is_file() => default_path,
+            None => return Ok(Self::default()),
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks values serde cannot: ranges and finiteness.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.train;
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if t.epochs == 0 {
+            return invalid("train.epochs", "must be at least 1".into());
+        }
+        if t.batch_size == 0 {
+            return invalid("train.batch_size", "must be at least 1".into());
+        }
+        if t.eval_batch == 0 {
+            return invalid("train.eval_batch", "must be at least 1".into());
+        }
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return invalid(
+                "train.learning_rate",
+                format!("must be a positive number, found {}", t.learning_rate),
+            );
+        }
+        if t.augment_shift > 8 {
+            return invalid(
+                "train.augment_shift",
+                format!("must be 0..=8 pixels, found {}", t.augment_shift),
+            );
+        }
+        if let Err(message) = crate::device::parse(&t.device).map(|_| ()) {
+            return invalid("train.device", message);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn shipped_config_toml_equals_the_defaults() {
+        let text = include_str!("../config.toml");
+        assert_eq!(parse(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[train]\nepochz = 3\n").unwrap_err().to_string();
+        assert!(err.contains("epochz"), "{err}");
+        assert!(err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = parse("[train]\nepochs = 0\n").unwrap_err().to_string();
+        assert!(err.contains("train.epochs"), "{err}");
+        let err = parse("[data]\ndataset = \"cifar\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dataset") && err.contains("mnist"), "{err}");
+        let err = parse("[train]\nlearning_rate = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("train.learning_rate"), "{err}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Jobs: long work run off the caller's thread, reporting through channels, cancellable.
+
+pub mod train;

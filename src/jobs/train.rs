@@ -1,0 +1,155 @@
+//! The training job: sets up (or resumes) a run directory, trains on a worker thread, streams
+//! [`TrainEvent`]s and writes them to `events.jsonl` beside the checkpoint.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+
+use crate::config::TrainConfig;
+use crate::data::Dataset;
+use crate::model::adam::Adam;
+use crate::model::checkpoint::{self, CheckpointMeta};
+use crate::model::train::{train, Outcome, Position, TrainEvent, TrainRun};
+use crate::model::{ArchSpec, Network};
+
+/// File in a run directory that logs every event as one JSON line.
+pub const EVENTS: &str = "events.jsonl";
+
+/// A running training job.
+pub struct TrainJob {
+    pub run_dir: PathBuf,
+    pub events: Receiver<TrainEvent>,
+    pub cancel: Arc<AtomicBool>,
+    handle: JoinHandle<anyhow::Result<(Outcome, CheckpointMeta)>>,
+}
+
+impl TrainJob {
+    /// Waits for the job and returns how it ended and the final checkpoint metadata.
+    pub fn join(self) -> anyhow::Result<(Outcome, CheckpointMeta)> {
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the training thread panicked"))?
+    }
+}
+
+/// Looks up an architecture by name.
+pub fn arch_by_name(name: &str) -> anyhow::Result<ArchSpec> {
+    match name {
+        "seed" => Ok(ArchSpec::seed()),
+        other => anyhow::bail!("unknown architecture '{other}' (known: seed)"),
+    }
+}
+
+/// Starts training: a new run under `runs_dir`, or continuing the checkpoint in `resume`.
+/// With `cancel` set the job checkpoints and stops between batches.
+pub fn spawn(
+    config: &TrainConfig,
+    data: Arc<Dataset>,
+    runs_dir: &Path,
+    resume: Option<&Path>,
+    cancel: Arc<AtomicBool>,
+) -> anyhow::Result<TrainJob> {
+    let device = crate::device::open(&config.device)?;
+    let (run_dir, net, adam, meta) = match resume {
+        Some(dir) => {
+            let (net, adam, mut meta) = checkpoint::load_for_resume(dir, &device)?;
+            if meta.dataset != data.kind {
+                anyhow::bail!(
+                    "{}: checkpoint was trained on {}, not {}",
+                    dir.display(),
+                    meta.dataset,
+                    data.kind
+                );
+            }
+            // The stored recipe wins, but a resume may ask for more epochs.
+            let epochs = config.epochs.max(meta.config.epochs);
+            meta.config.epochs = epochs;
+            (dir.to_path_buf(), net, adam, meta)
+        }
+        None => {
+            let arch = arch_by_name(&config.arch)?;
+            let net = Network::new(&arch, config.seed, &device)?;
+            let adam = Adam::new(net.vars().cloned().collect())?;
+            let run_dir = crate::fsutil::new_run_dir(runs_dir, "train").with_context(|| {
+                format!("creating a run directory under {}", runs_dir.display())
+            })?;
+            let meta = CheckpointMeta {
+                params: arch.params(),
+                arch,
+                dataset: data.kind,
+                origin: data.origin.to_string(),
+                position: Position::default(),
+                adam_step: 0,
+                config: config.clone(),
+                history: Vec::new(),
+            };
+            (run_dir, net, adam, meta)
+        }
+    };
+    let (to_ui, events) = channel();
+    let dir = run_dir.clone();
+    let flag = cancel.clone();
+    let handle = std::thread::Builder::new()
+        .name("train".into())
+        .spawn(move || run_logged(&dir, net, adam, meta, &data, &to_ui, &flag))?;
+    Ok(TrainJob {
+        run_dir,
+        events,
+        cancel,
+        handle,
+    })
+}
+
+/// Trains, appending every event to `events.jsonl` and forwarding it.
+fn run_logged(
+    dir: &Path,
+    net: Network,
+    mut adam: Adam,
+    mut meta: CheckpointMeta,
+    data: &Dataset,
+    forward: &std::sync::mpsc::Sender<TrainEvent>,
+    cancel: &AtomicBool,
+) -> anyhow::Result<(Outcome, CheckpointMeta)> {
+    let log_path = dir.join(EVENTS);
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let (tx, rx) = channel();
+    let config = meta.config.clone();
+    let outcome = std::thread::scope(|s| {
+        let logger = s.spawn(move || -> std::io::Result<()> {
+            for event in rx {
+                if let Ok(line) = serde_json::to_string(&event) {
+                    // Per-batch events are many: log only the coarse ones.
+                    if !matches!(event, TrainEvent::Batch { .. }) {
+                        writeln!(log, "{line}")?;
+                    }
+                }
+                let _ = forward.send(event);
+            }
+            Ok(())
+        });
+        let run = TrainRun {
+            config: &config,
+            data,
+            run_dir: Some(dir),
+            events: &tx,
+            cancel,
+        };
+        let outcome = train(&run, &net, &mut adam, &mut meta);
+        drop(tx);
+        let logged = logger
+            .join()
+            .map_err(|_| anyhow::anyhow!("event logger panicked"))?;
+        logged.with_context(|| format!("writing {}", log_path.display()))?;
+        outcome
+    })?;
+    Ok((outcome, meta))
+}

@@ -1,0 +1,152 @@
+//! An [`ArchSpec`] built into candle variables, with the forward pass.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+
+use super::arch::ArchSpec;
+use super::ops;
+use crate::data::SIDE;
+
+/// A built network: its spec and its weights as named candle variables.
+pub struct Network {
+    pub spec: ArchSpec,
+    /// `(name, variable)` in layer order: `conv1.weight`, `conv1.bias`, ..., `out.bias`.
+    vars: Vec<(String, Var)>,
+    device: Device,
+}
+
+impl Network {
+    /// A freshly initialised network: Glorot-uniform weights (Keras' default), zero biases.
+    pub fn new(spec: &ArchSpec, seed: u64, device: &Device) -> candle_core::Result<Self> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut vars = Vec::new();
+        for (layer, spec_conv) in spec
+            .layers()
+            .iter()
+            .zip(spec.convs.iter().map(Some).chain(std::iter::repeat(None)))
+        {
+            let (rows, cols) = layer.weight;
+            // A conv's fans count its receptive field on both sides, as Keras does.
+            let (fan_in, fan_out) = match spec_conv {
+                Some(c) => (rows, cols * c.kernel * c.kernel),
+                None => (rows, cols),
+            };
+            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+            let weights: Vec<f32> = (0..rows * cols)
+                .map(|_| rng.random_range(-limit..limit))
+                .collect();
+            vars.push((
+                format!("{}.weight", layer.name),
+                Var::from_vec(weights, (rows, cols), device)?,
+            ));
+            vars.push((
+                format!("{}.bias", layer.name),
+                Var::zeros(layer.bias, DType::F32, device)?,
+            ));
+        }
+        Ok(Self {
+            spec: spec.clone(),
+            vars,
+            device: device.clone(),
+        })
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The trainable variables in layer order.
+    pub fn vars(&self) -> impl Iterator<Item = &Var> {
+        self.vars.iter().map(|(_, v)| v)
+    }
+
+    /// Named weights, for saving.
+    pub fn named_tensors(&self) -> HashMap<String, Tensor> {
+        self.vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
+    }
+
+    /// Overwrites the weights with tensors from a safetensors file; shapes must match the spec.
+    pub fn load_weights(&mut self, path: &Path) -> anyhow::Result<()> {
+        let tensors = candle_core::safetensors::load(path, &self.device)?;
+        for (name, var) in &self.vars {
+            let t = tensors.get(name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: no tensor '{name}' (is it a checkpoint of architecture '{}'?)",
+                    path.display(),
+                    self.spec.name
+                )
+            })?;
+            if t.dims() != var.dims() {
+                anyhow::bail!(
+                    "{}: tensor '{name}' has shape {:?}, architecture '{}' needs {:?}",
+                    path.display(),
+                    t.dims(),
+                    self.spec.name,
+                    var.dims()
+                );
+            }
+            var.set(t)?;
+        }
+        Ok(())
+    }
+
+    /// Logits `[n, 10]` for images `[n, 28, 28, 1]` with pixels in [0,1].
+    pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = images.clone();
+        let mut params = self.vars.iter().map(|(_, v)| v.as_tensor());
+        let mut next = || {
+            params
+                .next()
+                .ok_or_else(|| candle_core::Error::Msg("missing parameter".into()))
+        };
+        for conv in &self.spec.convs {
+            let (w, b) = (next()?, next()?);
+            let (n, h, wd, _) = x.dims4()?;
+            let (oh, ow) = (h + 1 - conv.kernel, wd + 1 - conv.kernel);
+            let w_aug = Tensor::cat(&[w, &b.unsqueeze(0)?], 0)?;
+            let y =
+                ops::im2col(&x, conv.kernel)?
+                    .matmul(&w_aug)?
+                    .reshape((n, oh, ow, conv.filters))?;
+            x = if conv.pool {
+                ops::relu_max_pool2(&y)?
+            } else {
+                ops::relu(&y)?
+            };
+        }
+        let n = x.dim(0)?;
+        let mut x = x.reshape((n, ()))?;
+        if self.spec.dense.is_some() {
+            let (w, b) = (next()?, next()?);
+            x = ops::relu(&x.matmul(w)?.broadcast_add(b)?)?;
+        }
+        let (w, b) = (next()?, next()?);
+        x.matmul(w)?.broadcast_add(b)
+    }
+
+    /// Class probabilities `[n, 10]` for `n` images of u8 pixels, computed in batches.
+    pub fn predict_proba(&self, pixels: &[u8], batch: usize) -> candle_core::Result<Vec<f32>> {
+        let per = SIDE * SIDE;
+        let mut out = Vec::with_capacity(pixels.len() / per * 10);
+        for chunk in pixels.chunks(batch.max(1) * per) {
+            let x = images_tensor(chunk, &self.device)?;
+            let probs = candle_nn::ops::softmax_last_dim(&self.forward(&x)?.detach())?;
+            out.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+}
+
+/// `[n, 28, 28, 1]` f32 tensor in [0,1] from u8 pixels.
+pub fn images_tensor(pixels: &[u8], device: &Device) -> candle_core::Result<Tensor> {
+    let n = pixels.len() / (SIDE * SIDE);
+    let data: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    Tensor::from_vec(data, (n, SIDE, SIDE, 1), device)
+}

@@ -1,0 +1,268 @@
+//! The training loop: Adam on cross-entropy, seeded reshuffling, per-batch and per-epoch events,
+//! test evaluation after every epoch, checkpoints, cancellation between batches.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::adam::Adam;
+use super::checkpoint::{self, CheckpointMeta};
+use super::network::{images_tensor, Network};
+use crate::config::{Schedule, TrainConfig};
+use crate::data::{Dataset, Split, PIXELS, SIDE};
+
+/// Where a run stands: `epoch` epochs are complete and `batch` batches of the next are done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub epoch: usize,
+    pub batch: usize,
+}
+
+/// Metrics of one finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    /// Training time of the epoch (evaluation excluded).
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// What training reports while it runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Started {
+        params: usize,
+        epochs: usize,
+        batches_per_epoch: usize,
+        from: Position,
+    },
+    Batch {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+        accuracy: f64,
+        images_per_second: f64,
+        elapsed_seconds: f64,
+        eta_seconds: f64,
+    },
+    Epoch(EpochMetrics),
+    Checkpoint {
+        path: PathBuf,
+    },
+    Cancelled {
+        at: Position,
+    },
+}
+
+/// Everything a training run needs besides the network and data.
+pub struct TrainRun<'a> {
+    pub config: &'a TrainConfig,
+    pub data: &'a Dataset,
+    /// Where checkpoints go; `None` keeps nothing on disk.
+    pub run_dir: Option<&'a Path>,
+    pub events: &'a Sender<TrainEvent>,
+    pub cancel: &'a AtomicBool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Finished,
+    Cancelled(Position),
+}
+
+/// Mean loss and accuracy of `net` on `split`, in batches of `batch`.
+pub fn evaluate(net: &Network, split: &Split, batch: usize) -> candle_core::Result<(f64, f64)> {
+    let mut loss_sum = 0.0;
+    let mut correct = 0usize;
+    for (images, labels) in split
+        .images
+        .chunks(batch.max(1) * PIXELS)
+        .zip(split.labels.chunks(batch.max(1)))
+    {
+        let x = images_tensor(images, net.device())?;
+        let logits = net.forward(&x)?.detach();
+        let y = labels_tensor(labels, net.device())?;
+        loss_sum += candle_nn::loss::cross_entropy(&logits, &y)?.to_scalar::<f32>()? as f64
+            * labels.len() as f64;
+        correct += count_correct(&logits, labels)?;
+    }
+    let n = split.len().max(1) as f64;
+    Ok((loss_sum / n, correct as f64 / n))
+}
+
+fn labels_tensor(labels: &[u8], device: &Device) -> candle_core::Result<Tensor> {
+    let v: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    Tensor::from_vec(v, labels.len(), device)
+}
+
+fn count_correct(logits: &Tensor, labels: &[u8]) -> candle_core::Result<usize> {
+    let predicted = super::ops::argmax_rows(logits)?;
+    Ok(predicted
+        .iter()
+        .zip(labels)
+        .filter(|(p, &l)| **p == l as u32)
+        .count())
+}
+
+/// The order of training images in `epoch` (0-based): a permutation seeded by run seed and epoch,
+/// so a resumed run sees exactly the batches an uninterrupted one would.
+fn epoch_rng(seed: u64, epoch: usize) -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Copies image `src` into `dst`, shifted by (dy, dx) with zero fill.
+fn shifted(src: &[u8], dst: &mut [f32], dy: isize, dx: isize) {
+    dst.fill(0.0);
+    for y in 0..SIDE as isize {
+        let sy = y - dy;
+        if !(0..SIDE as isize).contains(&sy) {
+            continue;
+        }
+        for x in 0..SIDE as isize {
+            let sx = x - dx;
+            if (0..SIDE as isize).contains(&sx) {
+                dst[(y * SIDE as isize + x) as usize] =
+                    src[(sy * SIDE as isize + sx) as usize] as f32 / 255.0;
+            }
+        }
+    }
+}
+
+/// Learning rate at global step `step` of `total`.
+fn learning_rate(config: &TrainConfig, step: usize, total: usize) -> f64 {
+    match config.schedule {
+        Schedule::Constant => config.learning_rate,
+        Schedule::Cosine => {
+            let progress = step as f64 / total.max(1) as f64;
+            config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
+    }
+}
+
+/// Trains `net` from `meta.position` to `config.epochs`, updating `meta` (history, position) and
+/// saving a checkpoint after every epoch and on cancellation.
+pub fn train(
+    run: &TrainRun,
+    net: &Network,
+    adam: &mut Adam,
+    meta: &mut CheckpointMeta,
+) -> anyhow::Result<Outcome> {
+    let config = run.config;
+    let train = &run.data.train;
+    let batch_size = config.batch_size.max(1);
+    let batches = train.len().div_ceil(batch_size);
+    let total_steps = batches * config.epochs;
+    let send = |e: TrainEvent| {
+        // A closed receiver only means nobody is watching; training goes on.
+        let _ = run.events.send(e);
+    };
+    send(TrainEvent::Started {
+        params: net.spec.params(),
+        epochs: config.epochs,
+        batches_per_epoch: batches,
+        from: meta.position,
+    });
+    let save = |meta: &CheckpointMeta, adam: &Adam| -> anyhow::Result<()> {
+        if let Some(dir) = run.run_dir {
+            let path = checkpoint::save(dir, net, adam, meta)?;
+            send(TrainEvent::Checkpoint { path });
+        }
+        Ok(())
+    };
+    let mut x_buf = vec![0f32; batch_size * PIXELS];
+    while meta.position.epoch < config.epochs {
+        let epoch = meta.position.epoch;
+        let mut rng = epoch_rng(config.seed, epoch);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut rng);
+        let shifts: Vec<(isize, isize)> = (0..train.len())
+            .map(|_| {
+                let s = config.augment_shift as i32;
+                if s == 0 {
+                    (0, 0)
+                } else {
+                    let mut pick = || rng.random_range(-s..=s) as isize;
+                    (pick(), pick())
+                }
+            })
+            .collect();
+        let started = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for (b, idx) in order
+            .chunks(batch_size)
+            .enumerate()
+            .skip(meta.position.batch)
+        {
+            if run.cancel.load(Ordering::Relaxed) {
+                meta.position.batch = b;
+                meta.adam_step = adam.step;
+                save(meta, adam)?;
+                send(TrainEvent::Cancelled { at: meta.position });
+                return Ok(Outcome::Cancelled(meta.position));
+            }
+            let n = idx.len();
+            let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
+            for (slot, &i) in x_buf.chunks_exact_mut(PIXELS).zip(idx) {
+                let (dy, dx) = shifts[i];
+                shifted(train.image(i), slot, dy, dx);
+            }
+            let x = Tensor::from_slice(&x_buf[..n * PIXELS], (n, SIDE, SIDE, 1), net.device())?;
+            let y = labels_tensor(&labels, net.device())?;
+            let logits = net.forward(&x)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let lr = learning_rate(config, epoch * batches + b, total_steps);
+            adam.backward_step(&loss, lr)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64 * n as f64;
+            correct += count_correct(&logits.detach(), &labels)?;
+            seen += n;
+            let elapsed = started.elapsed().as_secs_f64();
+            let rate = seen as f64 / elapsed.max(1e-9);
+            let remaining_images = train.len().saturating_sub((b + 1) * batch_size) as f64
+                + ((config.epochs - epoch - 1) * train.len()) as f64;
+            send(TrainEvent::Batch {
+                epoch: epoch + 1,
+                batch: b + 1,
+                batches,
+                loss: loss_sum / seen as f64,
+                accuracy: correct as f64 / seen as f64,
+                images_per_second: rate,
+                elapsed_seconds: elapsed,
+                eta_seconds: remaining_images / rate,
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let (test_loss, test_accuracy) = evaluate(net, &run.data.test, config.eval_batch)?;
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            test_loss,
+            test_accuracy,
+            seconds,
+            images_per_second: seen as f64 / seconds.max(1e-9),
+        };
+        meta.history.push(metrics.clone());
+        meta.position = Position {
+            epoch: epoch + 1,
+            batch: 0,
+        };
+        meta.adam_step = adam.step;
+        send(TrainEvent::Epoch(metrics));
+        save(meta, adam)?;
+    }
+    Ok(Outcome::Finished)
+}
