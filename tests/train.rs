@@ -93,7 +93,7 @@ fn cancelled_run_resumes_to_the_same_weights_as_an_uninterrupted_one() {
     }
     let (outcome, _) = job.join().unwrap();
     assert!(
-        matches!(outcome, Outcome::Cancelled(p) if p.epoch == 0 && p.batch == 3),
+        matches!(outcome, Outcome::Cancelled(p) if p.epoch < 2 && (p.epoch, p.batch) >= (0, 3)),
         "{outcome:?}"
     );
     let resumed = job::spawn(
