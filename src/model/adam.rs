@@ -40,8 +40,11 @@ impl Adam {
         let scale_v = 1.0 / (1.0 - self.beta2.powi(t));
         for ((var, m), v) in self.vars.iter().zip(&mut self.first).zip(&mut self.second) {
             let Some(g) = grads.get(var) else { continue };
-            *m = ((&*m * self.beta1)? + (g * (1.0 - self.beta1))?)?;
-            *v = ((&*v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
+            // Detached, or each moment would keep the whole history of graphs alive.
+            let g = g.detach();
+            let g = &g;
+            *m = ((&*m * self.beta1)? + (g * (1.0 - self.beta1))?)?.detach();
+            *v = ((&*v * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?.detach();
             let update = ((&*m * (lr * scale_m))? / ((&*v * scale_v)?.sqrt()? + self.epsilon)?)?;
             var.set(&var.as_tensor().sub(&update)?)?;
         }
