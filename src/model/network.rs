@@ -108,13 +108,8 @@ impl Network {
         };
         for conv in &self.spec.convs {
             let (w, b) = (next()?, next()?);
-            let (n, h, wd, _) = x.dims4()?;
-            let (oh, ow) = (h + 1 - conv.kernel, wd + 1 - conv.kernel);
             let w_aug = Tensor::cat(&[w, &b.unsqueeze(0)?], 0)?;
-            let y =
-                ops::im2col(&x, conv.kernel)?
-                    .matmul(&w_aug)?
-                    .reshape((n, oh, ow, conv.filters))?;
+            let y = ops::conv2d(&x, &w_aug, conv.kernel)?;
             x = if conv.pool {
                 ops::relu_max_pool2(&y)?
             } else {

@@ -1,10 +1,12 @@
-//! The network's two shape-changing operations, written so autograd sees only matmuls:
-//! `im2col` (patches of an NHWC image as rows, plus a ones column for the bias) and a fused
+//! The network's shape-changing operations, written so autograd sees as little as possible:
+//! a 3x3 (or kxk) valid convolution with the bias folded in as a ones column, and a fused
 //! `relu_max_pool2` (ReLU then 2x2 max-pool, gradient routed to one argmax per window).
 //!
-//! On the CPU both are custom candle ops with hand-written backward passes (col2im and the
-//! argmax scatter). On other devices they are composed from candle's own tensor ops, which is
-//! slower on the CPU but runs anywhere; a test checks the two agree.
+//! On the CPU both are custom candle ops with hand-written backward passes: the convolution is
+//! im2col + one GEMM per chunk of images (forward), and GEMMs + col2im (backward), calling the
+//! `gemm` kernel directly, with no intermediate tensors; the input gradient is skipped when the
+//! input needs none (the images during training). On other devices the same maths is composed
+//! from candle's tensor ops, which runs anywhere; a test checks the two agree.
 //!
 //! candle 0.11's `max_pool2d` backward is wrong (it scales by 1/(k*k) and misroutes odd sizes)
 //! and its ReLU has gradient 1 at 0; neither is used here.
@@ -12,13 +14,23 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
-/// Patches of a `[b, h, w, c]` tensor as rows `[b*oh*ow, k*k*c + 1]`, columns ordered
-/// (ky, kx, channel), with a last column of ones so one matmul adds the bias.
-pub fn im2col(x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+use super::gemm;
+
+/// Images processed per GEMM in the CPU convolution: enough rows to keep the kernel busy,
+/// few enough that the patch matrix stays in cache. Fixed, so results never depend on threads.
+const CONV_CHUNK: usize = 8;
+
+/// Valid convolution of `x` `[b, h, w, c]` with `w_aug` `[k*k*c + 1, filters]` (weights in
+/// (ky, kx, channel) row order, the bias as the last row): `[b, h-k+1, w-k+1, filters]`.
+pub fn conv2d(x: &Tensor, w_aug: &Tensor, k: usize) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() {
-        x.contiguous()?.apply_op1(Im2Col { k })
+        x.contiguous()?.apply_op2(&w_aug.contiguous()?, Conv { k })
     } else {
-        im2col_generic(x, k)
+        let (b, h, w, _) = x.dims4()?;
+        let filters = w_aug.dim(1)?;
+        im2col_generic(x, k)?
+            .matmul(w_aug)?
+            .reshape((b, h + 1 - k, w + 1 - k, filters))
     }
 }
 
@@ -48,94 +60,274 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::
     Ok(&storage.as_slice::<f32>()?[start..end])
 }
 
-/// im2col with the ones column; backward is col2im.
-struct Im2Col {
+/// Geometry of one convolution: input `[b, h, w, c]`, kernel `k`, `filters` outputs.
+#[derive(Debug, Clone, Copy)]
+struct ConvShape {
+    h: usize,
+    w: usize,
+    c: usize,
+    k: usize,
+    filters: usize,
+}
+
+impl ConvShape {
+    fn out(&self) -> (usize, usize) {
+        (self.h + 1 - self.k, self.w + 1 - self.k)
+    }
+    /// Patch length without the ones column.
+    fn patch(&self) -> usize {
+        self.k * self.k * self.c
+    }
+    fn image_in(&self) -> usize {
+        self.h * self.w * self.c
+    }
+    fn image_out(&self) -> usize {
+        let (oh, ow) = self.out();
+        oh * ow * self.filters
+    }
+
+    /// Writes the patches of `images` as rows of length `stride` (`patch()` or `patch() + 1`,
+    /// the extra column set to one).
+    fn im2col(&self, images: &[f32], cols: &mut Vec<f32>, stride: usize) {
+        let (oh, ow) = self.out();
+        let (k, c, w) = (self.k, self.c, self.w);
+        let n = images.len() / self.image_in();
+        cols.clear();
+        cols.resize(n * oh * ow * stride, 1.0);
+        for (img, dst) in images
+            .chunks_exact(self.image_in())
+            .zip(cols.chunks_exact_mut(oh * ow * stride))
+        {
+            for (pos, row) in dst.chunks_exact_mut(stride).enumerate() {
+                let (oy, ox) = (pos / ow, pos % ow);
+                for ky in 0..k {
+                    let src = ((oy + ky) * w + ox) * c;
+                    row[ky * k * c..(ky + 1) * k * c].copy_from_slice(&img[src..src + k * c]);
+                }
+            }
+        }
+    }
+
+    /// Adds rows of patch gradients (length `patch()`) back onto the images they came from.
+    fn col2im(&self, cols: &[f32], images: &mut [f32]) {
+        let (oh, ow) = self.out();
+        let (k, c, w, p) = (self.k, self.c, self.w, self.patch());
+        images.fill(0.0);
+        for (img, src) in images
+            .chunks_exact_mut(self.image_in())
+            .zip(cols.chunks_exact(oh * ow * p))
+        {
+            for (pos, row) in src.chunks_exact(p).enumerate() {
+                let (oy, ox) = (pos / ow, pos % ow);
+                for ky in 0..k {
+                    let dst = ((oy + ky) * w + ox) * c;
+                    for (d, s) in img[dst..dst + k * c]
+                        .iter_mut()
+                        .zip(&row[ky * k * c..(ky + 1) * k * c])
+                    {
+                        *d += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn conv_shape(x: &Layout, w: &Layout, k: usize) -> candle_core::Result<(usize, ConvShape)> {
+    let (b, h, wd, c) = dims4(x)?;
+    let (rows, filters) = w.shape().dims2()?;
+    if k == 0 || k > h || k > wd || rows != k * k * c + 1 {
+        candle_core::bail!(
+            "conv: input {:?} does not fit weights {:?} with kernel {k}",
+            x.shape(),
+            w.shape()
+        );
+    }
+    Ok((
+        b,
+        ConvShape {
+            h,
+            w: wd,
+            c,
+            k,
+            filters,
+        },
+    ))
+}
+
+/// The fused CPU convolution; backward is [`ConvGradWeights`] and [`ConvGradInput`].
+struct Conv {
     k: usize,
 }
 
-impl CustomOp1 for Im2Col {
+impl CustomOp2 for Conv {
     fn name(&self) -> &'static str {
-        "im2col"
+        "conv"
     }
 
     fn cpu_fwd(
         &self,
-        storage: &CpuStorage,
-        layout: &Layout,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (b, h, w, c) = dims4(layout)?;
-        let x = contiguous_f32(storage, layout)?;
-        let k = self.k;
-        let (oh, ow) = (h + 1 - k, w + 1 - k);
-        let cols = k * k * c + 1;
-        let mut out = vec![0f32; b * oh * ow * cols];
-        out.par_chunks_mut(oh * ow * cols)
-            .zip(x.par_chunks(h * w * c))
-            .for_each(|(dst, img)| {
-                for (pos, row) in dst.chunks_exact_mut(cols).enumerate() {
-                    let (oy, ox) = (pos / ow, pos % ow);
-                    for ky in 0..k {
-                        let src = ((oy + ky) * w + ox) * c;
-                        row[ky * k * c..(ky + 1) * k * c].copy_from_slice(&img[src..src + k * c]);
-                    }
-                    row[cols - 1] = 1.0;
-                }
+        let (b, shape) = conv_shape(l1, l2, self.k)?;
+        let (x, w) = (contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?);
+        let stride = shape.patch() + 1;
+        let mut out = vec![0f32; b * shape.image_out()];
+        out.par_chunks_mut(CONV_CHUNK * shape.image_out())
+            .zip(x.par_chunks(CONV_CHUNK * shape.image_in()))
+            .for_each_init(Vec::new, |cols, (y, images)| {
+                shape.im2col(images, cols, stride);
+                let rows = y.len() / shape.filters;
+                gemm::matmul(
+                    y,
+                    cols,
+                    false,
+                    w,
+                    false,
+                    (rows, shape.filters, stride),
+                    false,
+                );
             });
-        Ok((CpuStorage::F32(out), Shape::from((b * oh * ow, cols))))
+        let (oh, ow) = shape.out();
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((b, oh, ow, shape.filters)),
+        ))
     }
 
     fn bwd(
         &self,
-        arg: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
         _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let (b, h, w, c) = arg.dims4()?;
-        let grad = grad_res.contiguous()?.apply_op1_no_bwd(&Col2Im {
-            k: self.k,
-            dims: (b, h, w, c),
-        })?;
-        Ok(Some(grad))
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let grad_w = x.apply_op2_no_bwd(&grad, &ConvGradWeights { k: self.k })?;
+        // Images fed to the network need no gradient; inputs that are variables (inversion) or
+        // come from earlier layers do.
+        let grad_x = if x.track_op() {
+            Some(grad.apply_op2_no_bwd(
+                w,
+                &ConvGradInput {
+                    k: self.k,
+                    dims: x.dims4()?,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok((grad_x, Some(grad_w)))
     }
 }
 
-/// Sums column gradients back onto the image they were taken from (the ones column is dropped).
-struct Col2Im {
+/// Weight gradient of [`Conv`]: `patches^T · grad`, summed over chunks in a fixed order.
+struct ConvGradWeights {
     k: usize,
-    dims: (usize, usize, usize, usize),
 }
 
-impl CustomOp1 for Col2Im {
+impl CustomOp2 for ConvGradWeights {
     fn name(&self) -> &'static str {
-        "col2im"
+        "conv-grad-weights"
     }
 
     fn cpu_fwd(
         &self,
-        storage: &CpuStorage,
-        layout: &Layout,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (b, h, w, c) = self.dims;
-        let k = self.k;
-        let (oh, ow) = (h + 1 - k, w + 1 - k);
-        let cols = k * k * c + 1;
-        let g = contiguous_f32(storage, layout)?;
-        let mut out = vec![0f32; b * h * w * c];
-        out.par_chunks_mut(h * w * c)
-            .zip(g.par_chunks(oh * ow * cols))
-            .for_each(|(img, src)| {
-                for (pos, row) in src.chunks_exact(cols).enumerate() {
-                    let (oy, ox) = (pos / ow, pos % ow);
-                    for ky in 0..k {
-                        let dst = ((oy + ky) * w + ox) * c;
-                        let patch = &row[ky * k * c..(ky + 1) * k * c];
-                        for (d, s) in img[dst..dst + k * c].iter_mut().zip(patch) {
-                            *d += s;
-                        }
-                    }
-                }
+        let (_, h, wd, c) = dims4(l1)?;
+        let filters = l2.shape().dims4()?.3;
+        let shape = ConvShape {
+            h,
+            w: wd,
+            c,
+            k: self.k,
+            filters,
+        };
+        let (x, g) = (contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?);
+        let stride = shape.patch() + 1;
+        let partials: Vec<Vec<f32>> = x
+            .par_chunks(CONV_CHUNK * shape.image_in())
+            .zip(g.par_chunks(CONV_CHUNK * shape.image_out()))
+            .map_init(Vec::new, |cols, (images, grad)| {
+                shape.im2col(images, cols, stride);
+                let rows = grad.len() / filters;
+                let mut partial = vec![0f32; stride * filters];
+                gemm::matmul(
+                    &mut partial,
+                    cols,
+                    true,
+                    grad,
+                    false,
+                    (stride, filters, rows),
+                    false,
+                );
+                partial
+            })
+            .collect();
+        let mut total = vec![0f32; stride * filters];
+        for partial in &partials {
+            total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
+        }
+        Ok((CpuStorage::F32(total), Shape::from((stride, filters))))
+    }
+}
+
+/// Input gradient of [`Conv`]: `grad · weights^T` (bias row dropped), then col2im.
+struct ConvGradInput {
+    k: usize,
+    dims: (usize, usize, usize, usize),
+}
+
+impl CustomOp2 for ConvGradInput {
+    fn name(&self) -> &'static str {
+        "conv-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, h, wd, c) = self.dims;
+        let filters = l2.shape().dims2()?.1;
+        let shape = ConvShape {
+            h,
+            w: wd,
+            c,
+            k: self.k,
+            filters,
+        };
+        let (g, w) = (contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?);
+        let patch = shape.patch();
+        let weights = &w[..patch * filters];
+        let mut out = vec![0f32; b * shape.image_in()];
+        out.par_chunks_mut(CONV_CHUNK * shape.image_in())
+            .zip(g.par_chunks(CONV_CHUNK * shape.image_out()))
+            .for_each_init(Vec::new, |cols, (images, grad)| {
+                let rows = grad.len() / filters;
+                cols.clear();
+                cols.resize(rows * patch, 0.0);
+                gemm::matmul(
+                    cols,
+                    grad,
+                    false,
+                    weights,
+                    true,
+                    (rows, patch, filters),
+                    false,
+                );
+                shape.col2im(cols, images);
             });
-        Ok((CpuStorage::F32(out), Shape::from((b, h, w, c))))
+        Ok((CpuStorage::F32(out), Shape::from((b, h, wd, c))))
     }
 }
 
@@ -270,22 +462,25 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
+    /// Conv weights `[9c+1, 2]` with distinct values.
+    fn weights(c: usize) -> Var {
+        let rows = 9 * c + 1;
+        let w: Vec<f32> = (0..rows * 2)
+            .map(|i| (i as f32 * 0.7).sin() * 0.5)
+            .collect();
+        Var::from_vec(w, (rows, 2), &Device::Cpu).unwrap()
+    }
+
     /// A scalar function of x through both ops, weighted so every output matters differently.
-    fn objective(x: &Tensor, generic: bool) -> candle_core::Result<Tensor> {
-        let cols = if generic {
-            im2col_generic(x, 3)?
-        } else {
-            im2col(x, 3)?
-        };
+    fn objective(x: &Tensor, weights: &Tensor, generic: bool) -> candle_core::Result<Tensor> {
         let (b, h, w, _) = x.dims4()?;
-        let c = cols.dim(1)?;
-        let weights = Tensor::arange(0f32, c as f32, x.device())?.reshape((c, 1))?;
-        let conv = cols.matmul(
-            &(weights
-                .sin()?
-                .broadcast_mul(&Tensor::new(&[[1f32, -0.5]], x.device())?))?,
-        )?;
-        let conv = conv.reshape((b, h - 2, w - 2, 2))?;
+        let conv = if generic {
+            im2col_generic(x, 3)?
+                .matmul(weights)?
+                .reshape((b, h - 2, w - 2, 2))?
+        } else {
+            conv2d(x, weights, 3)?
+        };
         let pooled = if generic {
             relu_max_pool2_generic(&conv)?
         } else {
@@ -302,33 +497,22 @@ mod tests {
     fn custom_ops_match_generic_ops_forward_and_backward() {
         let shape = (2, 9, 8, 3);
         let x = Var::from_vec(random(shape, 1), shape, &Device::Cpu).unwrap();
-        let fast = objective(x.as_tensor(), false).unwrap();
-        let slow = objective(x.as_tensor(), true).unwrap();
+        let w = weights(3);
+        let fast = objective(x.as_tensor(), w.as_tensor(), false).unwrap();
+        let slow = objective(x.as_tensor(), w.as_tensor(), true).unwrap();
         let (f, s) = (
             fast.to_scalar::<f32>().unwrap(),
             slow.to_scalar::<f32>().unwrap(),
         );
         assert!((f - s).abs() < 1e-4, "{f} vs {s}");
-        let gf = fast
-            .backward()
-            .unwrap()
-            .get(&x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let gs = slow
-            .backward()
-            .unwrap()
-            .get(&x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        for (a, b) in gf.iter().zip(&gs) {
-            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        let (gf, gs) = (fast.backward().unwrap(), slow.backward().unwrap());
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for var in [&x, &w] {
+            let (a, b) = (flat(gf.get(var).unwrap()), flat(gs.get(var).unwrap()));
+            assert_eq!(a.len(), b.len());
+            for (a, b) in a.iter().zip(&b) {
+                assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+            }
         }
     }
 
@@ -339,10 +523,16 @@ mod tests {
         let values = random(shape, 2);
         let f = |v: &[f32]| {
             let t = Tensor::from_slice(v, shape, &Device::Cpu).unwrap();
-            objective(&t, false).unwrap().to_scalar::<f32>().unwrap() as f64
+            objective(&t, weights(1).as_tensor(), false)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64
         };
         let x = Var::from_slice(&values, shape, &Device::Cpu).unwrap();
-        let grad = objective(x.as_tensor(), false).unwrap().backward().unwrap();
+        let grad = objective(x.as_tensor(), weights(1).as_tensor(), false)
+            .unwrap()
+            .backward()
+            .unwrap();
         let analytic = grad
             .get(&x)
             .unwrap()
