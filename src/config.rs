@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetKind, SourceKind};
+use crate::model::ArchSpec;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,34 @@ pub enum ConfigError {
 pub struct Config {
     pub data: DataConfig,
     pub train: TrainConfig,
+    pub ablation: AblationConfig,
     pub paths: PathsConfig,
+    /// Architectures defined in the file (`[[arch]]`), usable wherever a built-in one is.
+    #[serde(rename = "arch")]
+    pub archs: Vec<ArchSpec>,
+}
+
+/// `[ablation]`: which variants, how many seeds and epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AblationConfig {
+    pub variants: Vec<String>,
+    pub seeds: usize,
+    pub epochs: usize,
+}
+
+impl Default for AblationConfig {
+    fn default() -> Self {
+        Self {
+            variants: [
+                "seed", "no-conv2", "no-pool1", "dense64", "narrow", "no-dense",
+            ]
+            .map(String::from)
+            .to_vec(),
+            seeds: 3,
+            epochs: 3,
+        }
+    }
 }
 
 /// `[data]`: which data set and where it comes from.
@@ -188,6 +216,38 @@ impl Config {
         if let Err(message) = crate::device::parse(&t.device).map(|_| ()) {
             return invalid("train.device", message);
         }
+        for (i, arch) in self.archs.iter().enumerate() {
+            if let Err(message) = arch.validate() {
+                return invalid("arch", format!("entry {}: {message}", i + 1));
+            }
+            let clash = ArchSpec::builtins()
+                .iter()
+                .any(|(b, _)| b.name == arch.name)
+                || self.archs[..i].iter().any(|a| a.name == arch.name);
+            if clash {
+                return invalid(
+                    "arch",
+                    format!("entry {}: the name '{}' is already taken", i + 1, arch.name),
+                );
+            }
+        }
+        if let Err(message) = ArchSpec::by_name(&t.arch, &self.archs) {
+            return invalid("train.arch", message);
+        }
+        let a = &self.ablation;
+        if a.seeds == 0 || a.epochs == 0 {
+            return invalid(
+                "ablation.seeds",
+                "seeds and epochs must be at least 1".into(),
+            );
+        }
+        if let Some(message) = a
+            .variants
+            .iter()
+            .find_map(|v| ArchSpec::by_name(v, &self.archs).err())
+        {
+            return invalid("ablation.variants", message);
+        }
         Ok(())
     }
 }
@@ -211,6 +271,21 @@ mod tests {
         let err = parse("[train]\nepochz = 3\n").unwrap_err().to_string();
         assert!(err.contains("epochz"), "{err}");
         assert!(err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn custom_architecture_from_the_file_is_usable() {
+        let text =
+            "[train]\narch = \"mine\"\n[[arch]]\nname = \"mine\"\nconvs = [{ filters = 4 }]\n";
+        let config = parse(text).unwrap();
+        assert_eq!(
+            ArchSpec::by_name("mine", &config.archs).unwrap().params(),
+            4 * 10 + 13 * 13 * 4 * 10 + 10
+        );
+        let err = parse("[[arch]]\nname = \"seed\"\nconvs = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'arch'") && err.contains("taken"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! The library holds every job (data loading, training, evaluation) so that the headless CLI
 //! and the dashboard drive the same code.
 
+pub mod ablation;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod ablate;
 mod eval;
 mod train;
 
@@ -30,6 +31,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a saved checkpoint on the test split.
     Eval(eval::EvalArgs),
+    /// Ablation study: variants x seeds, a table with mean ± std and Welch's t-test vs seed.
+    Ablate(ablate::AblateArgs),
 }
 
 /// Where the data comes from; overrides `[data]` in the config.
@@ -89,11 +92,26 @@ pub fn load_data(config: &Config, dataset_override: Option<DatasetKind>) -> anyh
     Ok(loaded)
 }
 
+/// Sets `cancel` on Ctrl-C, SIGTERM and SIGHUP, so a job saves its work and stops.
+pub fn cancel_on_signals(
+    cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, cancel.clone())?;
+    }
+    Ok(())
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Train(args) => train::run(args, &mut config),
         Command::Eval(args) => eval::run(args, &mut config),
+        Command::Ablate(args) => ablate::run(args, &mut config),
     }
 }

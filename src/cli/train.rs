@@ -120,15 +120,10 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
     };
     let data = Arc::new(super::load_data(config, dataset)?.dataset);
     let cancel = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, cancel.clone())?;
-    }
-    let job = job::spawn(
+    super::cancel_on_signals(&cancel)?;
+    let job = job::spawn_with_archs(
         &config.train,
+        &config.archs,
         data.clone(),
         &config.paths.runs,
         resume.as_deref(),

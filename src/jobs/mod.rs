@@ -1,3 +1,4 @@
 //! Jobs: long work run off the caller's thread, reporting through channels, cancellable.
 
+pub mod ablate;
 pub mod train;

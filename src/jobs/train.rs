@@ -37,18 +37,22 @@ impl TrainJob {
     }
 }
 
-/// Looks up an architecture by name.
-pub fn arch_by_name(name: &str) -> anyhow::Result<ArchSpec> {
-    match name {
-        "seed" => Ok(ArchSpec::seed()),
-        other => anyhow::bail!("unknown architecture '{other}' (known: seed)"),
-    }
-}
-
 /// Starts training: a new run under `runs_dir`, or continuing the checkpoint in `resume`.
 /// With `cancel` set the job checkpoints and stops between batches.
 pub fn spawn(
     config: &TrainConfig,
+    data: Arc<Dataset>,
+    runs_dir: &Path,
+    resume: Option<&Path>,
+    cancel: Arc<AtomicBool>,
+) -> anyhow::Result<TrainJob> {
+    spawn_with_archs(config, &[], data, runs_dir, resume, cancel)
+}
+
+/// [`spawn`], also knowing `custom_archs` (defined in config.toml) besides the built-in ones.
+pub fn spawn_with_archs(
+    config: &TrainConfig,
+    custom_archs: &[ArchSpec],
     data: Arc<Dataset>,
     runs_dir: &Path,
     resume: Option<&Path>,
@@ -72,7 +76,7 @@ pub fn spawn(
             (dir.to_path_buf(), net, adam, meta)
         }
         None => {
-            let arch = arch_by_name(&config.arch)?;
+            let arch = ArchSpec::by_name(&config.arch, custom_archs).map_err(anyhow::Error::msg)?;
             let net = Network::new(&arch, config.seed, &device)?;
             let adam = Adam::new(net.vars().cloned().collect())?;
             let run_dir = crate::fsutil::new_run_dir(runs_dir, "train").with_context(|| {

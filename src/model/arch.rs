@@ -30,6 +30,7 @@ pub struct ArchSpec {
     pub name: String,
     pub convs: Vec<ConvSpec>,
     /// Width of the hidden dense layer; `None` goes straight from the flatten to the classes.
+    #[serde(default)]
     pub dense: Option<usize>,
 }
 
@@ -50,6 +51,69 @@ impl ArchSpec {
             convs: vec![conv(32, true), conv(64, true)],
             dense: Some(128),
         }
+    }
+
+    /// The built-in variants of the ablation study, with a description; the study's own come
+    /// first, additions (not in the study) are marked as such.
+    pub fn builtins() -> Vec<(ArchSpec, &'static str)> {
+        let spec = |name: &str, convs, dense| ArchSpec {
+            name: name.into(),
+            convs,
+            dense,
+        };
+        vec![
+            (Self::seed(), "the study's network"),
+            (
+                spec("no-conv2", vec![conv(32, true)], Some(128)),
+                "without the second convolution",
+            ),
+            (
+                spec("no-pool1", vec![conv(32, false), conv(64, true)], Some(128)),
+                "without the middle max-pool",
+            ),
+            (
+                spec("dense64", vec![conv(32, true), conv(64, true)], Some(64)),
+                "dense 64 instead of 128",
+            ),
+            (
+                spec("narrow", vec![conv(16, true), conv(32, true)], Some(128)),
+                "fewer filters (16, 32): the study's model 3",
+            ),
+            (
+                spec("no-dense", vec![conv(32, true), conv(64, true)], None),
+                "without the dense 128: the study's model 4",
+            ),
+            (
+                spec("wide", vec![conv(64, true), conv(128, true)], Some(128)),
+                "addition: twice the filters (64, 128)",
+            ),
+            (
+                spec("tiny", vec![conv(8, true), conv(16, true)], Some(32)),
+                "addition: 8 and 16 filters, dense 32",
+            ),
+        ]
+    }
+
+    /// A built-in architecture by name, or one of `custom` (from config.toml).
+    pub fn by_name(name: &str, custom: &[ArchSpec]) -> Result<ArchSpec, String> {
+        let builtins = Self::builtins();
+        builtins
+            .iter()
+            .map(|(s, _)| s)
+            .chain(custom)
+            .find(|s| s.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = builtins
+                    .iter()
+                    .map(|(s, _)| s.name.as_str())
+                    .chain(custom.iter().map(|s| s.name.as_str()))
+                    .collect();
+                format!(
+                    "unknown architecture '{name}' (known: {})",
+                    known.join(", ")
+                )
+            })
     }
 
     /// Checks the spec produces a non-empty feature map; the error says why not.
@@ -140,6 +204,36 @@ mod tests {
         assert_eq!(ArchSpec::seed().params(), 225_034);
         let flatten = ArchSpec::seed().layers()[2].weight.0;
         assert_eq!(flatten, 1600);
+    }
+
+    #[test]
+    fn builtin_variants_have_pinned_parameter_counts() {
+        let counts: Vec<(String, usize)> = ArchSpec::builtins()
+            .into_iter()
+            .map(|(s, _)| (s.name.clone(), s.params()))
+            .collect();
+        let expected = [
+            ("seed", 225_034),
+            ("no-conv2", 693_962),
+            ("no-pool1", 1_199_882),
+            ("dense64", 121_930),
+            ("narrow", 108_618),
+            ("no-dense", 34_826),
+            ("wide", 485_514),
+            ("tiny", 14_410),
+        ];
+        for ((name, count), (e_name, e_count)) in counts.iter().zip(expected) {
+            assert_eq!((name.as_str(), *count), (e_name, e_count));
+        }
+        for (spec, _) in ArchSpec::builtins() {
+            spec.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_architecture_lists_the_known_ones() {
+        let err = ArchSpec::by_name("huge", &[]).unwrap_err();
+        assert!(err.contains("huge") && err.contains("no-dense"), "{err}");
     }
 
     #[test]

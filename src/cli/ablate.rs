@@ -1,0 +1,197 @@
+//! `classgen ablate`: the ablation study headless, resumable, with a significance table.
+
+use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use classgen::ablation::{table, VariantRow};
+use classgen::config::Config;
+use classgen::jobs::ablate::{self as job, AblationEvent, AblationPlan};
+use classgen::model::train::TrainEvent;
+use classgen::model::ArchSpec;
+
+use super::DataArgs;
+
+/// Flags of `classgen ablate`; each overrides `[ablation]` in the config.
+#[derive(Debug, Args)]
+pub struct AblateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Comma-separated variant names (see --list).
+    #[arg(long, value_delimiter = ',')]
+    variants: Option<Vec<String>>,
+    /// Seeds per variant.
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Epochs per run.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// List the variants with their parameter counts and exit.
+    #[arg(long)]
+    list: bool,
+    /// Print the table as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn list(config: &Config) {
+    println!("{:<10} {:>10}  description", "variant", "params");
+    let custom = config.archs.iter().map(|a| (a.clone(), "from config.toml"));
+    for (spec, description) in ArchSpec::builtins().into_iter().chain(custom) {
+        println!("{:<10} {:>10}  {description}", spec.name, spec.params());
+    }
+}
+
+/// Runs `classgen ablate`.
+pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
+    args.data.apply(config);
+    if let Some(v) = &args.variants {
+        config.ablation.variants = v.clone();
+    }
+    if let Some(v) = args.seeds {
+        config.ablation.seeds = v;
+    }
+    if let Some(v) = args.epochs {
+        config.ablation.epochs = v;
+    }
+    if let Some(v) = &args.device {
+        config.train.device = v.clone();
+    }
+    config.validate()?;
+    if args.list {
+        list(config);
+        return Ok(());
+    }
+    classgen::runtime::set_threads(config.train.threads);
+    let variants = config
+        .ablation
+        .variants
+        .iter()
+        .map(|v| ArchSpec::by_name(v, &config.archs).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut recipe = config.train.clone();
+    recipe.epochs = config.ablation.epochs;
+    let seeds: Vec<u64> = (0..config.ablation.seeds as u64)
+        .map(|i| config.train.seed + i)
+        .collect();
+    let data = Arc::new(super::load_data(config, None)?.dataset);
+    let dir = job::study_dir(&config.paths.runs, &data, &recipe);
+    let cancel = Arc::new(AtomicBool::new(false));
+    super::cancel_on_signals(&cancel)?;
+    let plan = AblationPlan {
+        variants,
+        seeds,
+        train: recipe,
+    };
+    let job = job::spawn(plan, data, dir, cancel)?;
+    let mut bar: Option<ProgressBar> = None;
+    let interactive = std::io::stderr().is_terminal();
+    for event in job.events.iter() {
+        match event {
+            AblationEvent::Planned { dir, runs, done } => {
+                eprintln!(
+                    "study: {} ({runs} runs, {done} already done)",
+                    dir.display()
+                )
+            }
+            AblationEvent::Reused(r) => eprintln!(
+                "  {} seed {}: {:.2}% (saved earlier)",
+                r.variant,
+                r.seed,
+                r.test_accuracy * 100.0
+            ),
+            AblationEvent::RunStarted { variant, seed } => {
+                if !interactive {
+                    eprintln!("  {variant} seed {seed}: training");
+                }
+            }
+            AblationEvent::Train {
+                variant,
+                seed,
+                progress:
+                    TrainEvent::Batch {
+                        epoch,
+                        batch,
+                        batches,
+                        loss,
+                        ..
+                    },
+            } if interactive => {
+                let b = bar.get_or_insert_with(|| {
+                    let b = ProgressBar::new(batches as u64);
+                    b.set_style(
+                        ProgressStyle::with_template("  {prefix} [{bar:25}] {pos}/{len} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                    );
+                    b
+                });
+                b.set_prefix(format!("{variant} seed {seed} epoch {epoch}"));
+                b.set_position(batch as u64);
+                b.set_message(format!("loss {loss:.4}"));
+            }
+            AblationEvent::Train { .. } => {}
+            AblationEvent::RunFinished(r) => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                eprintln!(
+                    "  {} seed {}: {:.2}% ({:.1} s/epoch)",
+                    r.variant,
+                    r.seed,
+                    r.test_accuracy * 100.0,
+                    r.seconds_per_epoch
+                );
+            }
+            AblationEvent::Cancelled => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                eprintln!(
+                    "stopped; finished runs are saved. Run the same command again to continue."
+                );
+            }
+        }
+    }
+    let results = job.join()?;
+    let rows = table(&results, &config.ablation.variants, "seed");
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_table(&rows);
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[VariantRow]) {
+    println!(
+        "{:<10} {:>9}  {:>16}  {:>15}  {:>7}  {:>9}  {:>7}  {:>7}  verdict",
+        "variant", "params", "accuracy %", "(min, max)", "s/epoch", "infer/s", "delta", "p"
+    );
+    for r in rows {
+        let a = &r.accuracy;
+        println!(
+            "{:<10} {:>9}  {:>7.2} ± {:<6.2}  ({:>5.2}, {:>5.2})  {:>7.1}  {:>9.0}  {:>7}  {:>7}  {}",
+            r.variant,
+            r.params,
+            a.mean * 100.0,
+            a.std * 100.0,
+            a.min * 100.0,
+            a.max * 100.0,
+            r.seconds_per_epoch,
+            r.inference_images_per_second,
+            r.delta.map_or("-".into(), |d| format!("{:+.2}", d * 100.0)),
+            r.welch.map_or("-".into(), |w| format!("{:.3}", w.p)),
+            r.verdict
+        );
+    }
+    println!(
+        "accuracy: mean ± std over seeds; delta vs seed in points; p: Welch's t-test (two-sided)."
+    );
+}
