@@ -53,15 +53,25 @@ fn tiny_ablation_fills_the_table_and_resumes_without_retraining() {
         }
         worker.join().unwrap().unwrap()
     });
-    assert!(!partial.is_empty() && partial.len() < 4, "{} runs after cancel", partial.len());
+    assert!(
+        !partial.is_empty() && partial.len() < 4,
+        "{} runs after cancel",
+        partial.len()
+    );
 
     // Second pass: the finished runs are reused, the rest trained.
     let (tx, rx) = channel();
     let results = run(&plan, &data, &dir, &tx, &AtomicBool::new(false)).unwrap();
     drop(tx);
     let events: Vec<AblationEvent> = rx.iter().collect();
-    let reused = events.iter().filter(|e| matches!(e, AblationEvent::Reused(_))).count();
-    let trained = events.iter().filter(|e| matches!(e, AblationEvent::RunFinished(_))).count();
+    let reused = events
+        .iter()
+        .filter(|e| matches!(e, AblationEvent::Reused(_)))
+        .count();
+    let trained = events
+        .iter()
+        .filter(|e| matches!(e, AblationEvent::RunFinished(_)))
+        .count();
     assert_eq!(reused, partial.len());
     assert_eq!(reused + trained, 4);
     assert_eq!(results.len(), 4);
@@ -71,10 +81,19 @@ fn tiny_ablation_fills_the_table_and_resumes_without_retraining() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].params, 225_034);
     assert_eq!(rows[1].params, 14_410);
-    assert!(rows[0].accuracy.mean > 0.5, "seed: {}", rows[0].accuracy.mean);
+    assert!(
+        rows[0].accuracy.mean > 0.5,
+        "seed: {}",
+        rows[0].accuracy.mean
+    );
     for row in &rows {
         assert_eq!(row.accuracy.n, 2);
-        assert!(row.accuracy.mean > 0.1, "{} at chance: {}", row.variant, row.accuracy.mean);
+        assert!(
+            row.accuracy.mean > 0.1,
+            "{} at chance: {}",
+            row.variant,
+            row.accuracy.mean
+        );
         assert!(row.seconds_per_epoch > 0.0 && row.inference_images_per_second > 0.0);
     }
     assert!(rows[1].delta.is_some() && !rows[1].verdict.is_empty());

@@ -109,6 +109,22 @@ pub fn spawn_with_archs(
     })
 }
 
+/// Opens an event log for appending, first cutting a partial last line (left by a process
+/// killed mid-write) so every line stays valid JSON.
+pub fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Ok(bytes) = std::fs::read(path) {
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let file = std::fs::OpenOptions::new().write(true).open(path)?;
+            file.set_len(keep as u64)?;
+        }
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
 /// Trains, appending every event to `events.jsonl` and forwarding it.
 fn run_logged(
     dir: &Path,
@@ -120,11 +136,7 @@ fn run_logged(
     cancel: &AtomicBool,
 ) -> anyhow::Result<(Outcome, CheckpointMeta)> {
     let log_path = dir.join(EVENTS);
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut log = open_log(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
     let (tx, rx) = channel();
     let config = meta.config.clone();
     let outcome = std::thread::scope(|s| {

@@ -183,6 +183,10 @@ pub fn train(
         }
         Ok(())
     };
+    if meta.position == Position::default() && meta.history.is_empty() {
+        // A checkpoint from the start, so even a run killed in its first epoch can resume.
+        save(meta, adam)?;
+    }
     let mut x_buf = vec![0f32; batch_size * PIXELS];
     while meta.position.epoch < config.epochs {
         let epoch = meta.position.epoch;

@@ -1,0 +1,107 @@
+//! Training and inference speed of the seed CNN on the CPU.
+//!
+//! `cargo bench --bench train_epoch` trains three 12,800-image epochs (100 batches of 128) and
+//! prints the median images/s and the seconds a 60,000-image epoch takes at that rate, then the
+//! median time to classify the test split. Uses full MNIST from `CLASSGEN_BENCH_DATA` or
+//! `../shared/data/mnist` when present, else the bundled sample.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::channel;
+use std::time::Instant;
+
+use candle_core::Device;
+use classgen::config::TrainConfig;
+use classgen::data::source::{load_dir, load_sample};
+use classgen::data::{Dataset, DatasetKind};
+use classgen::model::adam::Adam;
+use classgen::model::checkpoint::CheckpointMeta;
+use classgen::model::train::{train, Position, TrainRun};
+use classgen::model::{ArchSpec, Network};
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn data() -> Dataset {
+    let dir = std::env::var_os("CLASSGEN_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/data/mnist"));
+    match load_dir(&dir, DatasetKind::Mnist) {
+        Ok(d) => d,
+        Err(_) => {
+            eprintln!(
+                "(full MNIST not found at {}: using the bundled sample)",
+                dir.display()
+            );
+            load_sample().expect("the bundled sample loads")
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    classgen::runtime::tune_allocator();
+    let full = data();
+    println!(
+        "data: {} ({} train, {} test)",
+        full.origin,
+        full.train.len(),
+        full.test.len()
+    );
+    let subset = Dataset {
+        train: full.train.head(12_800),
+        test: full.test.head(1_000),
+        ..full.clone()
+    };
+    let config = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let arch = ArchSpec::seed();
+    let mut rates = Vec::new();
+    let mut net = Network::new(&arch, 1, &Device::Cpu)?;
+    for repeat in 0..3 {
+        net = Network::new(&arch, repeat, &Device::Cpu)?;
+        let mut adam = Adam::new(net.vars().cloned().collect())?;
+        let mut meta = CheckpointMeta {
+            arch: arch.clone(),
+            params: arch.params(),
+            dataset: subset.kind,
+            origin: subset.origin.to_string(),
+            position: Position::default(),
+            adam_step: 0,
+            config: config.clone(),
+            history: Vec::new(),
+        };
+        let (tx, _rx) = channel();
+        let run = TrainRun {
+            config: &config,
+            data: &subset,
+            run_dir: None,
+            events: &tx,
+            cancel: &AtomicBool::new(false),
+        };
+        train(&run, &net, &mut adam, &mut meta)?;
+        let rate = meta.history[0].images_per_second;
+        println!("  run {}: {rate:.0} images/s", repeat + 1);
+        rates.push(rate);
+    }
+    let rate = median(rates);
+    println!(
+        "train: median {rate:.0} images/s = {:.1} s per 60,000-image epoch",
+        60_000.0 / rate
+    );
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        net.predict_proba(&full.test.images, 1000)?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    println!(
+        "inference: median {:.2} s for {} test images",
+        median(times),
+        full.test.len()
+    );
+    Ok(())
+}
