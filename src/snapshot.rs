@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use image::{GrayImage, ImageEncoder, Luma};
 
-use crate::data::{PIXELS, SIDE};
+use crate::data::SIDE;
 
 /// Gap between grid cells, in output pixels, and its grey level.
 const GAP: u32 = 2;
@@ -106,20 +106,21 @@ pub fn file_name(parts: &[&str]) -> String {
         .join("_")
 }
 
-/// Decodes a PNG's gray pixels at x1 scale back to 784 values in [0,1] (for checks and tools).
-pub fn decode_png(bytes: &[u8]) -> image::ImageResult<Vec<f32>> {
-    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)?.to_luma8();
-    Ok(img
-        .as_raw()
-        .iter()
-        .take(PIXELS)
-        .map(|&v| f32::from(v) / 255.0)
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::PIXELS;
+
+    /// A PNG's gray pixels as values in [0,1].
+    fn decode_png(bytes: &[u8]) -> image::ImageResult<Vec<f32>> {
+        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)?.to_luma8();
+        Ok(img
+            .as_raw()
+            .iter()
+            .take(PIXELS)
+            .map(|&v| f32::from(v) / 255.0)
+            .collect())
+    }
 
     #[test]
     fn upscale_is_nearest_neighbour_and_grid_has_gaps() {
@@ -143,6 +144,22 @@ mod tests {
         assert_eq!(s.width(), 4 * 28 + 3 * GAP);
         assert_eq!(s.get_pixel(0, 0)[0], 0);
         assert_eq!(s.get_pixel(s.width() - 1, 0)[0], 255);
+    }
+
+    #[test]
+    fn a_png_written_at_x1_decodes_to_the_same_pixels() {
+        let data = crate::data::source::load_sample().unwrap();
+        let pixels: Vec<f32> = data
+            .test
+            .image(7)
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_png(dir.path(), "digit", &image(&pixels, 1)).unwrap();
+        assert_eq!(path, dir.path().join("digit.png"));
+        let decoded = decode_png(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(decoded, pixels);
     }
 
     #[test]

@@ -212,7 +212,7 @@ fn run_one(
     let mut frames: Vec<Frame> = Vec::new();
     for frame in inverter.by_ref() {
         let frame = frame?;
-        if args.every > 0 && (frame.step % args.every == 0) {
+        if args.every > 0 && frame.step.is_multiple_of(args.every) {
             eprintln!("{}", progress_line(&frame));
         }
         frames.push(frame);
@@ -225,7 +225,7 @@ fn run_one(
         (Some(f), Some(l)) => (f, l),
         _ => anyhow::bail!("the inversion produced no frame"),
     };
-    if args.every > 0 && last.step % args.every != 0 {
+    if args.every > 0 && !last.step.is_multiple_of(args.every) {
         eprintln!("{}", progress_line(last));
     }
     let method = method_tag(&options);
@@ -339,7 +339,7 @@ fn run_grid(
             eprintln!("{method}: {} inversions", sources.len() * CLASSES);
             let started = std::time::Instant::now();
             let cells = grid::run(net, &sources, &options, |done, total| {
-                if args.every > 0 && done % CLASSES == 0 {
+                if args.every > 0 && done.is_multiple_of(CLASSES) {
                     eprintln!("  {done}/{total}");
                 }
             })?;

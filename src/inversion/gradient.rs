@@ -171,7 +171,7 @@ impl GradientInverter {
             *p -= o.lr * d;
         }
         self.steps += 1;
-        if o.reg.blur > 0.0 && self.steps % o.reg.blur_every.max(1) == 0 {
+        if o.reg.blur > 0.0 && self.steps.is_multiple_of(o.reg.blur_every.max(1)) {
             self.x = regularise::blur(&self.x, o.reg.blur);
         }
         for p in &mut self.x {
