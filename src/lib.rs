@@ -8,6 +8,8 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod fsutil;
+pub mod inversion;
 pub mod jobs;
 pub mod model;
 pub mod runtime;
+pub mod snapshot;

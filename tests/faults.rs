@@ -41,21 +41,24 @@ fn train(cwd: &Path, data: &Path, resume: bool) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// Reads the child's progress lines until the `n`-th batch line (or its end).
-fn wait_for_batch_lines(child: &mut Child, n: usize) -> usize {
+/// Reads the child's output until its `n`-th batch line (or its end); returns what it read.
+fn wait_for_batch_lines(child: &mut Child, n: usize) -> String {
     let stderr = child.stderr.take().unwrap();
-    let mut seen = 0;
+    let (mut seen, mut text) = (0, String::new());
     let mut lines = BufReader::new(stderr).lines();
     while seen < n {
         match lines.next() {
-            Some(Ok(line)) if line.contains(" batch ") => seen += 1,
-            Some(Ok(_)) => {}
+            Some(Ok(line)) => {
+                seen += line.contains(" batch ") as usize;
+                text.push_str(&line);
+                text.push('\n');
+            }
             _ => break,
         }
     }
     // Keep draining in the background so the child never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    seen
+    text
 }
 
 /// Every file in the run directory is whole: the checkpoint loads and each log line parses.
@@ -69,8 +72,9 @@ fn assert_run_is_whole(run: &Path) -> checkpoint::CheckpointMeta {
     meta
 }
 
-fn latest(cwd: &Path) -> std::path::PathBuf {
-    checkpoint::latest_run(&cwd.join("runs"), "train").expect("a checkpoint exists")
+fn latest(cwd: &Path, output: &str) -> std::path::PathBuf {
+    checkpoint::latest_run(&cwd.join("runs"), "train")
+        .unwrap_or_else(|| panic!("no checkpoint; the process printed:\n{output}"))
 }
 
 #[test]
@@ -82,10 +86,10 @@ fn killed_training_resumes_and_loses_at_most_one_epoch() {
         let cwd = tempfile::tempdir().unwrap();
         let mut child = train(cwd.path(), data.path(), false);
         let kill_at = rng.random_range(1..25);
-        wait_for_batch_lines(&mut child, kill_at);
+        let output = wait_for_batch_lines(&mut child, kill_at);
         child.kill().unwrap(); // SIGKILL: no chance to save
         child.wait().unwrap();
-        let run = latest(cwd.path());
+        let run = latest(cwd.path(), &output);
         let before = assert_run_is_whole(&run);
         // At most one epoch lost: the checkpoint is at most one epoch behind the progress seen.
         // Ten progress lines per 16-batch epoch: floor(kill_at / 10) epochs had finished.
@@ -110,13 +114,13 @@ fn sigterm_checkpoints_mid_epoch_then_exits_cleanly() {
     write_data(data.path());
     let cwd = tempfile::tempdir().unwrap();
     let mut child = train(cwd.path(), data.path(), false);
-    wait_for_batch_lines(&mut child, 14);
+    let output = wait_for_batch_lines(&mut child, 14);
     // SAFETY: plain kill(2) on our own child's pid.
     let sent = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(sent, 0);
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM should stop cleanly: {status:?}");
-    let run = latest(cwd.path());
+    let run = latest(cwd.path(), &output);
     let meta = assert_run_is_whole(&run);
     assert!(meta.position.epoch < 3, "{:?}", meta.position);
 

@@ -2,6 +2,7 @@
 
 mod ablate;
 mod eval;
+mod invert;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Ablation study: variants x seeds, a table with mean ± std and Welch's t-test vs seed.
     Ablate(ablate::AblateArgs),
+    /// Change an image until the classifier assigns a target class; writes snapshots.
+    Invert(invert::InvertArgs),
 }
 
 /// Where the data comes from; overrides `[data]` in the config.
@@ -113,5 +116,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, &mut config),
         Command::Eval(args) => eval::run(args, &mut config),
         Command::Ablate(args) => ablate::run(args, &mut config),
+        Command::Invert(args) => invert::run(args, &mut config),
     }
 }

@@ -1,0 +1,199 @@
+//! Gradient inversion on a CNN trained briefly on the bundled sample.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+
+use classgen::config::TrainConfig;
+use classgen::data::source::load_sample;
+use classgen::data::{Dataset, CLASSES};
+use classgen::inversion::start::first_confident;
+use classgen::inversion::{
+    Frame, GradientInverter, GradientOptions, Objective, Regularisers, Start, StepKind, StopReason,
+};
+use classgen::jobs::train as job;
+use classgen::model::{checkpoint, Network};
+
+struct Fixture {
+    _runs: tempfile::TempDir,
+    run_dir: PathBuf,
+    data: Dataset,
+}
+
+/// One model for every test here: one epoch over 4,096 sample images.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let full = load_sample().unwrap();
+        let data = Dataset {
+            train: full.train.head(4096),
+            test: full.test.head(500),
+            ..full
+        };
+        let runs = tempfile::tempdir().unwrap();
+        let config = TrainConfig {
+            epochs: 1,
+            seed: 3,
+            ..TrainConfig::default()
+        };
+        let job = job::spawn(
+            &config,
+            Arc::new(data.clone()),
+            runs.path(),
+            None,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        let run_dir = job.run_dir.clone();
+        job.events.iter().for_each(drop);
+        job.join().unwrap();
+        Fixture {
+            _runs: runs,
+            run_dir,
+            data,
+        }
+    })
+}
+
+fn network() -> Arc<Network> {
+    Arc::new(
+        checkpoint::load_network(&fixture().run_dir, &candle_core::Device::Cpu)
+            .unwrap()
+            .0,
+    )
+}
+
+/// The first confident test image of the class the model is surest of, and that class.
+fn confident_start(net: &Network) -> (usize, Vec<f32>) {
+    let test = &fixture().data.test;
+    let found = first_confident(net, test, 0.9).unwrap();
+    let (class, _) = found
+        .iter()
+        .enumerate()
+        .filter_map(|(c, i)| i.map(|i| (c, i)))
+        .map(|(c, i)| {
+            let p = net.predict_proba(test.image(i), 1).unwrap()[c];
+            (c, p)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("the briefly trained model classifies some test image with p >= 0.9");
+    let start = Start::Class(class).resolve(test, net, 0.9).unwrap();
+    (class, start.pixels)
+}
+
+/// The test image the model is surest of, and the class it finds least likely there.
+fn most_confident(net: &Network) -> (usize, Vec<f32>) {
+    let test = &fixture().data.test;
+    let probs = net.predict_proba(&test.images, 100).unwrap();
+    let (index, p) = probs
+        .chunks(CLASSES)
+        .enumerate()
+        .max_by(|a, b| {
+            let own = |(i, p): &(usize, &[f32])| p[usize::from(test.labels[*i])];
+            own(a).total_cmp(&own(b))
+        })
+        .unwrap();
+    let least = (0..CLASSES).min_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+    let start = Start::Test(index).resolve(test, net, 0.9).unwrap();
+    (least, start.pixels)
+}
+
+fn run(net: &Arc<Network>, start: &[f32], options: GradientOptions) -> (Vec<Frame>, StopReason) {
+    let mut inverter = GradientInverter::new(net.clone(), start.to_vec(), options).unwrap();
+    let frames: Vec<Frame> = inverter.by_ref().map(Result::unwrap).collect();
+    (frames, inverter.stop_reason().unwrap())
+}
+
+#[test]
+fn frames_are_deterministic_by_seed_and_pixels_stay_in_the_unit_range() {
+    let net = network();
+    let test = &fixture().data.test;
+    let start = Start::Noise(11).resolve(test, &net, 0.9).unwrap().pixels;
+    let options = |seed| GradientOptions {
+        target: 4,
+        objective: Objective::Logit,
+        step: StepKind::Raw,
+        lr: 0.5,
+        max_steps: 12,
+        threshold: 1.0,
+        reg: Regularisers {
+            l2: 0.01,
+            jitter: 2,
+            ..Regularisers::default()
+        },
+        seed,
+        ..GradientOptions::default()
+    };
+    let (a, reason) = run(&net, &start, options(1));
+    let (b, _) = run(&net, &start, options(1));
+    let (c, _) = run(&net, &start, options(2));
+    assert_eq!(reason, StopReason::MaxSteps);
+    assert_eq!(a.len(), 13, "frames 0..=max_steps");
+    assert_eq!(a, b, "same seed, same frames");
+    assert_ne!(a, c, "another jitter seed, other frames");
+    for f in &a {
+        assert!(
+            f.pixels.iter().all(|p| (0.0..=1.0).contains(p)),
+            "step {}",
+            f.step
+        );
+    }
+    // The large raw steps do hit the bounds, so the clip is exercised.
+    let last = &a.last().unwrap().pixels;
+    assert!(last.contains(&0.0) && last.contains(&1.0));
+}
+
+#[test]
+fn log_loss_with_a_normalised_step_reaches_the_threshold() {
+    let net = network();
+    let (class, start) = confident_start(&net);
+    let target = (class + 5) % CLASSES;
+    let (frames, reason) = run(
+        &net,
+        &start,
+        GradientOptions {
+            target,
+            max_steps: 400,
+            ..GradientOptions::default()
+        },
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(
+        reason,
+        StopReason::Reached,
+        "{class} -> {target}: p_target {} after {} steps",
+        last.p_target,
+        last.step
+    );
+    assert!(last.p_target >= 0.99);
+    assert!(
+        frames[0].p_target < 0.5,
+        "the start is not already the target"
+    );
+    assert!(last.l2 > 0.0 && last.linf > 0.0);
+}
+
+#[test]
+fn naive_raw_step_barely_moves_a_confident_image_where_normalised_log_does() {
+    let net = network();
+    let (target, start) = most_confident(&net);
+    let steps = |objective, step| GradientOptions {
+        target,
+        objective,
+        step,
+        max_steps: 30,
+        threshold: 1.0,
+        ..GradientOptions::default()
+    };
+    let (naive, _) = run(&net, &start, steps(Objective::Naive, StepKind::Raw));
+    let (log, _) = run(&net, &start, steps(Objective::Log, StepKind::Normalized));
+    let (naive, log) = (naive.last().unwrap(), log.last().unwrap());
+    assert!(
+        naive.l2 * 100.0 < log.l2,
+        "naive raw moved {} (gradient norm {}), normalised log {}",
+        naive.l2,
+        naive.grad_norm,
+        log.l2
+    );
+    assert!(naive.grad_norm < 1e-5, "naive gradient {}", naive.grad_norm);
+}
