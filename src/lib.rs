@@ -3,10 +3,13 @@
 //! The library holds every job (data loading, training, evaluation) so that the headless CLI
 //! and the dashboard drive the same code.
 
+pub mod baselines;
+pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod device;
 pub mod fsutil;
 pub mod jobs;
+pub mod linalg;
 pub mod model;
 pub mod runtime;
