@@ -33,7 +33,7 @@ impl Classifier for Cnn {
 
 /// Number of images in a pixel buffer; errors if it is not a whole number of images.
 pub fn image_count(pixels: &[u8]) -> anyhow::Result<usize> {
-    if pixels.len() % PIXELS != 0 {
+    if !pixels.len().is_multiple_of(PIXELS) {
         anyhow::bail!(
             "{} pixels is not a whole number of {PIXELS}-pixel images",
             pixels.len()

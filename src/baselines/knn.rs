@@ -45,6 +45,9 @@ pub enum KnnError {
     BadK { k: usize, train: usize },
 }
 
+/// Neighbours of each query: `(training index, squared distance)`, nearest first.
+pub type Neighbours = Vec<Vec<(u32, f32)>>;
+
 /// How much work a search did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SearchStats {
@@ -113,21 +116,21 @@ impl KnnIndex {
     /// The `k` nearest training images of each query (`n * PIXELS` values in [0,1]), nearest
     /// first, as `(training index, squared distance in [0,1] pixel units)`; equal distances are
     /// ordered by index.
-    pub fn search(&self, queries: &[f32], k: usize) -> Vec<Vec<(u32, f32)>> {
+    pub fn search(&self, queries: &[f32], k: usize) -> Neighbours {
         let scaled: Vec<f32> = queries.iter().map(|&q| q * SCALE).collect();
         self.search_scaled(&scaled, k).0
     }
 
     /// [`search`](Self::search) for u8 images, with how much work it took.
-    pub fn search_u8(&self, queries: &[u8], k: usize) -> (Vec<Vec<(u32, f32)>>, SearchStats) {
+    pub fn search_u8(&self, queries: &[u8], k: usize) -> (Neighbours, SearchStats) {
         let scaled: Vec<f32> = queries.iter().map(|&q| q as f32).collect();
         self.search_scaled(&scaled, k)
     }
 
-    fn search_scaled(&self, queries: &[f32], k: usize) -> (Vec<Vec<(u32, f32)>>, SearchStats) {
+    fn search_scaled(&self, queries: &[f32], k: usize) -> (Neighbours, SearchStats) {
         let k = k.min(self.len());
         let per = self.projection.dims + 1;
-        let blocks: Vec<(Vec<Vec<(u32, f32)>>, usize)> = queries
+        let blocks: Vec<(Neighbours, usize)> = queries
             .par_chunks(QUERY_BLOCK * PIXELS)
             .map(|block| {
                 let rows = block.len() / PIXELS;
