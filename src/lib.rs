@@ -3,6 +3,7 @@
 //! The library holds every job (data loading, training, evaluation) so that the headless CLI
 //! and the dashboard drive the same code.
 
+pub mod analysis;
 pub mod baselines;
 pub mod classifier;
 pub mod config;
