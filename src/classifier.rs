@@ -12,6 +12,9 @@ pub trait Classifier: Send + Sync {
     /// Class probabilities, `n * 10` values (row `i` sums to 1), for `n` images of
     /// [`PIXELS`] u8 pixels each.
     fn predict_proba(&self, pixels: &[u8]) -> anyhow::Result<Vec<f32>>;
+
+    /// Bytes the fitted model holds (parameters, trees, or stored training images).
+    fn size_bytes(&self) -> usize;
 }
 
 /// The CNN behind the [`Classifier`] interface.
@@ -28,6 +31,10 @@ impl Classifier for Cnn {
 
     fn predict_proba(&self, pixels: &[u8]) -> anyhow::Result<Vec<f32>> {
         Ok(self.network.predict_proba(pixels, self.batch)?)
+    }
+
+    fn size_bytes(&self) -> usize {
+        4 * self.network.vars().map(|v| v.elem_count()).sum::<usize>()
     }
 }
 

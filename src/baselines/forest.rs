@@ -46,11 +46,6 @@ impl RandomForest {
             .collect();
         Ok(Self { trees })
     }
-
-    /// Bytes of all trees' nodes.
-    pub fn size_bytes(&self) -> usize {
-        self.trees.iter().map(Tree::size_bytes).sum()
-    }
 }
 
 impl Classifier for RandomForest {
@@ -73,6 +68,10 @@ impl Classifier for RandomForest {
                 p
             })
             .collect())
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.trees.iter().map(Tree::size_bytes).sum()
     }
 }
 

@@ -418,6 +418,10 @@ impl Classifier for Knn {
         }
         Ok(probs)
     }
+
+    fn size_bytes(&self) -> usize {
+        self.index.size_bytes()
+    }
 }
 
 #[cfg(test)]

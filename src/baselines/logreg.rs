@@ -215,11 +215,6 @@ impl LogReg {
             iterations,
         })
     }
-
-    /// Bytes of parameters.
-    pub fn size_bytes(&self) -> usize {
-        4 * (self.weights.len() + self.bias.len())
-    }
 }
 
 impl Classifier for LogReg {
@@ -238,6 +233,10 @@ impl Classifier for LogReg {
         }
         softmax_rows(&mut p);
         Ok(p)
+    }
+
+    fn size_bytes(&self) -> usize {
+        4 * (self.weights.len() + self.bias.len())
     }
 }
 

@@ -273,6 +273,10 @@ impl Classifier for DecisionTree {
             .flat_map(|img| *self.tree.leaf(img))
             .collect())
     }
+
+    fn size_bytes(&self) -> usize {
+        self.tree.size_bytes()
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod baselines;
+mod confidence;
 mod eval;
 mod train;
 
@@ -30,6 +32,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a saved checkpoint on the test split.
     Eval(eval::EvalArgs),
+    /// Fit the classical baselines and score them next to the latest CNN: one table.
+    Baselines(baselines::BaselinesArgs),
+    /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
+    Confidence(confidence::ConfidenceArgs),
 }
 
 /// Where the data comes from; overrides `[data]` in the config.
@@ -95,5 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args, &mut config),
         Command::Eval(args) => eval::run(args, &mut config),
+        Command::Baselines(args) => baselines::run(args, &mut config),
+        Command::Confidence(args) => confidence::run(args, &mut config),
     }
 }
