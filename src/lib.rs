@@ -4,12 +4,16 @@
 //! and the dashboard drive the same code.
 
 pub mod ablation;
+pub mod analysis;
+pub mod baselines;
+pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod device;
 pub mod fsutil;
 pub mod inversion;
 pub mod jobs;
+pub mod linalg;
 pub mod model;
 pub mod runtime;
 pub mod snapshot;

@@ -1,6 +1,8 @@
 //! Command-line interface: argument definitions and dispatch.
 
 mod ablate;
+mod baselines;
+mod confidence;
 mod eval;
 mod invert;
 mod train;
@@ -36,6 +38,10 @@ enum Command {
     Ablate(ablate::AblateArgs),
     /// Change an image until the classifier assigns a target class; writes snapshots.
     Invert(invert::InvertArgs),
+    /// Fit the classical baselines and score them next to the latest CNN: one table.
+    Baselines(baselines::BaselinesArgs),
+    /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
+    Confidence(confidence::ConfidenceArgs),
 }
 
 /// Where the data comes from; overrides `[data]` in the config.
@@ -117,5 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args, &mut config),
         Command::Ablate(args) => ablate::run(args, &mut config),
         Command::Invert(args) => invert::run(args, &mut config),
+        Command::Baselines(args) => baselines::run(args, &mut config),
+        Command::Confidence(args) => confidence::run(args, &mut config),
     }
 }

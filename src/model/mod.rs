@@ -3,7 +3,6 @@
 pub mod adam;
 pub mod arch;
 pub mod checkpoint;
-mod gemm;
 pub mod network;
 pub mod ops;
 pub mod train;

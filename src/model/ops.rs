@@ -14,7 +14,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use super::gemm;
+use crate::linalg::{matmul, Op};
 
 /// Images processed per GEMM in the CPU convolution: enough rows to keep the kernel busy,
 /// few enough that the patch matrix stays in cache. Fixed, so results never depend on threads.
@@ -181,13 +181,14 @@ impl CustomOp2 for Conv {
             .for_each_init(Vec::new, |cols, (y, images)| {
                 shape.im2col(images, cols, stride);
                 let rows = y.len() / shape.filters;
-                gemm::matmul(
+                matmul(
                     y,
                     cols,
-                    false,
+                    Op::N,
                     w,
-                    false,
+                    Op::N,
                     (rows, shape.filters, stride),
+                    false,
                     false,
                 );
             });
@@ -259,15 +260,8 @@ impl CustomOp2 for ConvGradWeights {
                 shape.im2col(images, cols, stride);
                 let rows = grad.len() / filters;
                 let mut partial = vec![0f32; stride * filters];
-                gemm::matmul(
-                    &mut partial,
-                    cols,
-                    true,
-                    grad,
-                    false,
-                    (stride, filters, rows),
-                    false,
-                );
+                let dims = (stride, filters, rows);
+                matmul(&mut partial, cols, Op::T, grad, Op::N, dims, false, false);
                 partial
             })
             .collect();
@@ -316,15 +310,8 @@ impl CustomOp2 for ConvGradInput {
                 let rows = grad.len() / filters;
                 cols.clear();
                 cols.resize(rows * patch, 0.0);
-                gemm::matmul(
-                    cols,
-                    grad,
-                    false,
-                    weights,
-                    true,
-                    (rows, patch, filters),
-                    false,
-                );
+                let dims = (rows, patch, filters);
+                matmul(cols, grad, Op::N, weights, Op::T, dims, false, false);
                 shape.col2im(cols, images);
             });
         Ok((CpuStorage::F32(out), Shape::from((b, h, wd, c))))
