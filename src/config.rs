@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::baselines::BaselineKind;
 use crate::data::{DatasetKind, SourceKind};
 use crate::inversion::{GradientOptions, Objective, Regularisers, StepKind};
 
@@ -30,6 +31,7 @@ pub struct Config {
     pub train: TrainConfig,
     pub paths: PathsConfig,
     pub invert: InvertConfig,
+    pub baselines: BaselinesConfig,
 }
 
 /// `[data]`: which data set and where it comes from.
@@ -192,6 +194,44 @@ impl InvertConfig {
     }
 }
 
+/// `[baselines]`: the classical models and the confidence analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselinesConfig {
+    pub models: Vec<BaselineKind>,
+    pub k: usize,
+    pub knn_pca_dims: usize,
+    pub logreg_c: f64,
+    pub logreg_max_iter: usize,
+    pub max_depth: usize,
+    pub forest_trees: usize,
+    pub seed: u64,
+    pub histogram_bins: usize,
+    pub ece_bins: usize,
+}
+
+impl Default for BaselinesConfig {
+    fn default() -> Self {
+        Self {
+            models: vec![
+                BaselineKind::Logreg,
+                BaselineKind::Knn,
+                BaselineKind::Tree,
+                BaselineKind::Forest,
+            ],
+            k: 3,
+            knn_pca_dims: 32,
+            logreg_c: 1.0,
+            logreg_max_iter: 100,
+            max_depth: 0,
+            forest_trees: 100,
+            seed: 42,
+            histogram_bins: 20,
+            ece_bins: 15,
+        }
+    }
+}
+
 impl Config {
     /// Parses TOML text; `path` names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -245,6 +285,31 @@ impl Config {
         }
         if let Err(message) = crate::device::parse(&t.device).map(|_| ()) {
             return invalid("train.device", message);
+        }
+        let b = &self.baselines;
+        if b.k == 0 {
+            return invalid("baselines.k", "must be at least 1".into());
+        }
+        if b.knn_pca_dims > crate::data::PIXELS {
+            return invalid(
+                "baselines.knn_pca_dims",
+                format!("must be 0..=784, found {}", b.knn_pca_dims),
+            );
+        }
+        if !(b.logreg_c.is_finite() && b.logreg_c > 0.0) {
+            return invalid(
+                "baselines.logreg_c",
+                format!("must be a positive number, found {}", b.logreg_c),
+            );
+        }
+        if b.forest_trees == 0 {
+            return invalid("baselines.forest_trees", "must be at least 1".into());
+        }
+        if b.histogram_bins == 0 || b.ece_bins == 0 {
+            return invalid(
+                "baselines.histogram_bins / baselines.ece_bins",
+                "must be at least 1".into(),
+            );
         }
         self.invert.validate()
     }

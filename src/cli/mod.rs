@@ -1,5 +1,7 @@
 //! Command-line interface: argument definitions and dispatch.
 
+mod baselines;
+mod confidence;
 mod eval;
 mod invert;
 mod train;
@@ -31,6 +33,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a saved checkpoint on the test split.
     Eval(eval::EvalArgs),
+    /// Fit the classical baselines and score them next to the latest CNN: one table.
+    Baselines(baselines::BaselinesArgs),
+    /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
+    Confidence(confidence::ConfidenceArgs),
     /// Change an image until the classifier assigns a target class; writes snapshots.
     Invert(invert::InvertArgs),
 }
@@ -98,6 +104,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args, &mut config),
         Command::Eval(args) => eval::run(args, &mut config),
+        Command::Baselines(args) => baselines::run(args, &mut config),
+        Command::Confidence(args) => confidence::run(args, &mut config),
         Command::Invert(args) => invert::run(args, &mut config),
     }
 }

@@ -1,0 +1,3 @@
+//! Analysis of any [`crate::classifier::Classifier`]'s outputs: confidence and calibration.
+
+pub mod confidence;
