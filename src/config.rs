@@ -156,6 +156,28 @@ pub struct InvertConfig {
     /// Images in a trajectory strip.
     pub strip: usize,
     pub reg: Regularisers,
+    pub knn: KnnInvertConfig,
+}
+
+/// `[invert.knn]`: the k-NN inverter (its k is `baselines.k`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnnInvertConfig {
+    pub lr: f32,
+    pub mask: f32,
+    pub threshold: f32,
+    pub max_steps: usize,
+}
+
+impl Default for KnnInvertConfig {
+    fn default() -> Self {
+        Self {
+            lr: 0.5,
+            mask: 0.5,
+            threshold: 0.6,
+            max_steps: 500,
+        }
+    }
 }
 
 impl Default for InvertConfig {
@@ -173,6 +195,7 @@ impl Default for InvertConfig {
             scale: 10,
             strip: 8,
             reg: o.reg,
+            knn: KnnInvertConfig::default(),
         }
     }
 }
@@ -362,6 +385,25 @@ impl InvertConfig {
         }
         if r.blur_every == 0 {
             return invalid("invert.reg.blur_every", "must be at least 1".into());
+        }
+        let k = &self.knn;
+        if !(k.lr.is_finite() && k.lr > 0.0) {
+            return invalid(
+                "invert.knn.lr",
+                format!("must be a positive number, found {}", k.lr),
+            );
+        }
+        if !unit(k.mask) {
+            return invalid(
+                "invert.knn.mask",
+                format!("must be in (0, 1], found {}", k.mask),
+            );
+        }
+        if !unit(k.threshold) {
+            return invalid(
+                "invert.knn.threshold",
+                format!("must be in (0, 1], found {}", k.threshold),
+            );
         }
         Ok(())
     }
