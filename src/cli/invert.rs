@@ -390,7 +390,7 @@ fn run_one(
     let start = args
         .from
         .resolve(test, &predict, config.invert.confidence)
-        .map_err(|e| anyhow::anyhow!("--from {}: {e}", args.from))?;
+        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let method = model.method(config);
     let mut inverter = model.inverter(&method, &start.pixels, target)?;
     let started = std::time::Instant::now();
