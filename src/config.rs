@@ -32,8 +32,8 @@ pub struct Config {
     pub train: TrainConfig,
     pub ablation: AblationConfig,
     pub baselines: BaselinesConfig,
-    pub paths: PathsConfig,
     pub invert: InvertConfig,
+    pub paths: PathsConfig,
     /// Architectures defined in the file (`[[arch]]`), usable wherever a built-in one is.
     #[serde(rename = "arch")]
     pub archs: Vec<ArchSpec>,
@@ -149,44 +149,6 @@ impl Default for TrainConfig {
     }
 }
 
-/// `[baselines]`: the classical models and the confidence analysis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BaselinesConfig {
-    pub models: Vec<BaselineKind>,
-    pub k: usize,
-    pub knn_pca_dims: usize,
-    pub logreg_c: f64,
-    pub logreg_max_iter: usize,
-    pub max_depth: usize,
-    pub forest_trees: usize,
-    pub seed: u64,
-    pub histogram_bins: usize,
-    pub ece_bins: usize,
-}
-
-impl Default for BaselinesConfig {
-    fn default() -> Self {
-        Self {
-            models: vec![
-                BaselineKind::Logreg,
-                BaselineKind::Knn,
-                BaselineKind::Tree,
-                BaselineKind::Forest,
-            ],
-            k: 3,
-            knn_pca_dims: 32,
-            logreg_c: 1.0,
-            logreg_max_iter: 100,
-            max_depth: 0,
-            forest_trees: 100,
-            seed: 42,
-            histogram_bins: 20,
-            ece_bins: 15,
-        }
-    }
-}
-
 /// `[paths]`: where results go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -222,6 +184,28 @@ pub struct InvertConfig {
     /// Images in a trajectory strip.
     pub strip: usize,
     pub reg: Regularisers,
+    pub knn: KnnInvertConfig,
+}
+
+/// `[invert.knn]`: the k-NN inverter (its k is `baselines.k`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnnInvertConfig {
+    pub lr: f32,
+    pub mask: f32,
+    pub threshold: f32,
+    pub max_steps: usize,
+}
+
+impl Default for KnnInvertConfig {
+    fn default() -> Self {
+        Self {
+            lr: 0.5,
+            mask: 0.5,
+            threshold: 0.6,
+            max_steps: 500,
+        }
+    }
 }
 
 impl Default for InvertConfig {
@@ -239,6 +223,7 @@ impl Default for InvertConfig {
             scale: 10,
             strip: 8,
             reg: o.reg,
+            knn: KnnInvertConfig::default(),
         }
     }
 }
@@ -256,6 +241,44 @@ impl InvertConfig {
             epsilon: self.epsilon,
             reg: self.reg,
             seed: self.seed,
+        }
+    }
+}
+
+/// `[baselines]`: the classical models and the confidence analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselinesConfig {
+    pub models: Vec<BaselineKind>,
+    pub k: usize,
+    pub knn_pca_dims: usize,
+    pub logreg_c: f64,
+    pub logreg_max_iter: usize,
+    pub max_depth: usize,
+    pub forest_trees: usize,
+    pub seed: u64,
+    pub histogram_bins: usize,
+    pub ece_bins: usize,
+}
+
+impl Default for BaselinesConfig {
+    fn default() -> Self {
+        Self {
+            models: vec![
+                BaselineKind::Logreg,
+                BaselineKind::Knn,
+                BaselineKind::Tree,
+                BaselineKind::Forest,
+            ],
+            k: 3,
+            knn_pca_dims: 32,
+            logreg_c: 1.0,
+            logreg_max_iter: 100,
+            max_depth: 0,
+            forest_trees: 100,
+            seed: 42,
+            histogram_bins: 20,
+            ece_bins: 15,
         }
     }
 }
@@ -422,6 +445,25 @@ impl InvertConfig {
         }
         if r.blur_every == 0 {
             return invalid("invert.reg.blur_every", "must be at least 1".into());
+        }
+        let k = &self.knn;
+        if !(k.lr.is_finite() && k.lr > 0.0) {
+            return invalid(
+                "invert.knn.lr",
+                format!("must be a positive number, found {}", k.lr),
+            );
+        }
+        if !unit(k.mask) {
+            return invalid(
+                "invert.knn.mask",
+                format!("must be in (0, 1], found {}", k.mask),
+            );
+        }
+        if !unit(k.threshold) {
+            return invalid(
+                "invert.knn.threshold",
+                format!("must be in (0, 1], found {}", k.threshold),
+            );
         }
         Ok(())
     }

@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
+use classgen::baselines::knn::KnnIndex;
 use classgen::config::TrainConfig;
 use classgen::data::source::load_sample;
 use classgen::data::{Dataset, CLASSES};
 use classgen::inversion::start::first_confident;
 use classgen::inversion::{
-    Frame, GradientInverter, GradientOptions, Objective, Regularisers, Start, StepKind, StopReason,
+    Frame, GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, Objective,
+    Regularisers, Start, StepKind, StopReason,
 };
 use classgen::jobs::train as job;
 use classgen::model::{checkpoint, Network};
@@ -63,10 +65,15 @@ fn network() -> Arc<Network> {
     )
 }
 
+/// The CNN as a function of u8 images.
+fn predict(net: &Network) -> impl Fn(&[u8]) -> anyhow::Result<Vec<f32>> + '_ {
+    |pixels| Ok(net.predict_proba(pixels, 256)?)
+}
+
 /// The first confident test image of the class the model is surest of, and that class.
 fn confident_start(net: &Network) -> (usize, Vec<f32>) {
     let test = &fixture().data.test;
-    let found = first_confident(net, test, 0.9).unwrap();
+    let found = first_confident(&predict(net), test, 0.9).unwrap();
     let (class, _) = found
         .iter()
         .enumerate()
@@ -77,7 +84,9 @@ fn confident_start(net: &Network) -> (usize, Vec<f32>) {
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .expect("the briefly trained model classifies some test image with p >= 0.9");
-    let start = Start::Class(class).resolve(test, net, 0.9).unwrap();
+    let start = Start::Class(class)
+        .resolve(test, &predict(net), 0.9)
+        .unwrap();
     (class, start.pixels)
 }
 
@@ -94,7 +103,9 @@ fn most_confident(net: &Network) -> (usize, Vec<f32>) {
         })
         .unwrap();
     let least = (0..CLASSES).min_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
-    let start = Start::Test(index).resolve(test, net, 0.9).unwrap();
+    let start = Start::Test(index)
+        .resolve(test, &predict(net), 0.9)
+        .unwrap();
     (least, start.pixels)
 }
 
@@ -108,7 +119,10 @@ fn run(net: &Arc<Network>, start: &[f32], options: GradientOptions) -> (Vec<Fram
 fn frames_are_deterministic_by_seed_and_pixels_stay_in_the_unit_range() {
     let net = network();
     let test = &fixture().data.test;
-    let start = Start::Noise(11).resolve(test, &net, 0.9).unwrap().pixels;
+    let start = Start::Noise(11)
+        .resolve(test, &predict(&net), 0.9)
+        .unwrap()
+        .pixels;
     let options = |seed| GradientOptions {
         target: 4,
         objective: Objective::Logit,
@@ -196,4 +210,49 @@ fn naive_raw_step_barely_moves_a_confident_image_where_normalised_log_does() {
         log.l2
     );
     assert!(naive.grad_norm < 1e-5, "naive gradient {}", naive.grad_norm);
+}
+
+#[test]
+fn knn_inverter_raises_the_share_of_target_neighbours_deterministically() {
+    // A small set: 1,000 training images, no CNN needed.
+    let full = load_sample().unwrap();
+    let train = Arc::new(full.train.head(1000));
+    let index = Arc::new(KnnIndex::new(&train.images, &train.labels, 16, 1).unwrap());
+    let source = (0..full.test.len())
+        .find(|&i| full.test.labels[i] == 3)
+        .unwrap();
+    let start: Vec<f32> = full
+        .test
+        .image(source)
+        .iter()
+        .map(|&p| f32::from(p) / 255.0)
+        .collect();
+    let options = KnnOptions {
+        target: 7,
+        k: 3,
+        lr: 0.5,
+        mask: 0.5,
+        max_steps: 200,
+        threshold: 0.6,
+        seed: 5,
+    };
+    let run = || {
+        let mut inverter =
+            KnnInverter::new(index.clone(), train.clone(), start.clone(), options.clone()).unwrap();
+        let frames = inverter.run_to_end().unwrap();
+        (frames, inverter.stop_reason())
+    };
+    let (frames, reason) = run();
+    assert_eq!(run().0, frames, "same seed, same frames");
+    let (first, last) = (&frames[0], frames.last().unwrap());
+    assert_eq!(
+        reason,
+        Some(StopReason::Reached),
+        "p_target {}",
+        last.p_target
+    );
+    assert!(first.p_target < 0.6 && last.p_target >= 0.6);
+    assert!(frames
+        .iter()
+        .all(|f| f.pixels.iter().all(|p| (0.0..=1.0).contains(p))));
 }

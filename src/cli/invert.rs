@@ -7,11 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use classgen::baselines::knn::KnnIndex;
 use classgen::config::Config;
-use classgen::data::{Dataset, CLASSES};
+use classgen::data::{Dataset, Split, CLASSES};
 use classgen::inversion::grid::{self, Cell, Summary};
 use classgen::inversion::{
-    start, Frame, GradientInverter, GradientOptions, Objective, Start, StartImage, StepKind,
+    start, Frame, GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, Objective,
+    Start, StartImage, StepKind, StopReason,
 };
 use classgen::model::{checkpoint, Network};
 use classgen::snapshot;
@@ -23,6 +25,8 @@ use super::DataArgs;
 enum ModelKind {
     /// The CNN of a training run (gradient inversion).
     Cnn,
+    /// k-nearest neighbours on the training split (neighbour-direction inversion).
+    Knn,
 }
 
 /// Flags of `classgen invert`; each overrides `[invert]` in the config.
@@ -52,22 +56,25 @@ pub struct InvertArgs {
     /// Raw or normalised gradient step.
     #[arg(long, value_enum)]
     step: Option<StepKind>,
-    /// Learning rate.
+    /// Learning rate (k-NN: step length).
     #[arg(long)]
     lr: Option<f32>,
     /// Most updates.
     #[arg(long)]
     max_steps: Option<usize>,
-    /// Stop once p(target) reaches this.
+    /// Stop once p(target) reaches this (k-NN: the share of target neighbours).
     #[arg(long)]
     threshold: Option<f32>,
+    /// k-NN: share of the pixels that move in each step.
+    #[arg(long)]
+    mask: Option<f32>,
     /// Stop once the gradient norm is below this (0 = never).
     #[arg(long)]
     epsilon: Option<f32>,
     /// Regularisers: tv=F,l2=F,blur=SIGMA,blur_every=K,jitter=PX (0 = off).
     #[arg(long, value_name = "SPEC")]
     reg: Option<String>,
-    /// Seed for jitter.
+    /// Seed for jitter (k-NN: for the masks).
     #[arg(long)]
     seed: Option<u64>,
     /// Snapshot upscale factor.
@@ -96,20 +103,39 @@ impl InvertArgs {
             config.train.device = d.clone();
         }
         let c = &mut config.invert;
+        if self.model == ModelKind::Knn {
+            let k = &mut c.knn;
+            if let Some(v) = self.lr {
+                k.lr = v;
+            }
+            if let Some(v) = self.max_steps {
+                k.max_steps = v;
+            }
+            if let Some(v) = self.threshold {
+                k.threshold = v;
+            }
+            if let Some(v) = self.mask {
+                k.mask = v;
+            }
+        } else if self.mask.is_some() {
+            anyhow::bail!("--mask is a k-NN setting: use it with --model knn");
+        }
         if let Some(v) = self.loss {
             c.loss = v;
         }
         if let Some(v) = self.step {
             c.step = v;
         }
-        if let Some(v) = self.lr {
-            c.lr = v;
-        }
-        if let Some(v) = self.max_steps {
-            c.max_steps = v;
-        }
-        if let Some(v) = self.threshold {
-            c.threshold = v;
+        if self.model == ModelKind::Cnn {
+            if let Some(v) = self.lr {
+                c.lr = v;
+            }
+            if let Some(v) = self.max_steps {
+                c.max_steps = v;
+            }
+            if let Some(v) = self.threshold {
+                c.threshold = v;
+            }
         }
         if let Some(v) = self.epsilon {
             c.epsilon = v;
@@ -153,31 +179,190 @@ fn model_tag(dir: &Path) -> String {
     format!("cnn-{name}")
 }
 
+/// The classifier being inverted.
+enum Model {
+    Cnn {
+        net: Arc<Network>,
+        tag: String,
+    },
+    Knn {
+        index: Arc<KnnIndex>,
+        train: Arc<Split>,
+        k: usize,
+    },
+}
+
+/// One way to invert: the settings of either inverter, target left to fill in.
+#[derive(Clone)]
+enum Method {
+    Gradient(GradientOptions),
+    Knn(KnnOptions),
+}
+
+impl Method {
+    /// For file names and tables: `log-normalized`, `knn-k3-mask0.5`.
+    fn tag(&self) -> String {
+        match self {
+            Self::Gradient(o) => {
+                let mut tag = format!("{}-{}", o.objective.name(), o.step.name());
+                let reg = o.reg.tag();
+                if !reg.is_empty() {
+                    tag = format!("{tag}-{reg}");
+                }
+                tag
+            }
+            Self::Knn(o) => format!("k{}-mask{}", o.k, o.mask),
+        }
+    }
+
+    fn threshold(&self) -> f32 {
+        match self {
+            Self::Gradient(o) => o.threshold,
+            Self::Knn(o) => o.threshold,
+        }
+    }
+
+    fn options_json(&self) -> serde_json::Value {
+        match self {
+            Self::Gradient(o) => serde_json::json!(o),
+            Self::Knn(o) => serde_json::json!(o),
+        }
+    }
+}
+
+impl Model {
+    fn tag(&self) -> String {
+        match self {
+            Self::Cnn { tag, .. } => tag.clone(),
+            Self::Knn { train, .. } => format!("knn-{}train", train.len()),
+        }
+    }
+
+    fn predict(&self, pixels: &[u8]) -> anyhow::Result<Vec<f32>> {
+        match self {
+            Self::Cnn { net, .. } => Ok(net.predict_proba(pixels, 256)?),
+            Self::Knn { index, k, .. } => {
+                let (found, _) = index.search_u8(pixels, *k);
+                let labels = index.labels();
+                Ok(found
+                    .iter()
+                    .flat_map(|n| {
+                        let mut row = [0f32; CLASSES];
+                        for &(j, _) in n {
+                            row[usize::from(labels[j as usize])] += 1.0 / *k as f32;
+                        }
+                        row
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The default method of this model from the config.
+    fn method(&self, config: &Config) -> Method {
+        match self {
+            Self::Cnn { .. } => Method::Gradient(config.invert.options(0)),
+            Self::Knn { k, .. } => {
+                let c = &config.invert.knn;
+                Method::Knn(KnnOptions {
+                    target: 0,
+                    k: *k,
+                    lr: c.lr,
+                    mask: c.mask,
+                    max_steps: c.max_steps,
+                    threshold: c.threshold,
+                    seed: config.invert.seed,
+                })
+            }
+        }
+    }
+
+    fn inverter(
+        &self,
+        method: &Method,
+        start: &[f32],
+        target: usize,
+    ) -> anyhow::Result<Box<dyn Inverter>> {
+        Ok(match (self, method) {
+            (Self::Cnn { net, .. }, Method::Gradient(o)) => Box::new(GradientInverter::new(
+                net.clone(),
+                start.to_vec(),
+                GradientOptions {
+                    target,
+                    ..o.clone()
+                },
+            )?),
+            (Self::Knn { index, train, .. }, Method::Knn(o)) => Box::new(KnnInverter::new(
+                index.clone(),
+                train.clone(),
+                start.to_vec(),
+                KnnOptions {
+                    target,
+                    ..o.clone()
+                },
+            )?),
+            _ => anyhow::bail!("this method does not fit this model"),
+        })
+    }
+}
+
 /// Runs `classgen invert`.
 pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
     args.apply(config)?;
     config.validate()?;
-    let ModelKind::Cnn = args.model;
-    let dir = run_dir(&args, config)?;
-    let device = classgen::device::open(&config.train.device)?;
-    let (net, meta) = checkpoint::load_network(&dir, &device)?;
-    let net = Arc::new(net);
-    eprintln!(
-        "model: {} ({}, epoch {})",
-        dir.display(),
-        meta.arch.name,
-        meta.position.epoch
-    );
-    let tag = model_tag(&dir);
-    let needs_data = args.grid || args.from.needs_test_split();
-    let data = if needs_data {
-        Some(super::load_data(config, Some(meta.dataset))?.dataset)
-    } else {
-        None
+    let (model, data) = match args.model {
+        ModelKind::Cnn => {
+            let dir = run_dir(&args, config)?;
+            let device = classgen::device::open(&config.train.device)?;
+            let (net, meta) = checkpoint::load_network(&dir, &device)?;
+            eprintln!(
+                "model: {} ({}, epoch {})",
+                dir.display(),
+                meta.arch.name,
+                meta.position.epoch
+            );
+            let needs_data = args.grid || args.from.needs_test_split();
+            let data = if needs_data {
+                Some(super::load_data(config, Some(meta.dataset))?.dataset)
+            } else {
+                None
+            };
+            let model = Model::Cnn {
+                net: Arc::new(net),
+                tag: model_tag(&dir),
+            };
+            (model, data)
+        }
+        ModelKind::Knn => {
+            if args.run.is_some() {
+                anyhow::bail!("--run names a CNN checkpoint: k-NN needs none");
+            }
+            let data = super::load_data(config, None)?.dataset;
+            let b = &config.baselines;
+            let started = std::time::Instant::now();
+            let index = KnnIndex::new(
+                &data.train.images,
+                &data.train.labels,
+                b.knn_pca_dims,
+                b.seed,
+            )?;
+            eprintln!(
+                "model: k-NN, k = {} over {} training images (index built in {:.1} s)",
+                b.k,
+                data.train.len(),
+                started.elapsed().as_secs_f64()
+            );
+            let model = Model::Knn {
+                index: Arc::new(index),
+                train: Arc::new(data.train.clone()),
+                k: b.k,
+            };
+            (model, Some(data))
+        }
     };
     match (args.grid, args.target) {
-        (true, _) => run_grid(&args, config, &net, data.as_ref(), &tag),
-        (false, Some(target)) => run_one(&args, config, &net, data.as_ref(), &tag, target.into()),
+        (true, _) => run_grid(&args, config, &model, data.as_ref()),
+        (false, Some(target)) => run_one(&args, config, &model, data.as_ref(), target.into()),
         (false, None) => anyhow::bail!("--target T (0-9) is needed without --grid"),
     }
 }
@@ -192,26 +377,26 @@ fn describe(start: &StartImage) -> String {
 fn run_one(
     args: &InvertArgs,
     config: &Config,
-    net: &Arc<Network>,
+    model: &Model,
     data: Option<&Dataset>,
-    tag: &str,
     target: usize,
 ) -> anyhow::Result<()> {
-    let empty = classgen::data::Split {
+    let empty = Split {
         images: Vec::new(),
         labels: Vec::new(),
     };
     let test = data.map_or(&empty, |d| &d.test);
+    let predict = |pixels: &[u8]| model.predict(pixels);
     let start = args
         .from
-        .resolve(test, net, config.invert.confidence)
-        .map_err(|e| anyhow::anyhow!("--from {}: {e}", args.from))?;
-    let options = config.invert.options(target);
-    let mut inverter = GradientInverter::new(net.clone(), start.pixels.clone(), options.clone())?;
+        .resolve(test, &predict, config.invert.confidence)
+        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let method = model.method(config);
+    let mut inverter = model.inverter(&method, &start.pixels, target)?;
     let started = std::time::Instant::now();
     let mut frames: Vec<Frame> = Vec::new();
-    for frame in inverter.by_ref() {
-        let frame = frame?;
+    while inverter.stop_reason().is_none() {
+        let frame = inverter.step()?;
         if args.every > 0 && frame.step.is_multiple_of(args.every) {
             eprintln!("{}", progress_line(&frame));
         }
@@ -228,39 +413,37 @@ fn run_one(
     if args.every > 0 && !last.step.is_multiple_of(args.every) {
         eprintln!("{}", progress_line(last));
     }
-    let method = method_tag(&options);
-    let base = [
-        tag,
+    let (tag, method_tag) = (model.tag(), method.tag());
+    let base = snapshot::file_name(&[
+        &tag,
         &start.tag,
         &format!("to{target}"),
-        &method,
+        &method_tag,
         &format!("step{}", last.step),
-    ];
+    ]);
     let dir = &config.paths.snapshots;
-    let final_png = snapshot::write_png(
-        dir,
-        &snapshot::file_name(&base),
-        &snapshot::image(&last.pixels, config.invert.scale),
-    )?;
+    let scale = config.invert.scale;
+    let final_png = snapshot::write_png(dir, &base, &snapshot::image(&last.pixels, scale))?;
     let pixels: Vec<&[f32]> = frames.iter().map(|f| f.pixels.as_slice()).collect();
     let strip_png = snapshot::write_png(
         dir,
-        &format!("{}_strip", snapshot::file_name(&base)),
-        &snapshot::strip(&pixels, config.invert.strip, config.invert.scale),
+        &format!("{base}_strip"),
+        &snapshot::strip(&pixels, config.invert.strip, scale),
     )?;
-    let reached = reason == classgen::inversion::StopReason::Reached;
+    let reached = reason == StopReason::Reached;
     if args.json {
         let out = serde_json::json!({
             "model": tag, "from": start.tag, "label": start.label, "target": target,
-            "options": options, "steps": last.step, "reached": reached, "stop": reason,
-            "p_target": last.p_target, "probs": last.probs, "l2": last.l2, "linf": last.linf,
-            "start_grad_norm": first.grad_norm, "final_grad_norm": last.grad_norm,
-            "seconds": seconds, "snapshots": [final_png, strip_png],
+            "options": method.options_json(), "steps": last.step, "reached": reached,
+            "stop": reason, "p_target": last.p_target, "probs": last.probs, "l2": last.l2,
+            "linf": last.linf, "start_grad_norm": first.grad_norm,
+            "final_grad_norm": last.grad_norm, "seconds": seconds,
+            "snapshots": [final_png, strip_png],
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "{} -> {target} ({method}): {} after {} steps, p_target {:.4}, L2 {:.3}, L-inf {:.3}; gradient norm {:.3e} at the start, {:.3e} at the end ({seconds:.2} s)",
+            "{} -> {target} ({tag}, {method_tag}): {} after {} steps, p_target {:.4}, L2 {:.3}, L-inf {:.3}; gradient norm {:.3e} at the start, {:.3e} at the end ({seconds:.2} s)",
             describe(&start),
             if reached { "reached" } else { reason.describe() },
             last.step,
@@ -292,78 +475,98 @@ fn progress_line(f: &Frame) -> String {
     )
 }
 
-/// `log-normalized`, plus the regulariser tag if any.
-fn method_tag(o: &GradientOptions) -> String {
-    let mut tag = format!("{}-{}", o.objective.name(), o.step.name());
-    let reg = o.reg.tag();
-    if !reg.is_empty() {
-        tag = format!("{tag}-{reg}");
+/// The methods a grid compares: for the CNN by default naive and log loss, each with a raw
+/// and a normalised step (`--loss`/`--step` narrow it); for k-NN its one method.
+fn grid_methods(args: &InvertArgs, config: &Config, model: &Model) -> Vec<Method> {
+    match model.method(config) {
+        Method::Gradient(base) => {
+            let losses = args
+                .loss
+                .map_or(vec![Objective::Naive, Objective::Log], |l| vec![l]);
+            let steps = args
+                .step
+                .map_or(vec![StepKind::Raw, StepKind::Normalized], |s| vec![s]);
+            losses
+                .iter()
+                .flat_map(|&objective| {
+                    steps.iter().map({
+                        let base = base.clone();
+                        move |&step| {
+                            Method::Gradient(GradientOptions {
+                                objective,
+                                step,
+                                ..base.clone()
+                            })
+                        }
+                    })
+                })
+                .collect()
+        }
+        knn => vec![knn],
     }
-    tag
 }
 
 fn run_grid(
     args: &InvertArgs,
     config: &Config,
-    net: &Arc<Network>,
+    model: &Model,
     data: Option<&Dataset>,
-    tag: &str,
 ) -> anyhow::Result<()> {
     let data = data.context("--grid needs the test split")?;
     let confidence = config.invert.confidence;
-    let found = start::first_confident(net, &data.test, confidence)?;
+    let predict = |pixels: &[u8]| model.predict(pixels);
+    let found = start::first_confident(&predict, &data.test, confidence)?;
     let mut sources = Vec::new();
     for (class, index) in found.iter().enumerate() {
         match index {
-            Some(i) => sources.push(Start::Test(*i).resolve(&data.test, net, confidence)?),
+            Some(i) => sources.push(Start::Test(*i).resolve(&data.test, &predict, confidence)?),
             None => eprintln!(
                 "class {class}: no test image classified as {class} with p >= {confidence}; row left out"
             ),
         }
     }
-    let losses = args
-        .loss
-        .map_or(vec![Objective::Naive, Objective::Log], |l| vec![l]);
-    let steps = args
-        .step
-        .map_or(vec![StepKind::Raw, StepKind::Normalized], |s| vec![s]);
+    let tag = model.tag();
     let mut results = Vec::new();
-    for &objective in &losses {
-        for &step in &steps {
-            let options = GradientOptions {
-                objective,
-                step,
-                ..config.invert.options(0)
-            };
-            let method = method_tag(&options);
-            eprintln!("{method}: {} inversions", sources.len() * CLASSES);
-            let started = std::time::Instant::now();
-            let cells = grid::run(net, &sources, &options, |done, total| {
+    for method in grid_methods(args, config, model) {
+        let method_tag = method.tag();
+        eprintln!("{method_tag}: {} inversions", sources.len() * CLASSES);
+        let started = std::time::Instant::now();
+        let cells = grid::run(
+            &sources,
+            |source, target| model.inverter(&method, &source.pixels, target),
+            |done, total| {
                 if args.every > 0 && done.is_multiple_of(CLASSES) {
                     eprintln!("  {done}/{total}");
                 }
-            })?;
-            let seconds = started.elapsed().as_secs_f64();
-            let rows: Vec<Vec<Option<&[f32]>>> = cells
-                .chunks(CLASSES)
-                .map(|row| row.iter().map(|c| Some(c.last.pixels.as_slice())).collect())
-                .collect();
-            let png = snapshot::write_png(
-                &config.paths.snapshots,
-                &snapshot::file_name(&[tag, "grid", "classes-to-all", &method]),
-                &snapshot::grid(&rows, config.invert.scale),
-            )?;
-            let summary = grid::summarise(&cells);
-            results.push((method, summary, cells, png, seconds));
-        }
+            },
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let rows: Vec<Vec<Option<&[f32]>>> = cells
+            .chunks(CLASSES)
+            .map(|row| row.iter().map(|c| Some(c.last.pixels.as_slice())).collect())
+            .collect();
+        let png = snapshot::write_png(
+            &config.paths.snapshots,
+            &snapshot::file_name(&[&tag, "grid", "classes-to-all", &method_tag]),
+            &snapshot::grid(&rows, config.invert.scale),
+        )?;
+        let summary = grid::summarise(&cells);
+        results.push(MethodResult {
+            tag: method_tag,
+            threshold: method.threshold(),
+            summary,
+            cells,
+            png,
+            seconds,
+        });
     }
     if args.json {
         let out: Vec<serde_json::Value> = results
             .iter()
-            .map(|(method, summary, cells, png, seconds)| {
+            .map(|r| {
                 serde_json::json!({
-                    "method": method, "summary": summary, "cells": cells,
-                    "snapshot": png, "seconds": seconds,
+                    "method": r.tag, "summary": r.summary, "cells": r.cells,
+                    "snapshot": r.png, "seconds": r.seconds,
                 })
             })
             .collect();
@@ -373,13 +576,15 @@ fn run_grid(
         );
         return Ok(());
     }
-    for (method, _, cells, png, seconds) in &results {
+    for r in &results {
         println!(
-            "\n{method}: steps to p >= {} (- = not reached), {seconds:.1} s, {}",
-            config.invert.threshold,
-            png.display()
+            "\n{}: steps to p >= {} (- = not reached), {:.1} s, {}",
+            r.tag,
+            r.threshold,
+            r.seconds,
+            r.png.display()
         );
-        print_steps(cells);
+        print_steps(&r.cells);
     }
     println!();
     print_summaries(&results);
@@ -398,7 +603,7 @@ fn print_steps(cells: &[Cell]) {
             .map_or_else(|| "?".to_string(), |l| l.to_string());
         print!("{label:>8}");
         for c in row {
-            if c.reason == classgen::inversion::StopReason::Reached {
+            if c.reason == StopReason::Reached {
                 print!("{:>6}", c.steps);
             } else {
                 print!("{:>6}", "-");
@@ -408,7 +613,15 @@ fn print_steps(cells: &[Cell]) {
     }
 }
 
-type MethodResult = (String, Summary, Vec<Cell>, PathBuf, f64);
+/// One method's grid.
+struct MethodResult {
+    tag: String,
+    threshold: f32,
+    summary: Summary,
+    cells: Vec<Cell>,
+    png: PathBuf,
+    seconds: f64,
+}
 
 fn print_summaries(results: &[MethodResult]) {
     let opt = |v: Option<f64>, p: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.p$}"));
@@ -416,10 +629,11 @@ fn print_summaries(results: &[MethodResult]) {
         "{:<24} {:>12} {:>12} {:>8} {:>10} {:>16}",
         "method", "success", "median steps", "mean L2", "mean L-inf", "median |g| start"
     );
-    for (method, s, _, _, _) in results {
+    for r in results {
+        let s = &r.summary;
         println!(
             "{:<24} {:>12} {:>12} {:>8} {:>10} {:>16}",
-            method,
+            r.tag,
             format!("{}/{} {:.0}%", s.reached, s.runs, s.success_rate * 100.0),
             opt(s.median_steps, 1),
             opt(s.mean_l2, 3),
@@ -428,5 +642,5 @@ fn print_summaries(results: &[MethodResult]) {
                 .map_or_else(|| "-".to_string(), |v| format!("{v:.2e}")),
         );
     }
-    println!("(cells whose source already is the target are left out; steps and distances are over the runs that reached the threshold)");
+    println!("(cells whose source already is the target are left out; steps and distances are over the runs that reached the threshold; k-NN's |g| is its direction's length)");
 }

@@ -180,6 +180,16 @@ impl GradientInverter {
     }
 }
 
+impl super::Inverter for GradientInverter {
+    fn step(&mut self) -> anyhow::Result<Frame> {
+        Ok(GradientInverter::step(self)?)
+    }
+
+    fn stop_reason(&self) -> Option<StopReason> {
+        self.stopped
+    }
+}
+
 impl Iterator for GradientInverter {
     type Item = candle_core::Result<Frame>;
 

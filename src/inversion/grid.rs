@@ -1,12 +1,9 @@
 //! Many inversions at once: every source image to every target class, and their summary.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
-use super::{Frame, GradientInverter, GradientOptions, StartImage, StopReason};
+use super::{Frame, Inverter, StartImage, StopReason};
 use crate::data::CLASSES;
-use crate::model::Network;
 
 /// The outcome of one source-to-target inversion.
 #[derive(Debug, Clone, Serialize)]
@@ -28,29 +25,21 @@ pub struct Cell {
     pub reason: StopReason,
 }
 
-/// Runs every source to every target 0-9 with `options` (its target is replaced), row-major.
-/// `progress(done, total)` is called after each inversion.
+/// Runs every source to every target 0-9, row-major; `make(source, target)` builds each
+/// inverter. `progress(done, total)` is called after each inversion.
 pub fn run(
-    net: &Arc<Network>,
     sources: &[StartImage],
-    options: &GradientOptions,
+    mut make: impl FnMut(&StartImage, usize) -> anyhow::Result<Box<dyn Inverter>>,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<Vec<Cell>> {
     let total = sources.len() * CLASSES;
     let mut cells = Vec::with_capacity(total);
     for (row, source) in sources.iter().enumerate() {
         for target in 0..CLASSES {
-            let o = GradientOptions {
-                target,
-                ..options.clone()
-            };
-            let mut inverter = GradientInverter::new(net.clone(), source.pixels.clone(), o)?;
+            let mut inverter = make(source, target)?;
             let first = inverter.step()?;
             let start_grad_norm = first.grad_norm;
-            let mut last = first;
-            for frame in inverter.by_ref() {
-                last = frame?;
-            }
+            let last = inverter.run_to_end()?.pop().unwrap_or(first);
             let reason = inverter
                 .stop_reason()
                 .ok_or_else(|| anyhow::anyhow!("the inversion ended without a stop reason"))?;

@@ -4,11 +4,13 @@
 
 pub mod gradient;
 pub mod grid;
+pub mod knn;
 pub mod options;
 pub mod regularise;
 pub mod start;
 
 pub use gradient::{GradientInverter, StopReason};
+pub use knn::{KnnInverter, KnnOptions};
 pub use options::{GradientOptions, Objective, Regularisers, StepKind};
 pub use start::{Start, StartImage};
 
@@ -34,6 +36,26 @@ pub struct Frame {
     pub l2: f32,
     /// Largest absolute pixel change from the start image.
     pub linf: f32,
+}
+
+/// Anything that inverts step by step: the gradient and the k-NN inverters. The dashboard
+/// drives one with [`step`](Self::step); headless code loops until [`stop_reason`](Self::stop_reason).
+pub trait Inverter: Send {
+    /// The frame of the current image; then one update unless a stop rule holds. Once stopped,
+    /// it keeps returning the final frame.
+    fn step(&mut self) -> anyhow::Result<Frame>;
+
+    /// Why the inversion stopped, once it has.
+    fn stop_reason(&self) -> Option<StopReason>;
+
+    /// Every frame up to and including the one a stop rule held at.
+    fn run_to_end(&mut self) -> anyhow::Result<Vec<Frame>> {
+        let mut frames = Vec::new();
+        while self.stop_reason().is_none() {
+            frames.push(self.step()?);
+        }
+        Ok(frames)
+    }
 }
 
 /// `(L2, L-infinity)` distance between two images.

@@ -7,7 +7,6 @@ use std::str::FromStr;
 use rand::{Rng, SeedableRng};
 
 use crate::data::{Split, CLASSES, PIXELS};
-use crate::model::Network;
 
 /// A start image, as written on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,11 +85,12 @@ impl Start {
         matches!(self, Self::Test(_) | Self::Class(_))
     }
 
-    /// The start image. `test` is needed for `test:` and `class:`; `class:` also runs `net`.
+    /// The start image. `test` is needed for `test:` and `class:`; `class:` also runs
+    /// `predict` (class probabilities, 10 per image, of u8 images).
     pub fn resolve(
         self,
         test: &Split,
-        net: &Network,
+        predict: &Predict,
         confidence: f32,
     ) -> Result<StartImage, StartError> {
         match self {
@@ -104,7 +104,7 @@ impl Start {
                 Ok(from_test(test, index))
             }
             Self::Class(class) => {
-                let found = first_confident(net, test, confidence)
+                let found = first_confident(predict, test, confidence)
                     .map_err(|e| StartError::Model(e.to_string()))?;
                 found[class]
                     .map(|i| from_test(test, i))
@@ -139,18 +139,21 @@ fn from_test(test: &Split, index: usize) -> StartImage {
     }
 }
 
-/// For each class, the index of the first test image of that class that `net` assigns to it
+/// A classifier as a function: 10 probabilities per image for u8 images.
+pub type Predict<'a> = dyn Fn(&[u8]) -> anyhow::Result<Vec<f32>> + 'a;
+
+/// For each class, the index of the first test image of that class that `predict` assigns to it
 /// with probability at least `confidence` (scanning in batches until every class is found).
 pub fn first_confident(
-    net: &Network,
+    predict: &Predict,
     test: &Split,
     confidence: f32,
-) -> candle_core::Result<[Option<usize>; CLASSES]> {
+) -> anyhow::Result<[Option<usize>; CLASSES]> {
     const BATCH: usize = 256;
     let mut found = [None; CLASSES];
     for begin in (0..test.len()).step_by(BATCH) {
         let end = (begin + BATCH).min(test.len());
-        let probs = net.predict_proba(&test.images[begin * PIXELS..end * PIXELS], BATCH)?;
+        let probs = predict(&test.images[begin * PIXELS..end * PIXELS])?;
         for (i, p) in (begin..end).zip(probs.chunks(CLASSES)) {
             let label = usize::from(test.labels[i]);
             if found[label].is_none() && p[label] >= confidence {
