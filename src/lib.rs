@@ -10,3 +10,4 @@ pub mod fsutil;
 pub mod jobs;
 pub mod model;
 pub mod runtime;
+pub mod tui;

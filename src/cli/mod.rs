@@ -20,8 +20,9 @@ pub struct Cli {
     /// Configuration file (default: ./config.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Without a subcommand, classgen opens the dashboard.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,7 +94,8 @@ pub fn load_data(config: &Config, dataset_override: Option<DatasetKind>) -> anyh
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Train(args) => train::run(args, &mut config),
-        Command::Eval(args) => eval::run(args, &mut config),
+        Some(Command::Train(args)) => train::run(args, &mut config),
+        Some(Command::Eval(args)) => eval::run(args, &mut config),
+        None => classgen::tui::run(&config),
     }
 }

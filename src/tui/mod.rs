@@ -1,0 +1,14 @@
+//! The dashboard: `classgen` without a subcommand. Jobs run on worker threads and report through
+//! channels; [`update::update`] folds keys and job events into the [`app::App`] state and
+//! [`view::render`] draws it, one view per tab.
+
+pub mod app;
+pub mod keys;
+pub mod results;
+mod runner;
+mod terminal;
+pub mod update;
+pub mod view;
+pub mod widgets;
+
+pub use runner::{run, saved_state};
