@@ -173,7 +173,7 @@ pub const BINDINGS: &[Binding] = &[
         TRAIN,
         &[ch('r')],
         Action::ResumeTraining,
-        "resume the shown run (up to the epochs set)",
+        "resume the shown run to the epochs set",
     ),
     bind(
         TRAIN,

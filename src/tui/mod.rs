@@ -7,6 +7,10 @@ pub mod keys;
 pub mod results;
 mod runner;
 mod terminal;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
 pub mod update;
 pub mod view;
 pub mod widgets;

@@ -8,16 +8,20 @@ use ratatui::Frame;
 use crate::tui::app::Tab;
 use crate::tui::keys;
 
+/// Width of the keys column of the help.
+const KEY_COLUMN: u16 = 12;
+
 /// The key help for `tab`, generated from [`keys::BINDINGS`].
 pub fn help(frame: &mut Frame, area: Rect, tab: Tab) {
     let rows = keys::help_rows(tab);
     let height = (rows.len() as u16 + 2).min(area.height);
-    let width = 60.min(area.width);
+    let longest = rows.iter().map(|(_, h)| h.len()).max().unwrap_or(0) as u16;
+    let width = (KEY_COLUMN + 1 + longest + 2).min(area.width);
     let rect = centered(area, width, height);
     let table = Table::new(
         rows.into_iter()
             .map(|(k, h)| Row::new([Cell::from(k).bold(), Cell::from(h)])),
-        [Constraint::Length(16), Constraint::Min(0)],
+        [Constraint::Length(KEY_COLUMN), Constraint::Min(0)],
     )
     .block(
         Block::bordered()

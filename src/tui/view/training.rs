@@ -192,7 +192,7 @@ fn side_panel(frame: &mut Frame, area: Rect, app: &App) {
 fn run_info(t: &TrainingState) -> Vec<Line<'static>> {
     let state = match t.job {
         JobState::Idle if t.run_dir.is_some() => "saved",
-        JobState::Idle => "no run yet: s starts one",
+        JobState::Idle => "none (s starts)",
         JobState::Starting => "starting...",
         JobState::Running => "running",
         JobState::Stopping => "stopping...",
