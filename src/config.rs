@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetKind, SourceKind};
+use crate::inversion::{GradientOptions, Objective, Regularisers, StepKind};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,7 @@ pub struct Config {
     pub data: DataConfig,
     pub train: TrainConfig,
     pub paths: PathsConfig,
+    pub invert: InvertConfig,
 }
 
 /// `[data]`: which data set and where it comes from.
@@ -134,6 +136,62 @@ impl Default for PathsConfig {
     }
 }
 
+/// `[invert]`: defaults of `classgen invert` (each has a flag).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvertConfig {
+    pub loss: Objective,
+    pub step: StepKind,
+    pub lr: f32,
+    pub max_steps: usize,
+    pub threshold: f32,
+    pub epsilon: f32,
+    /// `class:C` starts from the first test image of class C with p >= this.
+    pub confidence: f32,
+    pub seed: u64,
+    /// Snapshot upscale factor.
+    pub scale: u32,
+    /// Images in a trajectory strip.
+    pub strip: usize,
+    pub reg: Regularisers,
+}
+
+impl Default for InvertConfig {
+    fn default() -> Self {
+        let o = GradientOptions::default();
+        Self {
+            loss: o.objective,
+            step: o.step,
+            lr: o.lr,
+            max_steps: o.max_steps,
+            threshold: o.threshold,
+            epsilon: o.epsilon,
+            confidence: 0.9,
+            seed: o.seed,
+            scale: 10,
+            strip: 8,
+            reg: o.reg,
+        }
+    }
+}
+
+impl InvertConfig {
+    /// The inversion settings for `target`.
+    pub fn options(&self, target: usize) -> GradientOptions {
+        GradientOptions {
+            target,
+            objective: self.loss,
+            step: self.step,
+            lr: self.lr,
+            max_steps: self.max_steps,
+            threshold: self.threshold,
+            epsilon: self.epsilon,
+            reg: self.reg,
+            seed: self.seed,
+        }
+    }
+}
+
 impl Config {
     /// Parses TOML text; `path` names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
@@ -187,6 +245,58 @@ impl Config {
         }
         if let Err(message) = crate::device::parse(&t.device).map(|_| ()) {
             return invalid("train.device", message);
+        }
+        self.invert.validate()
+    }
+}
+
+impl InvertConfig {
+    /// Checks ranges; errors name the key under `invert.`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let unit = |v: f32| v.is_finite() && v > 0.0 && v <= 1.0;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return invalid(
+                "invert.lr",
+                format!("must be a positive number, found {}", self.lr),
+            );
+        }
+        if !unit(self.threshold) {
+            return invalid(
+                "invert.threshold",
+                format!("must be in (0, 1], found {}", self.threshold),
+            );
+        }
+        if !unit(self.confidence) {
+            return invalid(
+                "invert.confidence",
+                format!("must be in (0, 1], found {}", self.confidence),
+            );
+        }
+        if !(self.epsilon.is_finite() && self.epsilon >= 0.0) {
+            return invalid(
+                "invert.epsilon",
+                format!("must be a number >= 0, found {}", self.epsilon),
+            );
+        }
+        if !(1..=64).contains(&self.scale) {
+            return invalid(
+                "invert.scale",
+                format!("must be 1..=64, found {}", self.scale),
+            );
+        }
+        if self.strip == 0 {
+            return invalid("invert.strip", "must be at least 1".into());
+        }
+        let r = &self.reg;
+        if [r.tv, r.l2, r.blur]
+            .iter()
+            .any(|v| !(v.is_finite() && *v >= 0.0))
+        {
+            return invalid("invert.reg", "tv, l2 and blur must be numbers >= 0".into());
+        }
+        if r.blur_every == 0 {
+            return invalid("invert.reg.blur_every", "must be at least 1".into());
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch.
 
 mod eval;
+mod invert;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a saved checkpoint on the test split.
     Eval(eval::EvalArgs),
+    /// Change an image until the classifier assigns a target class; writes snapshots.
+    Invert(invert::InvertArgs),
 }
 
 /// Where the data comes from; overrides `[data]` in the config.
@@ -96,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Train(args)) => train::run(args, &mut config),
         Some(Command::Eval(args)) => eval::run(args, &mut config),
+        Some(Command::Invert(args)) => invert::run(args, &mut config),
         None => classgen::tui::run(&config),
     }
 }
