@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, TrainConfig};
 use crate::data::Dataset;
+use crate::inversion::{Frame, GradientOptions, StopReason};
 use crate::model::train::{EpochMetrics, Position};
 
 use super::results::ResultView;
@@ -108,11 +109,42 @@ pub struct TrainingState {
 /// Most points kept per live curve; beyond it every other point is dropped.
 pub const MAX_CURVE_POINTS: usize = 2000;
 
-/// The Inversion tab (test-image browser until the inversion engine is wired).
-#[derive(Debug, Clone, Default)]
+/// Most points kept in the p(target) and gradient-norm histories.
+pub const MAX_SPARK_POINTS: usize = 4000;
+
+/// The Inversion tab: source, settings, and the state the worker reports.
+#[derive(Debug, Clone)]
 pub struct InversionState {
     /// Index of the source image in the test split.
     pub image: usize,
+    /// Target, loss, step kind, lr and stop rules.
+    pub options: GradientOptions,
+    /// Id of the inversion the worker runs; frames of older ones are ignored.
+    pub id: u64,
+    /// The worker holds an inversion of the current source (else Run starts one).
+    pub active: bool,
+    pub running: bool,
+    /// The latest frame of the current inversion.
+    pub frame: Option<Frame>,
+    pub p_target: Vec<f32>,
+    pub grad_norm: Vec<f32>,
+    pub stopped: Option<StopReason>,
+    /// Where `s` writes, and how.
+    pub snapshots: PathBuf,
+    pub scale: u32,
+    pub strip: usize,
+}
+
+impl InversionState {
+    /// Forgets the current inversion (the next run starts over).
+    pub fn clear(&mut self) {
+        self.active = false;
+        self.running = false;
+        self.frame = None;
+        self.p_target.clear();
+        self.grad_norm.clear();
+        self.stopped = None;
+    }
 }
 
 /// Saved results of the other jobs, as found under `runs/` at start.
@@ -139,6 +171,8 @@ pub struct App {
     pub results: SavedResults,
     pub color: ColorMode,
     pub runs_dir: PathBuf,
+    /// Device for the models the dashboard runs (`train.device`).
+    pub device: String,
 }
 
 impl App {
@@ -162,16 +196,30 @@ impl App {
                 acc_curve: Vec::new(),
                 progress: None,
             },
-            inversion: InversionState::default(),
+            inversion: InversionState {
+                image: 0,
+                options: config.invert.options(0),
+                id: 0,
+                active: false,
+                running: false,
+                frame: None,
+                p_target: Vec::new(),
+                grad_norm: Vec::new(),
+                stopped: None,
+                snapshots: config.paths.snapshots.clone(),
+                scale: config.invert.scale,
+                strip: config.invert.strip,
+            },
             results: SavedResults::default(),
             color,
             runs_dir: config.paths.runs.clone(),
+            device: config.train.device.clone(),
         }
     }
 
     /// Whether a job is running (quitting then asks first).
     pub fn job_running(&self) -> bool {
-        self.training.job != JobState::Idle
+        self.training.job != JobState::Idle || self.inversion.running
     }
 
     /// The loaded data set, if ready.

@@ -87,6 +87,16 @@ pub enum Action {
     PrevImage,
     NextImage,
     NextClass,
+    TargetUp,
+    TargetDown,
+    CycleLoss,
+    ToggleStepKind,
+    InvLrUp,
+    InvLrDown,
+    RunPause,
+    SingleStep,
+    ResetInversion,
+    Snapshot,
 }
 
 /// One row of the key table.
@@ -189,22 +199,42 @@ pub const BINDINGS: &[Binding] = &[
     bind(TRAIN, &[ch('N')], Action::SeedDown, "seed -1"),
     bind(
         INVERT,
-        &[code(KeyCode::Left), ch('h')],
+        &[code(KeyCode::Left)],
         Action::PrevImage,
-        "previous test image",
+        "source: previous test image",
     ),
     bind(
         INVERT,
-        &[code(KeyCode::Right), ch('l')],
+        &[code(KeyCode::Right)],
         Action::NextImage,
-        "next test image",
+        "source: next test image",
+    ),
+    bind(INVERT, &[ch('c')], Action::NextClass, "source: next class"),
+    bind(INVERT, &[ch('t')], Action::TargetUp, "target class +1"),
+    bind(INVERT, &[ch('T')], Action::TargetDown, "target class -1"),
+    bind(
+        INVERT,
+        &[ch('o')],
+        Action::CycleLoss,
+        "loss: naive / log / logit",
     ),
     bind(
         INVERT,
-        &[ch('c')],
-        Action::NextClass,
-        "next image of the next class",
+        &[ch('n')],
+        Action::ToggleStepKind,
+        "normalised step on/off",
     ),
+    bind(INVERT, &[ch('+')], Action::InvLrUp, "lr x2"),
+    bind(INVERT, &[ch('-')], Action::InvLrDown, "lr /2"),
+    bind(INVERT, &[ch(' ')], Action::RunPause, "run / pause"),
+    bind(INVERT, &[ch('.')], Action::SingleStep, "single step"),
+    bind(
+        INVERT,
+        &[ch('r')],
+        Action::ResetInversion,
+        "reset to the source",
+    ),
+    bind(INVERT, &[ch('s')], Action::Snapshot, "export PNG snapshots"),
 ];
 
 /// The action a key event asks for on `tab`: tab bindings first, then global ones.
@@ -219,16 +249,29 @@ pub fn action_for(tab: Tab, event: &KeyEvent) -> Option<Action> {
     find(Scope::Tab(tab)).or_else(|| find(Scope::Global))
 }
 
-/// Help rows for `tab`: (keys, description), global bindings first.
+/// Help rows for `tab`: (keys, description), global bindings first; the tab-number keys share
+/// one row.
 pub fn help_rows(tab: Tab) -> Vec<(String, &'static str)> {
-    BINDINGS
+    let mut rows: Vec<(String, &'static str)> = Vec::new();
+    let mut tab_keys: Vec<String> = Vec::new();
+    for b in BINDINGS
         .iter()
         .filter(|b| b.scope == Scope::Global || b.scope == Scope::Tab(tab))
-        .map(|b| {
-            let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
-            (keys.join(" / "), b.help)
-        })
-        .collect()
+    {
+        let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
+        if matches!(b.action, Action::GoTo(_)) {
+            if tab_keys.is_empty() {
+                rows.push((String::new(), "go to that tab"));
+            }
+            tab_keys.extend(keys);
+            continue;
+        }
+        rows.push((keys.join(" / "), b.help));
+    }
+    if let Some(row) = rows.iter_mut().find(|r| r.0.is_empty()) {
+        row.0 = tab_keys.join(" ");
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -262,6 +305,7 @@ mod tests {
         let rows = help_rows(Tab::Training);
         assert!(rows.iter().any(|(k, _)| k == "Ctrl-c"));
         assert!(rows.iter().any(|(k, h)| k == "s" && h.contains("start")));
-        assert!(!rows.iter().any(|(_, h)| h.contains("test image")));
+        assert!(!rows.iter().any(|(_, h)| h.contains("snapshot")));
+        assert!(rows.iter().any(|(k, _)| k == "1 2 3 4 5"));
     }
 }

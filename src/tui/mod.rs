@@ -3,6 +3,7 @@
 //! [`view::render`] draws it, one view per tab.
 
 pub mod app;
+pub mod invert_worker;
 pub mod keys;
 pub mod results;
 mod runner;

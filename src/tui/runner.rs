@@ -20,6 +20,7 @@ use crate::jobs::train as train_job;
 use crate::model::checkpoint;
 
 use super::app::{App, Tab};
+use super::invert_worker::{self, InvRequest};
 use super::update::{update, Command, Msg};
 use super::{results, view};
 
@@ -38,6 +39,8 @@ struct Runner {
     rx: Receiver<Msg>,
     runs_dir: std::path::PathBuf,
     job: Option<RunningJob>,
+    /// Requests to the inversion worker.
+    inversion: Sender<InvRequest>,
 }
 
 /// Messages describing what is saved under `runs/`: the latest train run and other results.
@@ -139,6 +142,15 @@ impl Runner {
                     job.cancel.store(true, Ordering::Relaxed);
                 }
             }
+            Command::Invert(requests) => {
+                for request in requests {
+                    if self.inversion.send(request).is_err() {
+                        app.status = "the inversion worker has stopped".into();
+                        app.inversion.clear();
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -164,11 +176,14 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             .with_context(|| format!("installing a handler for signal {signal}"))?;
     }
     let (tx, rx) = channel();
+    let (inversion, requests) = channel();
+    invert_worker::spawn(requests, tx.clone()).context("starting the inversion worker")?;
     let mut runner = Runner {
         tx: tx.clone(),
         rx,
         runs_dir: config.paths.runs.clone(),
         job: None,
+        inversion,
     };
     let mut app = App::new(config, super::widgets::halfblock::ColorMode::detect());
     for msg in saved_state(&config.paths.runs) {

@@ -11,10 +11,12 @@ use crate::model::train::{EpochMetrics, Position, TrainEvent};
 use crate::model::ArchSpec;
 
 use super::app::{JobState, Tab, MAX_CURVE_POINTS};
+use super::invert_worker::{InvEvent, InvRequest};
 use super::keys;
 use super::results::ResultView;
 use super::testutil::{app_with, key, press, screen, tiny_dataset};
 use super::update::{update, Command, Msg};
+use crate::inversion::{Frame, StopReason};
 
 fn metrics(epoch: usize) -> EpochMetrics {
     EpochMetrics {
@@ -365,8 +367,218 @@ fn inversion_tab_draws_the_source_image() {
             28 * 14,
             "{w}x{h}: one half block per cell of the image"
         );
-        assert!(text.contains("not wired"), "{text}");
+        for needle in [
+            "Space runs",
+            "p(class)",
+            "target 0 (t/T)",
+            "loss log",
+            "ready",
+        ] {
+            assert!(text.contains(needle), "{w}x{h}: no {needle:?} in\n{text}");
+        }
     }
+}
+
+/// A dashboard on the Inversion tab with data and a model (the shown training run).
+fn inversion_app() -> super::app::App {
+    let mut app = app_with(Some(tiny_dataset(25)));
+    update(&mut app, Msg::TrainStarted(PathBuf::from("runs/m-train")));
+    update(&mut app, Msg::TrainEnded(Ok(())));
+    press(&mut app, "5");
+    app
+}
+
+fn inv_frame(step: usize, p: f32) -> Frame {
+    let mut probs = [0.0f32; 10];
+    probs[0] = p;
+    probs[1] = 1.0 - p;
+    Frame {
+        step,
+        pixels: vec![0.5; crate::data::PIXELS],
+        probs,
+        p_target: p,
+        grad_norm: 2.0,
+        l2: 1.5,
+        linf: 0.25,
+    }
+}
+
+#[test]
+fn inversion_needs_a_model() {
+    let mut app = app_with(Some(tiny_dataset(3)));
+    press(&mut app, "5");
+    assert!(press(&mut app, " ").is_none());
+    assert!(app.status.contains("no trained model"), "{}", app.status);
+    assert!(!app.inversion.running);
+}
+
+#[test]
+fn space_starts_from_the_source_then_pauses() {
+    let mut app = inversion_app();
+    update(&mut app, key(KeyCode::Right));
+    match press(&mut app, " ") {
+        Some(Command::Invert(requests)) => {
+            assert_eq!(requests.len(), 2);
+            match &requests[0] {
+                InvRequest::Reset {
+                    id,
+                    model_dir,
+                    start,
+                    options,
+                    ..
+                } => {
+                    assert_eq!(*id, 1);
+                    assert_eq!(model_dir, &PathBuf::from("runs/m-train"));
+                    // Image 1 of the tiny set is filled with grey level 1.
+                    assert!(start.iter().all(|&p| (p - 1.0 / 255.0).abs() < 1e-6));
+                    assert_eq!(options.target, 0);
+                }
+                other => panic!("expected a reset, got {other:?}"),
+            }
+            assert_eq!(requests[1], InvRequest::Run);
+        }
+        other => panic!("expected inversion requests, got {other:?}"),
+    }
+    assert!(app.inversion.running && app.job_running());
+    assert!(matches!(
+        press(&mut app, " "),
+        Some(Command::Invert(r)) if r == vec![InvRequest::Pause]
+    ));
+    assert!(!app.inversion.running);
+    // Active: a single step goes on without a reset.
+    assert!(matches!(
+        press(&mut app, "."),
+        Some(Command::Invert(r)) if r == vec![InvRequest::Step]
+    ));
+}
+
+#[test]
+fn frames_of_the_current_inversion_are_shown_and_stale_ones_ignored() {
+    let mut app = inversion_app();
+    press(&mut app, " ");
+    let id = app.inversion.id;
+    update(
+        &mut app,
+        Msg::Inversion {
+            id: id - 1,
+            event: InvEvent::Frame(inv_frame(9, 0.9)),
+        },
+    );
+    assert!(app.inversion.frame.is_none());
+    for step in 0..3 {
+        update(
+            &mut app,
+            Msg::Inversion {
+                id,
+                event: InvEvent::Frame(inv_frame(step, 0.2 + 0.2 * step as f32)),
+            },
+        );
+    }
+    assert_eq!(app.inversion.p_target.len(), 3);
+    assert_eq!(app.inversion.grad_norm, vec![2.0; 3]);
+    update(
+        &mut app,
+        Msg::Inversion {
+            id,
+            event: InvEvent::Stopped(StopReason::Reached),
+        },
+    );
+    assert!(!app.inversion.running);
+    assert!(
+        app.status.contains("step 2") && app.status.contains("reached"),
+        "{}",
+        app.status
+    );
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = screen(&app, w, h);
+        let blocks = text.chars().filter(|&c| c == '▀').count();
+        assert_eq!(blocks, 2 * 28 * 14, "{w}x{h}: source and inverted image");
+        for needle in [
+            "step 2  p(target) 0.600",
+            "L2 1.50",
+            "0.60",
+            "0.40",
+            "reached the threshold",
+        ] {
+            assert!(text.contains(needle), "{w}x{h}: no {needle:?} in\n{text}");
+        }
+        assert!(text.contains('█'), "{w}x{h}: no probability bar in\n{text}");
+    }
+}
+
+#[test]
+fn settings_reach_a_live_inversion_and_source_changes_reset_it() {
+    let mut app = inversion_app();
+    assert!(press(&mut app, "t").is_none(), "nothing live yet");
+    assert_eq!(app.inversion.options.target, 1);
+    press(&mut app, " ");
+    match press(&mut app, "o") {
+        Some(Command::Invert(r)) => match &r[..] {
+            [InvRequest::SetOptions(o)] => {
+                assert_eq!(o.objective, crate::inversion::Objective::Logit);
+                assert_eq!(o.target, 1);
+            }
+            other => panic!("expected new options, got {other:?}"),
+        },
+        other => panic!("expected new options, got {other:?}"),
+    }
+    press(&mut app, "TT");
+    assert_eq!(app.inversion.options.target, 9);
+    let id = app.inversion.id;
+    update(
+        &mut app,
+        Msg::Inversion {
+            id,
+            event: InvEvent::Frame(inv_frame(0, 0.5)),
+        },
+    );
+    assert!(matches!(
+        press(&mut app, "c"),
+        Some(Command::Invert(r)) if r == vec![InvRequest::Pause]
+    ));
+    assert!(!app.inversion.active && app.inversion.frame.is_none());
+    assert_eq!(app.inversion.image, 1);
+}
+
+#[test]
+fn snapshot_asks_the_worker_and_reports_the_paths() {
+    let mut app = inversion_app();
+    assert!(press(&mut app, "s").is_none());
+    press(&mut app, " ");
+    let id = app.inversion.id;
+    update(
+        &mut app,
+        Msg::Inversion {
+            id,
+            event: InvEvent::Frame(inv_frame(4, 0.5)),
+        },
+    );
+    match press(&mut app, "s") {
+        Some(Command::Invert(r)) => match &r[..] {
+            [InvRequest::Snapshot { dir, name, .. }] => {
+                assert_eq!(dir, &PathBuf::from("snapshots"));
+                assert_eq!(name, "cnn_test-0_to0_log-normalized_step4");
+            }
+            other => panic!("expected a snapshot, got {other:?}"),
+        },
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+    let paths = vec![
+        PathBuf::from("snapshots/a.png"),
+        PathBuf::from("snapshots/b.png"),
+    ];
+    update(
+        &mut app,
+        Msg::Inversion {
+            id,
+            event: InvEvent::Snapshot(Ok(paths)),
+        },
+    );
+    assert!(
+        app.status.contains("snapshots/a.png, snapshots/b.png"),
+        "{}",
+        app.status
+    );
 }
 
 #[test]

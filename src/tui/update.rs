@@ -7,11 +7,14 @@ use std::sync::Arc;
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
 use crate::config::TrainConfig;
-use crate::data::Dataset;
+use crate::data::{Dataset, CLASSES, PIXELS};
+use crate::inversion::{GradientOptions, Objective, StepKind};
 use crate::model::checkpoint::CheckpointMeta;
 use crate::model::train::{Position, TrainEvent};
+use crate::snapshot;
 
-use super::app::{App, DataState, JobState, Progress, Tab, MAX_CURVE_POINTS};
+use super::app::{App, DataState, JobState, Progress, Tab, MAX_CURVE_POINTS, MAX_SPARK_POINTS};
+use super::invert_worker::{InvEvent, InvRequest};
 use super::keys::{self, Action};
 use super::results::ResultView;
 
@@ -33,6 +36,11 @@ pub enum Msg {
     Train(TrainEvent),
     /// The training job ended (its last events were delivered before this).
     TrainEnded(Result<(), String>),
+    /// What the inversion worker reports about inversion `id`.
+    Inversion {
+        id: u64,
+        event: InvEvent,
+    },
     /// SIGTERM or SIGHUP: leave now, checkpointing a running job.
     Terminate,
 }
@@ -46,6 +54,8 @@ pub enum Command {
         resume: Option<PathBuf>,
     },
     StopTraining,
+    /// Requests for the inversion worker, in order.
+    Invert(Vec<InvRequest>),
 }
 
 /// Applies `msg` to `app`; returns the effect to run, if any.
@@ -118,9 +128,47 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Command> {
             }
             None
         }
+        Msg::Inversion { id, event } => {
+            on_inversion_event(app, id, event);
+            None
+        }
         Msg::Terminate => {
             app.quit = true;
             None
+        }
+    }
+}
+
+fn on_inversion_event(app: &mut App, id: u64, event: InvEvent) {
+    let inv = &mut app.inversion;
+    match event {
+        InvEvent::Snapshot(Ok(paths)) => {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            app.status = format!("snapshot: {}", names.join(", "));
+        }
+        InvEvent::Snapshot(Err(e)) => app.status = format!("snapshot failed: {e}"),
+        _ if id != inv.id || !inv.active => {}
+        InvEvent::Frame(frame) => {
+            for (history, value) in [
+                (&mut inv.p_target, frame.p_target),
+                (&mut inv.grad_norm, frame.grad_norm),
+            ] {
+                history.push(value);
+                if history.len() > MAX_SPARK_POINTS {
+                    history.drain(..history.len() - MAX_SPARK_POINTS);
+                }
+            }
+            inv.frame = Some(frame);
+        }
+        InvEvent::Stopped(reason) => {
+            inv.running = false;
+            inv.stopped = Some(reason);
+            let step = inv.frame.as_ref().map_or(0, |f| f.step);
+            app.status = format!("inversion stopped at step {step}: {}", reason.describe());
+        }
+        InvEvent::Failed(e) => {
+            inv.clear();
+            app.status = format!("inversion: {e}");
         }
     }
 }
@@ -234,12 +282,40 @@ fn on_action(app: &mut App, action: Action) -> Option<Command> {
             let current = app.inversion.image.min(test.len().saturating_sub(1));
             let wanted = (*test.labels.get(current)? + 1) % 10;
             let n = test.len();
-            app.inversion.image = (1..=n)
+            let image = (1..=n)
                 .map(|d| (current + d) % n)
                 .find(|&i| test.labels[i] == wanted)
                 .unwrap_or(current);
-            None
+            set_source(app, image)
         }
+        Action::TargetUp => set_options(app, |o| o.target = (o.target + 1) % CLASSES),
+        Action::TargetDown => set_options(app, |o| o.target = (o.target + CLASSES - 1) % CLASSES),
+        Action::CycleLoss => set_options(app, |o| {
+            o.objective = match o.objective {
+                Objective::Naive => Objective::Log,
+                Objective::Log => Objective::Logit,
+                Objective::Logit => Objective::Naive,
+            }
+        }),
+        Action::ToggleStepKind => set_options(app, |o| {
+            o.step = match o.step {
+                StepKind::Raw => StepKind::Normalized,
+                StepKind::Normalized => StepKind::Raw,
+            }
+        }),
+        Action::InvLrUp => set_options(app, |o| o.lr = (o.lr * 2.0).min(100.0)),
+        Action::InvLrDown => set_options(app, |o| o.lr = (o.lr / 2.0).max(1e-5)),
+        Action::RunPause if app.inversion.running => {
+            app.inversion.running = false;
+            Some(Command::Invert(vec![InvRequest::Pause]))
+        }
+        Action::RunPause => drive_inversion(app, InvRequest::Run),
+        Action::SingleStep => drive_inversion(app, InvRequest::Step),
+        Action::ResetInversion => {
+            let image = app.inversion.image;
+            set_source(app, image)
+        }
+        Action::Snapshot => snapshot_request(app),
     }
 }
 
@@ -265,9 +341,96 @@ fn ready_data(app: &mut App) -> Option<Arc<Dataset>> {
 fn browse(app: &mut App, delta: isize) -> Option<Command> {
     let n = app.dataset()?.test.len() as isize;
     if n > 0 {
-        app.inversion.image = (app.inversion.image as isize + delta).rem_euclid(n) as usize;
+        let image = (app.inversion.image as isize + delta).rem_euclid(n) as usize;
+        return set_source(app, image);
     }
     None
+}
+
+/// A new source image: the current inversion is dropped (the next run starts from it).
+fn set_source(app: &mut App, image: usize) -> Option<Command> {
+    let was_running = app.inversion.running;
+    app.inversion.image = image;
+    app.inversion.clear();
+    was_running.then(|| Command::Invert(vec![InvRequest::Pause]))
+}
+
+/// Applies a settings change to the inversion; a live one gets the new settings.
+fn set_options(app: &mut App, f: impl Fn(&mut GradientOptions)) -> Option<Command> {
+    let inv = &mut app.inversion;
+    f(&mut inv.options);
+    inv.stopped = None;
+    inv.active
+        .then(|| Command::Invert(vec![InvRequest::SetOptions(inv.options.clone())]))
+}
+
+/// Requests that (re)start the inversion from the source image, or why it cannot start.
+fn start_inversion(app: &mut App) -> Result<Vec<InvRequest>, String> {
+    let data = app.dataset().ok_or("the data set is still loading")?;
+    let model_dir = app
+        .training
+        .run_dir
+        .clone()
+        .ok_or("no trained model yet: train one on the Training tab (1, then s)")?;
+    let image = app.inversion.image.min(data.test.len().saturating_sub(1));
+    let start: Vec<f32> = data
+        .test
+        .images
+        .get(image * PIXELS..(image + 1) * PIXELS)
+        .ok_or("the test split is empty")?
+        .iter()
+        .map(|&p| f32::from(p) / 255.0)
+        .collect();
+    let inv = &mut app.inversion;
+    inv.clear();
+    inv.id += 1;
+    inv.active = true;
+    Ok(vec![InvRequest::Reset {
+        id: inv.id,
+        model_dir,
+        device: app.device.clone(),
+        start,
+        options: inv.options.clone(),
+    }])
+}
+
+/// Runs `then` on the current inversion, starting one first if there is none.
+fn drive_inversion(app: &mut App, then: InvRequest) -> Option<Command> {
+    let mut requests = Vec::new();
+    if !app.inversion.active {
+        match start_inversion(app) {
+            Ok(r) => requests = r,
+            Err(e) => {
+                app.status = e;
+                return None;
+            }
+        }
+    }
+    app.inversion.running = then == InvRequest::Run;
+    requests.push(then);
+    Some(Command::Invert(requests))
+}
+
+fn snapshot_request(app: &mut App) -> Option<Command> {
+    let inv = &app.inversion;
+    let Some(frame) = &inv.frame else {
+        app.status = "nothing to export yet: Space runs the inversion".into();
+        return None;
+    };
+    let o = &inv.options;
+    let name = snapshot::file_name(&[
+        "cnn",
+        &format!("test-{}", inv.image),
+        &format!("to{}", o.target),
+        &format!("{}-{}", o.objective.name(), o.step.name()),
+        &format!("step{}", frame.step),
+    ]);
+    Some(Command::Invert(vec![InvRequest::Snapshot {
+        dir: inv.snapshots.clone(),
+        name,
+        scale: inv.scale,
+        strip: inv.strip,
+    }]))
 }
 
 fn on_train_event(app: &mut App, event: TrainEvent) {
