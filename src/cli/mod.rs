@@ -16,7 +16,12 @@ use classgen::data::{DatasetKind, SourceKind};
 
 /// Train MNIST classifiers, then turn them into generators.
 #[derive(Debug, Parser)]
-#[command(name = "classgen", version, about)]
+#[command(
+    name = "classgen",
+    version,
+    about,
+    after_help = "Without a subcommand, classgen opens the dashboard (keys: ? inside it)."
+)]
 pub struct Cli {
     /// Configuration file (default: ./config.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]

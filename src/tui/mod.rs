@@ -7,6 +7,7 @@ pub mod invert_worker;
 pub mod keys;
 pub mod results;
 mod runner;
+mod signals;
 mod terminal;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@ use crate::model::checkpoint;
 
 use super::app::{App, Tab};
 use super::invert_worker::{self, InvRequest};
+use super::signals::{self, Shutdown};
 use super::update::{update, Command, Msg};
 use super::{results, view};
 
@@ -41,6 +42,7 @@ struct Runner {
     job: Option<RunningJob>,
     /// Requests to the inversion worker.
     inversion: Sender<InvRequest>,
+    shutdown: Arc<Shutdown>,
 }
 
 /// Messages describing what is saved under `runs/`: the latest train run and other results.
@@ -118,6 +120,7 @@ impl Runner {
                 .and_then(|job| {
                     let dir = job.run_dir.clone();
                     let tx = self.tx.clone();
+                    let shutdown = self.shutdown.clone();
                     let forwarder = std::thread::Builder::new()
                         .name("train-events".into())
                         .spawn(move || {
@@ -125,12 +128,14 @@ impl Runner {
                                 let _ = tx.send(Msg::Train(event));
                             }
                             let ended = job.join().map(|_| ()).map_err(|e| format!("{e:#}"));
+                            shutdown.job_ended();
                             let _ = tx.send(Msg::TrainEnded(ended));
                         })?;
                     Ok((dir, forwarder))
                 });
                 match spawned {
                     Ok((dir, forwarder)) => {
+                        self.shutdown.job_started(cancel.clone());
                         self.job = Some(RunningJob { cancel, forwarder });
                         self.handle(app, Msg::TrainStarted(dir));
                     }
@@ -165,16 +170,16 @@ impl Runner {
 
 /// Runs the dashboard until the user quits or a signal arrives.
 pub fn run(config: &Config) -> anyhow::Result<()> {
-    crate::runtime::set_threads(config.train.threads);
-    let terminate = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, terminate.clone())
-            .with_context(|| format!("installing a handler for signal {signal}"))?;
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the dashboard needs a terminal (stdin and stdout); for scripts use a subcommand (classgen --help)"
+        );
     }
+    crate::runtime::set_threads(config.train.threads);
+    let shutdown = Arc::new(Shutdown::default());
+    signals::watch(shutdown.clone())
+        .context("installing handlers for SIGTERM, SIGHUP and SIGINT")?;
     let (tx, rx) = channel();
     let (inversion, requests) = channel();
     invert_worker::spawn(requests, tx.clone()).context("starting the inversion worker")?;
@@ -184,6 +189,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         runs_dir: config.paths.runs.clone(),
         job: None,
         inversion,
+        shutdown: shutdown.clone(),
     };
     let mut app = App::new(config, super::widgets::halfblock::ColorMode::detect());
     for msg in saved_state(&config.paths.runs) {
@@ -191,7 +197,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
     spawn_data_loader(config, tx)?;
     let mut terminal = super::terminal::enter().context("setting up the terminal")?;
-    let result = event_loop(&mut terminal, &mut app, &mut runner, &terminate);
+    let result = event_loop(&mut terminal, &mut app, &mut runner, &shutdown);
     if runner.job.is_some() {
         app.status = "stopping: saving a checkpoint...".into();
         let _ = terminal.draw(|f| view::render(f, &app));
@@ -205,7 +211,7 @@ fn event_loop(
     terminal: &mut DefaultTerminal,
     app: &mut App,
     runner: &mut Runner,
-    terminate: &AtomicBool,
+    shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
     let mut dirty = true;
     while !app.quit {
@@ -231,7 +237,7 @@ fn event_loop(
                 return Ok(());
             }
         }
-        if terminate.load(Ordering::Relaxed) {
+        if shutdown.requested() {
             runner.handle(app, Msg::Terminate);
         }
         while let Ok(msg) = runner.rx.try_recv() {
