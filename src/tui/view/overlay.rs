@@ -38,8 +38,8 @@ pub fn confirm_quit(frame: &mut Frame, area: Rect) {
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(vec![
-            "A training run is going. Quit anyway?".into(),
-            "It is stopped and checkpointed first.  y: quit  n: stay".into(),
+            "A job is running. Quit anyway?".into(),
+            "Training is checkpointed first.  y: quit  n: stay".into(),
         ])
         .block(
             Block::bordered()
