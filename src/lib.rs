@@ -17,3 +17,4 @@ pub mod linalg;
 pub mod model;
 pub mod runtime;
 pub mod snapshot;
+pub mod tui;

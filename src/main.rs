@@ -1,4 +1,4 @@
-//! The `classgen` command: subcommands run one job headless.
+//! The `classgen` command: the dashboard without a subcommand; subcommands run one job headless.
 
 mod cli;
 

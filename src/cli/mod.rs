@@ -19,13 +19,19 @@ use classgen::data::{DatasetKind, SourceKind};
 
 /// Train MNIST classifiers, then turn them into generators.
 #[derive(Debug, Parser)]
-#[command(name = "classgen", version, about)]
+#[command(
+    name = "classgen",
+    version,
+    about,
+    after_help = "Without a subcommand, classgen opens the dashboard (keys: ? inside it)."
+)]
 pub struct Cli {
     /// Configuration file (default: ./config.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Without a subcommand, classgen opens the dashboard.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,11 +125,12 @@ pub fn cancel_on_signals(
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Train(args) => train::run(args, &mut config),
-        Command::Eval(args) => eval::run(args, &mut config),
-        Command::Ablate(args) => ablate::run(args, &mut config),
-        Command::Invert(args) => invert::run(args, &mut config),
-        Command::Baselines(args) => baselines::run(args, &mut config),
-        Command::Confidence(args) => confidence::run(args, &mut config),
+        Some(Command::Train(args)) => train::run(args, &mut config),
+        Some(Command::Eval(args)) => eval::run(args, &mut config),
+        Some(Command::Ablate(args)) => ablate::run(args, &mut config),
+        Some(Command::Invert(args)) => invert::run(args, &mut config),
+        Some(Command::Baselines(args)) => baselines::run(args, &mut config),
+        Some(Command::Confidence(args)) => confidence::run(args, &mut config),
+        None => classgen::tui::run(&config),
     }
 }

@@ -1,0 +1,62 @@
+//! Terminal setup and restore: raw mode and the alternate screen on entry; restored on exit,
+//! error and panic. Panics of worker threads do not tear the dashboard down: their messages
+//! are kept and printed once the terminal is restored.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::ThreadId;
+
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::crossterm::{cursor, execute};
+use ratatui::prelude::CrosstermBackend;
+use ratatui::{DefaultTerminal, Terminal};
+
+/// Whether the dashboard owns the terminal.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The thread that draws; only its panics restore the terminal.
+static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// Panic messages of other threads, printed after restoring.
+static DEFERRED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Takes over the terminal: installs the panic hook, enables raw mode, enters the alternate
+/// screen. Undo with [`leave`].
+pub fn enter() -> io::Result<DefaultTerminal> {
+    let _ = UI_THREAD.set(std::thread::current().id());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let on_ui = UI_THREAD.get() == Some(&std::thread::current().id());
+        if ACTIVE.load(Ordering::SeqCst) && !on_ui {
+            if let Ok(mut kept) = DEFERRED.lock() {
+                kept.push(info.to_string());
+            }
+            return;
+        }
+        leave();
+        previous(info);
+    }));
+    ACTIVE.store(true, Ordering::SeqCst);
+    // Not `ratatui::init`: its panic hook would restore the terminal on any thread's panic.
+    let setup = || -> io::Result<DefaultTerminal> {
+        enable_raw_mode()?;
+        execute!(io::stdout(), EnterAlternateScreen)?;
+        Terminal::new(CrosstermBackend::new(io::stdout()))
+    };
+    setup().inspect_err(|_| leave())
+}
+
+/// Gives the terminal back (once; later calls do nothing) and prints deferred panic messages.
+pub fn leave() {
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        // Nothing more can be done if this fails; the shell's `reset` still can.
+        let _ = disable_raw_mode();
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+        if let Ok(mut kept) = DEFERRED.lock() {
+            for message in kept.drain(..) {
+                eprintln!("a worker thread panicked: {message}");
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The Ablation, Baselines and Confidence tabs: the latest saved result of each job, or which
+//! command produces one.
+
+use ratatui::layout::Rect;
+use ratatui::style::Stylize;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::tui::app::{App, Tab};
+
+/// Draws the saved-result tab `app.tab` into `area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let (saved, kind) = match app.tab {
+        Tab::Ablation => (&app.results.ablation, "ablate"),
+        Tab::Baselines => (&app.results.baselines, "baselines"),
+        _ => (&app.results.confidence, "confidence"),
+    };
+    let title = format!(" {} ", app.tab.title());
+    let paragraph = match saved {
+        Some(view) => {
+            let lines: Vec<Line> = view.lines.iter().map(|l| Line::raw(l.as_str())).collect();
+            Paragraph::new(lines).block(
+                Block::bordered()
+                    .title(title)
+                    .title_bottom(format!(" {} ", view.file.display())),
+            )
+        }
+        None => Paragraph::new(vec![
+            Line::raw(format!(
+                "No saved {} result under {}/ yet.",
+                app.tab.title().to_lowercase(),
+                app.runs_dir.display()
+            )),
+            Line::raw(""),
+            Line::from(vec![
+                "Produce one with: ".into(),
+                format!("classgen {kind}").bold(),
+                format!(
+                    " (it writes {}/<id>-{kind}/result.json, shown here on the next start).",
+                    app.runs_dir.display()
+                )
+                .into(),
+            ]),
+        ])
+        .wrap(Wrap { trim: true })
+        .block(Block::bordered().title(title)),
+    };
+    frame.render_widget(paragraph, area);
+}

@@ -1,0 +1,3 @@
+//! Widgets the dashboard draws with.
+
+pub mod halfblock;
