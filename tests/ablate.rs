@@ -97,4 +97,10 @@ fn tiny_ablation_fills_the_table_and_resumes_without_retraining() {
         assert!(row.seconds_per_epoch > 0.0 && row.inference_images_per_second > 0.0);
     }
     assert!(rows[1].delta.is_some() && !rows[1].verdict.is_empty());
+
+    // The table the dashboard shows is saved beside the runs.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(classgen::jobs::ablate::RESULT)).unwrap())
+            .unwrap();
+    assert_eq!(saved["variants"].as_array().unwrap().len(), 2);
 }

@@ -226,7 +226,7 @@ fn probs_and_grad(
 ) -> candle_core::Result<([f32; CLASSES], Vec<f32>)> {
     let device = net.device();
     let var = Var::from_vec(x.to_vec(), (1, SIDE, SIDE, 1), device)?;
-    let logits = net.forward(var.as_tensor())?;
+    let logits = net.forward_frozen(var.as_tensor())?;
     let z: Vec<f32> = logits.flatten_all()?.to_vec1()?;
     let p = softmax(&z);
     // The loss's gradient with respect to the logits, computed here in f64 and seeded into

@@ -82,6 +82,28 @@ pub fn study_dir(runs: &Path, data: &Dataset, recipe: &TrainConfig) -> PathBuf {
     ))
 }
 
+/// The study's table so far, as `result.json` (what the dashboard shows).
+pub const RESULT: &str = "result.json";
+
+fn write_table(dir: &Path, plan: &AblationPlan, results: &[RunResult]) -> anyhow::Result<()> {
+    let order: Vec<String> = plan.variants.iter().map(|v| v.name.clone()).collect();
+    let rows: Vec<serde_json::Value> = crate::ablation::table(results, &order, "seed")
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "variant": r.variant, "params": r.params, "runs": r.accuracy.n,
+                "acc_mean": r.accuracy.mean, "acc_std": r.accuracy.std,
+                "s_per_epoch": r.seconds_per_epoch, "infer_per_s": r.inference_images_per_second.round(),
+                "delta": r.delta, "p": r.welch.map(|w| w.p), "verdict": r.verdict,
+            })
+        })
+        .collect();
+    let json = serde_json::json!({ "study": dir, "variants": rows });
+    let path = dir.join(RESULT);
+    crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn result_path(dir: &Path, variant: &str, seed: u64) -> PathBuf {
     dir.join(format!("{variant}-seed{seed}.json"))
 }
@@ -163,6 +185,7 @@ pub fn run(
                 .with_context(|| format!("writing {}", path.display()))?;
             send(AblationEvent::RunFinished(result.clone()));
             results.push(result);
+            write_table(dir, plan, &results)?;
         }
     }
     Ok(results)

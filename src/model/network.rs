@@ -99,8 +99,24 @@ impl Network {
 
     /// Logits `[n, 10]` for images `[n, 28, 28, 1]` with pixels in [0,1].
     pub fn forward(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with(images, false)
+    }
+
+    /// [`Network::forward`] with the weights held constant: gradients reach only the input
+    /// (inversion, attacks), and evaluation records no graph for the weights.
+    pub fn forward_frozen(&self, images: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with(images, true)
+    }
+
+    fn forward_with(&self, images: &Tensor, frozen: bool) -> candle_core::Result<Tensor> {
         let mut x = images.clone();
-        let mut params = self.vars.iter().map(|(_, v)| v.as_tensor());
+        let mut params = self.vars.iter().map(|(_, v)| {
+            if frozen {
+                v.as_tensor().detach()
+            } else {
+                v.as_tensor().clone()
+            }
+        });
         let mut next = || {
             params
                 .next()
@@ -108,7 +124,7 @@ impl Network {
         };
         for conv in &self.spec.convs {
             let (w, b) = (next()?, next()?);
-            let w_aug = Tensor::cat(&[w, &b.unsqueeze(0)?], 0)?;
+            let w_aug = Tensor::cat(&[&w, &b.unsqueeze(0)?], 0)?;
             let y = ops::conv2d(&x, &w_aug, conv.kernel)?;
             x = if conv.pool {
                 ops::relu_max_pool2(&y)?
@@ -120,10 +136,10 @@ impl Network {
         let mut x = x.reshape((n, ()))?;
         if self.spec.dense.is_some() {
             let (w, b) = (next()?, next()?);
-            x = ops::relu(&x.matmul(w)?.broadcast_add(b)?)?;
+            x = ops::relu(&x.matmul(&w)?.broadcast_add(&b)?)?;
         }
         let (w, b) = (next()?, next()?);
-        x.matmul(w)?.broadcast_add(b)
+        x.matmul(&w)?.broadcast_add(&b)
     }
 
     /// Class probabilities `[n, 10]` for `n` images of u8 pixels, computed in batches.
@@ -132,7 +148,7 @@ impl Network {
         let mut out = Vec::with_capacity(pixels.len() / per * 10);
         for chunk in pixels.chunks(batch.max(1) * per) {
             let x = images_tensor(chunk, &self.device)?;
-            let probs = candle_nn::ops::softmax_last_dim(&self.forward(&x)?.detach())?;
+            let probs = candle_nn::ops::softmax_last_dim(&self.forward_frozen(&x)?)?;
             out.extend(probs.flatten_all()?.to_vec1::<f32>()?);
         }
         Ok(out)

@@ -207,7 +207,12 @@ impl CustomOp2 for Conv {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let grad_w = x.apply_op2_no_bwd(&grad, &ConvGradWeights { k: self.k })?;
+        // Frozen weights (inversion, evaluation) need no gradient.
+        let grad_w = if w.track_op() {
+            Some(x.apply_op2_no_bwd(&grad, &ConvGradWeights { k: self.k })?)
+        } else {
+            None
+        };
         // Images fed to the network need no gradient; inputs that are variables (inversion) or
         // come from earlier layers do.
         let grad_x = if x.track_op() {
@@ -221,7 +226,7 @@ impl CustomOp2 for Conv {
         } else {
             None
         };
-        Ok((grad_x, Some(grad_w)))
+        Ok((grad_x, grad_w))
     }
 }
 

@@ -94,7 +94,7 @@ pub fn evaluate(net: &Network, split: &Split, batch: usize) -> candle_core::Resu
         .zip(split.labels.chunks(batch.max(1)))
     {
         let x = images_tensor(images, net.device())?;
-        let logits = net.forward(&x)?.detach();
+        let logits = net.forward_frozen(&x)?;
         let y = labels_tensor(labels, net.device())?;
         loss_sum += candle_nn::loss::cross_entropy(&logits, &y)?.to_scalar::<f32>()? as f64
             * labels.len() as f64;
