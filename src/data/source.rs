@@ -94,6 +94,9 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 
 /// Loads the four standard IDX files from a directory.
 pub fn load_dir(dir: &Path, kind: DatasetKind) -> Result<Dataset, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::NoSuchDir(dir.to_path_buf()));
+    }
     let split = |prefix: &str| -> Result<Split, DataError> {
         let (images, labels) = file_names(prefix);
         Ok(Split::read(
@@ -196,8 +199,12 @@ mod tests {
 
     #[test]
     fn missing_dir_file_names_the_file() {
-        let dir = std::env::temp_dir().join("classgen-no-such-dir");
-        let err = load_dir(&dir, DatasetKind::Mnist).err().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_dir(dir.path(), DatasetKind::Mnist).err().unwrap();
         assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
+        let err = load_dir(&dir.path().join("nope"), DatasetKind::Mnist)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("no such directory"), "{err}");
     }
 }
