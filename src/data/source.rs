@@ -27,6 +27,8 @@ pub enum SourceKind {
 pub enum DataError {
     #[error("{dir}: no {wanted}[.gz] (expected the four MNIST-layout IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, gzipped or raw)")]
     MissingFile { dir: PathBuf, wanted: String },
+    #[error("{0}: no such directory (--data-dir / data.dir must name a folder holding the four MNIST IDX files)")]
+    NoSuchDir(PathBuf),
     #[error(
         "data source 'dir' needs a directory: pass --data-dir DIR or set data.dir in config.toml"
     )]
