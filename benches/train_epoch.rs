@@ -16,7 +16,7 @@ use classgen::data::source::{load_dir, load_sample};
 use classgen::data::{Dataset, DatasetKind};
 use classgen::model::adam::Adam;
 use classgen::model::checkpoint::CheckpointMeta;
-use classgen::model::train::{train, Position, TrainRun};
+use classgen::model::train::{train, TrainRun};
 use classgen::model::{ArchSpec, Network};
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -64,16 +64,7 @@ fn main() -> anyhow::Result<()> {
     for repeat in 0..3 {
         net = Network::new(&arch, repeat, &Device::Cpu)?;
         let mut adam = Adam::new(net.vars().cloned().collect())?;
-        let mut meta = CheckpointMeta {
-            arch: arch.clone(),
-            params: arch.params(),
-            dataset: subset.kind,
-            origin: subset.origin.to_string(),
-            position: Position::default(),
-            adam_step: 0,
-            config: config.clone(),
-            history: Vec::new(),
-        };
+        let mut meta = CheckpointMeta::fresh(&arch, &subset, &config);
         let (tx, _rx) = channel();
         let run = TrainRun {
             config: &config,

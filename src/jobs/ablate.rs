@@ -16,7 +16,7 @@ use crate::data::Dataset;
 use crate::device;
 use crate::model::adam::Adam;
 use crate::model::checkpoint::CheckpointMeta;
-use crate::model::train::{train, Outcome, Position, TrainEvent, TrainRun};
+use crate::model::train::{train, Outcome, TrainEvent, TrainRun};
 use crate::model::{ArchSpec, Network};
 
 /// What the ablation job reports.
@@ -206,16 +206,7 @@ fn train_one(
     config.arch = arch.name.clone();
     let net = Network::new(arch, seed, device)?;
     let mut adam = Adam::new(net.vars().cloned().collect())?;
-    let mut meta = CheckpointMeta {
-        arch: arch.clone(),
-        params: arch.params(),
-        dataset: data.kind,
-        origin: data.origin.to_string(),
-        position: Position::default(),
-        adam_step: 0,
-        config: config.clone(),
-        history: Vec::new(),
-    };
+    let mut meta = CheckpointMeta::fresh(arch, data, &config);
     let (tx, rx) = channel();
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {

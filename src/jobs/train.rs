@@ -14,7 +14,7 @@ use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::model::adam::Adam;
 use crate::model::checkpoint::{self, CheckpointMeta};
-use crate::model::train::{train, Outcome, Position, TrainEvent, TrainRun};
+use crate::model::train::{train, Outcome, TrainEvent, TrainRun};
 use crate::model::{ArchSpec, Network};
 
 /// File in a run directory that logs every event as one JSON line.
@@ -82,16 +82,7 @@ pub fn spawn_with_archs(
             let run_dir = crate::fsutil::new_run_dir(runs_dir, "train").with_context(|| {
                 format!("creating a run directory under {}", runs_dir.display())
             })?;
-            let meta = CheckpointMeta {
-                params: arch.params(),
-                arch,
-                dataset: data.kind,
-                origin: data.origin.to_string(),
-                position: Position::default(),
-                adam_step: 0,
-                config: config.clone(),
-                history: Vec::new(),
-            };
+            let meta = CheckpointMeta::fresh(&arch, &data, config);
             (run_dir, net, adam, meta)
         }
     };

@@ -13,7 +13,7 @@ use super::arch::ArchSpec;
 use super::network::Network;
 use super::train::{EpochMetrics, Position};
 use crate::config::TrainConfig;
-use crate::data::DatasetKind;
+use crate::data::{Dataset, DatasetKind};
 use crate::fsutil::write_atomic;
 
 /// File names inside a run directory.
@@ -33,6 +33,22 @@ pub struct CheckpointMeta {
     pub adam_step: u64,
     pub config: TrainConfig,
     pub history: Vec<EpochMetrics>,
+}
+
+impl CheckpointMeta {
+    /// The metadata of a run of `arch` on `data` with `config` that has not started yet.
+    pub fn fresh(arch: &ArchSpec, data: &Dataset, config: &TrainConfig) -> Self {
+        Self {
+            arch: arch.clone(),
+            params: arch.params(),
+            dataset: data.kind,
+            origin: data.origin.to_string(),
+            position: Position::default(),
+            adam_step: 0,
+            config: config.clone(),
+            history: Vec::new(),
+        }
+    }
 }
 
 fn save_tensors(
