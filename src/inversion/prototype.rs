@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::grid::Cell;
+use super::grid::{median, Cell};
 use super::start::{Predict, Start, StartImage};
+use crate::baselines::knn::KnnIndex;
 use crate::data::{Split, CLASSES, PIXELS};
 use crate::model::checkpoint::{self, CheckpointMeta};
 use crate::snapshot::to_byte;
@@ -53,10 +54,7 @@ impl Agreement {
 /// Classifies the final image of every cell with `predict`, quantised to bytes as a PNG stores
 /// it, and counts those assigned to the cell's target.
 pub fn agreement(cells: &[Cell], predict: &Predict) -> anyhow::Result<Agreement> {
-    let pixels: Vec<u8> = cells
-        .iter()
-        .flat_map(|c| c.last.pixels.iter().map(|&p| to_byte(p)))
-        .collect();
+    let pixels = final_images(cells);
     let probs = predict(&pixels)?;
     if probs.len() != cells.len() * CLASSES {
         anyhow::bail!(
@@ -79,6 +77,26 @@ pub fn agreement(cells: &[Cell], predict: &Predict) -> anyhow::Result<Agreement>
         }
     }
     Ok(result)
+}
+
+/// The final images of `cells` as bytes, as a PNG stores them.
+pub fn final_images(cells: &[Cell]) -> Vec<u8> {
+    cells
+        .iter()
+        .flat_map(|c| c.last.pixels.iter().map(|&p| to_byte(p)))
+        .collect()
+}
+
+/// Median Euclidean distance (pixels in [0,1]) from u8 images to their nearest training image:
+/// how far from anything real an image is. `None` for no image.
+pub fn median_nearest_distance(index: &KnnIndex, images: &[u8]) -> Option<f64> {
+    let (found, _) = index.search_u8(images, 1);
+    median(
+        found
+            .iter()
+            .filter_map(|n| n.first().map(|&(_, d2)| f64::from(d2).sqrt()))
+            .collect(),
+    )
 }
 
 /// A CNN to judge `model`'s inversions: the newest train run under `runs`, other than
@@ -197,6 +215,21 @@ mod tests {
             find_judge(runs.path(), &model_dir, &model),
             Some(same_origin)
         );
+    }
+
+    #[test]
+    fn nearest_distance_is_zero_for_training_images_and_grows_with_noise() {
+        let data = crate::data::source::load_sample().unwrap();
+        let train = data.train.head(300);
+        let index = KnnIndex::new(&train.images, &train.labels, 0, 1).unwrap();
+        assert_eq!(
+            median_nearest_distance(&index, train.head(5).images.as_slice()),
+            Some(0.0)
+        );
+        let noise = final_images(&[cell(0, 0)]);
+        let d = median_nearest_distance(&index, &noise).unwrap();
+        assert!(d > 1.0, "{d}");
+        assert_eq!(median_nearest_distance(&index, &[]), None);
     }
 
     #[test]

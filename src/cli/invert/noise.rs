@@ -16,6 +16,9 @@ use classgen::snapshot;
 
 use super::InvertArgs;
 
+/// Test images whose distance to the nearest training image is the reference.
+const REFERENCE_IMAGES: usize = 500;
+
 /// One mode's images and what the classifiers make of them.
 struct ModeResult {
     name: &'static str,
@@ -26,6 +29,8 @@ struct ModeResult {
     own: Agreement,
     other: Option<Agreement>,
     knn: Agreement,
+    /// Median distance of the images to their nearest training image.
+    nearest: Option<f64>,
     png: PathBuf,
     seconds: f64,
 }
@@ -56,6 +61,9 @@ pub(super) fn run(
         data.train.len(),
         started.elapsed().as_secs_f64()
     );
+    // How far real digits lie from their nearest training image, for reference.
+    let real = data.test.head(REFERENCE_IMAGES.min(data.test.len()));
+    let real_nearest = prototype::median_nearest_distance(&index, &real.images);
     let sources = prototype::noise_starts(p.first_seed, p.starts);
     let mut results = Vec::new();
     for (name, reg) in [("plain", Regularisers::default()), ("regularised", p.reg)] {
@@ -100,6 +108,7 @@ pub(super) fn run(
             None => None,
         };
         let knn = prototype::agreement(&cells, &|px: &[u8]| Ok(index.predict_proba_u8(px, b.k)))?;
+        let nearest = prototype::median_nearest_distance(&index, &prototype::final_images(&cells));
         results.push(ModeResult {
             name,
             reg,
@@ -108,6 +117,7 @@ pub(super) fn run(
             own,
             other,
             knn,
+            nearest,
             png,
             seconds,
         });
@@ -122,6 +132,7 @@ pub(super) fn run(
                 serde_json::json!({
                     "mode": r.name, "reg": r.reg, "summary": r.summary, "cells": r.cells,
                     "own_cnn": r.own, "other_cnn": r.other, "knn": r.knn,
+                    "median_nearest_distance": r.nearest,
                     "snapshot": r.png, "seconds": r.seconds,
                 })
             })
@@ -129,7 +140,7 @@ pub(super) fn run(
         let out = serde_json::json!({
             "model": tag, "options": p.options(&config.invert, 0, Regularisers::default()),
             "starts": p.starts, "first_seed": p.first_seed, "judge_cnn": judge_json,
-            "knn_k": b.k, "modes": modes,
+            "knn_k": b.k, "test_median_nearest_distance": real_nearest, "modes": modes,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -152,14 +163,23 @@ pub(super) fn run(
         b.k
     );
     println!(
-        "{:<12} {:<32} {:>8} {:>7} {:>9} {:>10} {:>8} {:>7}",
-        "mode", "regularisers", "reached", "steps", "own CNN", "other CNN", "k-NN", "seconds"
+        "{:<12} {:<32} {:>8} {:>7} {:>9} {:>10} {:>8} {:>9} {:>7}",
+        "mode",
+        "regularisers",
+        "reached",
+        "steps",
+        "own CNN",
+        "other CNN",
+        "k-NN",
+        "NN dist",
+        "seconds"
     );
+    let dist = |d: Option<f64>| d.map_or("-".into(), |d| format!("{d:.2}"));
     let pct = |a: &Agreement| format!("{:.0}%", a.share() * 100.0);
     for r in &results {
         let s = &r.summary;
         println!(
-            "{:<12} {:<32} {:>8} {:>7} {:>9} {:>10} {:>8} {:>7.1}",
+            "{:<12} {:<32} {:>8} {:>7} {:>9} {:>10} {:>8} {:>9} {:>7.1}",
             r.name,
             if r.reg.any() { r.reg.tag() } else { "-".into() },
             format!("{}/{}", s.reached, s.runs),
@@ -167,10 +187,15 @@ pub(super) fn run(
             pct(&r.own),
             r.other.as_ref().map_or("-".into(), pct),
             pct(&r.knn),
+            dist(r.nearest),
             r.seconds,
         );
     }
-    println!("(steps: median over the runs that reached the threshold; shares count the final images, as bytes)");
+    println!(
+        "(steps: median over the runs that reached the threshold; shares count the final images, as bytes; NN dist: median L2 to the nearest training image, {} for the first {} test images)",
+        dist(real_nearest),
+        real.len()
+    );
     for r in &results {
         let per = |a: &Agreement| {
             a.per_target
