@@ -1,4 +1,5 @@
-//! Time of one inversion step for one image on the CPU, median over several runs:
+//! Time of one inversion step for one image on the CPU (one thread unless INVERT_THREADS says
+//! otherwise), median over several runs:
 //! - the CNN gradient step (forward, backward to the pixels, update); target at most 1 ms;
 //! - the k-NN step (neighbour search, nearest target-class images, update) against the full
 //!   MNIST training set when `../shared/data/mnist` exists, else the bundled sample.
@@ -19,6 +20,13 @@ const STEPS: usize = 100;
 
 fn main() -> anyhow::Result<()> {
     classgen::runtime::tune_allocator();
+    // As `classgen invert` runs by default (`invert.threads`): one image is fastest on one
+    // thread. INVERT_THREADS overrides it (0 = every core) to compare.
+    let threads = std::env::var("INVERT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    classgen::runtime::set_threads(threads);
     // Weights do not change the cost: an untrained seed CNN will do.
     let net = Arc::new(Network::new(&ArchSpec::seed(), 1, &Device::Cpu)?);
     let start: Vec<f32> = (0..PIXELS).map(|i| (i % 29) as f32 / 29.0).collect();

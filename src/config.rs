@@ -184,7 +184,62 @@ pub struct InvertConfig {
     /// Images in a trajectory strip.
     pub strip: usize,
     pub reg: Regularisers,
+    /// Images in a trajectory GIF (0: no GIF).
+    pub gif_frames: usize,
+    /// Threads for the maths of `classgen invert` (0: every core; one image is fastest on 1).
+    pub threads: usize,
     pub knn: KnnInvertConfig,
+    pub prototype: PrototypeConfig,
+}
+
+/// `[invert.prototype]`: `classgen invert --grid --from noise`, inversions from seeded noise
+/// to every target, plain and regularised, judged by independently trained classifiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrototypeConfig {
+    /// Noise starts per target.
+    pub starts: usize,
+    /// Seed of the first noise start (the others follow).
+    pub first_seed: u64,
+    pub loss: Objective,
+    pub lr: f32,
+    pub max_steps: usize,
+    pub threshold: f32,
+    /// The regularised mode's regularisers; also the `--reg prototype` preset.
+    pub reg: Regularisers,
+}
+
+impl Default for PrototypeConfig {
+    fn default() -> Self {
+        Self {
+            starts: 3,
+            first_seed: 0,
+            loss: Objective::Log,
+            lr: 0.1,
+            max_steps: 300,
+            threshold: 0.99,
+            reg: Regularisers::prototype(),
+        }
+    }
+}
+
+impl PrototypeConfig {
+    /// The settings of one noise inversion towards `target`, with regularisers `reg`.
+    pub fn options(
+        &self,
+        invert: &InvertConfig,
+        target: usize,
+        reg: Regularisers,
+    ) -> GradientOptions {
+        GradientOptions {
+            objective: self.loss,
+            lr: self.lr,
+            max_steps: self.max_steps,
+            threshold: self.threshold,
+            reg,
+            ..invert.options(target)
+        }
+    }
 }
 
 /// `[invert.knn]`: the k-NN inverter (its k is `baselines.k`).
@@ -223,7 +278,10 @@ impl Default for InvertConfig {
             scale: 10,
             strip: 8,
             reg: o.reg,
+            gif_frames: 40,
+            threads: 1,
             knn: KnnInvertConfig::default(),
+            prototype: PrototypeConfig::default(),
         }
     }
 }
@@ -445,6 +503,38 @@ impl InvertConfig {
         }
         if r.blur_every == 0 {
             return invalid("invert.reg.blur_every", "must be at least 1".into());
+        }
+        let p = &self.prototype;
+        if p.starts == 0 {
+            return invalid("invert.prototype.starts", "must be at least 1".into());
+        }
+        if !(p.lr.is_finite() && p.lr > 0.0) {
+            return invalid(
+                "invert.prototype.lr",
+                format!("must be a positive number, found {}", p.lr),
+            );
+        }
+        if !unit(p.threshold) {
+            return invalid(
+                "invert.prototype.threshold",
+                format!("must be in (0, 1], found {}", p.threshold),
+            );
+        }
+        let r = &p.reg;
+        if [r.tv, r.l2, r.blur]
+            .iter()
+            .any(|v| !(v.is_finite() && *v >= 0.0))
+        {
+            return invalid(
+                "invert.prototype.reg",
+                "tv, l2 and blur must be numbers >= 0".into(),
+            );
+        }
+        if r.blur_every == 0 {
+            return invalid(
+                "invert.prototype.reg.blur_every",
+                "must be at least 1".into(),
+            );
         }
         let k = &self.knn;
         if !(k.lr.is_finite() && k.lr > 0.0) {

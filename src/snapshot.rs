@@ -1,5 +1,6 @@
 //! Exported images: one image upscaled (nearest neighbour), grids (rows = sources, columns =
-//! targets) and trajectory strips, as grayscale PNG written atomically.
+//! targets) and trajectory strips, as grayscale PNG, and trajectories as animated GIF; all
+//! written atomically.
 
 use std::path::{Path, PathBuf};
 
@@ -47,21 +48,73 @@ pub fn grid(cells: &[Vec<Option<&[f32]>>], scale: u32) -> GrayImage {
     out
 }
 
+/// At most `count` of `frames`, spread evenly (first and last always included).
+fn pick<'a>(frames: &[&'a [f32]], count: usize) -> Vec<&'a [f32]> {
+    let n = frames.len();
+    match (n, count.clamp(1, n.max(1))) {
+        (0, _) => Vec::new(),
+        (_, 1) => vec![frames[n - 1]],
+        (_, count) => (0..count)
+            .map(|k| frames[k * (n - 1) / (count - 1)])
+            .collect(),
+    }
+}
+
 /// A horizontal strip of at most `count` images spread evenly over `frames` (first and last
 /// always included).
 pub fn strip(frames: &[&[f32]], count: usize, scale: u32) -> GrayImage {
-    let n = frames.len();
-    let count = count.clamp(1, n.max(1));
-    let picked: Vec<Option<&[f32]>> = if n == 0 {
-        Vec::new()
-    } else if count == 1 {
-        vec![Some(frames[n - 1])]
-    } else {
-        (0..count)
-            .map(|k| Some(frames[k * (n - 1) / (count - 1)]))
-            .collect()
-    };
+    let picked: Vec<Option<&[f32]>> = pick(frames, count).into_iter().map(Some).collect();
     grid(&[picked], scale)
+}
+
+/// Time between GIF frames and how long the last one is held, in hundredths of a second.
+const GIF_DELAY: u16 = 8;
+const GIF_HOLD: u16 = 150;
+
+/// A looping animated GIF of at most `count` of `frames` spread evenly (first and last
+/// included), each upscaled `scale` times; palette index = grey level, so no colour is lost.
+pub fn encode_gif(
+    frames: &[&[f32]],
+    count: usize,
+    scale: u32,
+) -> Result<Vec<u8>, gif::EncodingError> {
+    let side = (SIDE as u32 * scale.max(1)).min(u32::from(u16::MAX)) as u16;
+    let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+    let mut encoder = gif::Encoder::new(Vec::new(), side, side, &palette)?;
+    encoder.set_repeat(gif::Repeat::Infinite)?;
+    let picked = pick(frames, count);
+    for (i, pixels) in picked.iter().enumerate() {
+        let img = image(pixels, scale);
+        let frame = gif::Frame {
+            width: side,
+            height: side,
+            delay: if i + 1 == picked.len() {
+                GIF_HOLD
+            } else {
+                GIF_DELAY
+            },
+            buffer: std::borrow::Cow::Borrowed(img.as_raw()),
+            ..gif::Frame::default()
+        };
+        encoder.write_frame(&frame)?;
+    }
+    encoder.into_inner()
+}
+
+/// Writes the trajectory `frames` as `<dir>/<name>.gif` atomically (see [`encode_gif`]).
+pub fn write_gif(
+    dir: &Path,
+    name: &str,
+    frames: &[&[f32]],
+    count: usize,
+    scale: u32,
+) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("{name}.gif"));
+    let bytes = encode_gif(frames, count, scale)
+        .map_err(|e| anyhow::anyhow!("encoding {}: {e}", path.display()))?;
+    crate::fsutil::write_atomic(&path, &bytes)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// PNG bytes of a grayscale image.
@@ -160,6 +213,23 @@ mod tests {
         assert_eq!(path, dir.path().join("digit.png"));
         let decoded = decode_png(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(decoded, pixels);
+    }
+
+    #[test]
+    fn a_gif_holds_the_picked_frames_as_grey_levels() {
+        let frames: Vec<Vec<f32>> = (0..10).map(|k| vec![k as f32 / 9.0; PIXELS]).collect();
+        let refs: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
+        let bytes = encode_gif(&refs, 4, 1).unwrap();
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::Indexed);
+        let mut decoder = options.read_info(&bytes[..]).unwrap();
+        let mut levels = Vec::new();
+        while let Some(frame) = decoder.read_next_frame().unwrap() {
+            assert_eq!((frame.width, frame.height), (28, 28));
+            levels.push(frame.buffer[0]);
+        }
+        // Frames 0, 3, 6 and 9 of 10: grey levels 0, 85, 170, 255.
+        assert_eq!(levels, vec![0, 85, 170, 255]);
     }
 
     #[test]

@@ -256,3 +256,38 @@ fn knn_inverter_raises_the_share_of_target_neighbours_deterministically() {
         .iter()
         .all(|f| f.pixels.iter().all(|p| (0.0..=1.0).contains(p))));
 }
+
+#[test]
+fn regularised_inversions_from_noise_lie_nearer_the_training_images_than_plain_ones() {
+    use classgen::inversion::{grid, prototype};
+    let net = network();
+    let train = &fixture().data.train;
+    let index = KnnIndex::new(&train.images, &train.labels, 0, 1).unwrap();
+    let sources = prototype::noise_starts(0, 1);
+    let nearest = |reg| {
+        let cells = grid::run(
+            &sources,
+            |source, target| {
+                let options = GradientOptions {
+                    target,
+                    max_steps: 40,
+                    reg,
+                    ..GradientOptions::default()
+                };
+                let inverter = GradientInverter::new(net.clone(), source.pixels.clone(), options)?;
+                Ok(Box::new(inverter) as Box<dyn Inverter>)
+            },
+            |_, _| {},
+        )
+        .unwrap();
+        prototype::median_nearest_distance(&index, &prototype::final_images(&cells)).unwrap()
+    };
+    let (plain, regularised) = (
+        nearest(Regularisers::default()),
+        nearest(Regularisers::prototype()),
+    );
+    assert!(
+        regularised < plain,
+        "regularised {regularised}, plain {plain}"
+    );
+}

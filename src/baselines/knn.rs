@@ -121,6 +121,22 @@ impl KnnIndex {
         self.search_scaled(&scaled, k).0
     }
 
+    /// Class vote shares of one query's neighbours: each of the `k` votes weighs `1/k`.
+    pub fn vote_shares(&self, neighbours: &[(u32, f32)], k: usize) -> [f32; CLASSES] {
+        let mut shares = [0f32; CLASSES];
+        for &(j, _) in neighbours {
+            shares[usize::from(self.labels[j as usize])] += 1.0;
+        }
+        shares.iter_mut().for_each(|s| *s /= k.max(1) as f32);
+        shares
+    }
+
+    /// Vote shares of the `k` nearest neighbours of each u8 image, 10 per image.
+    pub fn predict_proba_u8(&self, pixels: &[u8], k: usize) -> Vec<f32> {
+        let (found, _) = self.search_u8(pixels, k);
+        found.iter().flat_map(|n| self.vote_shares(n, k)).collect()
+    }
+
     /// [`search`](Self::search) for u8 images, with how much work it took.
     pub fn search_u8(&self, queries: &[u8], k: usize) -> (Neighbours, SearchStats) {
         let scaled: Vec<f32> = queries.iter().map(|&q| q as f32).collect();
@@ -407,16 +423,7 @@ impl Classifier for Knn {
 
     fn predict_proba(&self, pixels: &[u8]) -> anyhow::Result<Vec<f32>> {
         image_count(pixels)?;
-        let (found, _) = self.index.search_u8(pixels, self.k);
-        let labels = self.index.labels();
-        let mut probs = vec![0.0f32; found.len() * CLASSES];
-        for (row, neighbours) in probs.chunks_exact_mut(CLASSES).zip(&found) {
-            for &(j, _) in neighbours {
-                row[labels[j as usize] as usize] += 1.0;
-            }
-            row.iter_mut().for_each(|p| *p /= self.k as f32);
-        }
-        Ok(probs)
+        Ok(self.index.predict_proba_u8(pixels, self.k))
     }
 
     fn size_bytes(&self) -> usize {

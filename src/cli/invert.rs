@@ -15,10 +15,13 @@ use classgen::inversion::{
     start, Frame, GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, Objective,
     Start, StartImage, StepKind, StopReason,
 };
-use classgen::model::{checkpoint, Network};
+use classgen::model::checkpoint::{self, CheckpointMeta};
+use classgen::model::Network;
 use classgen::snapshot;
 
 use super::DataArgs;
+
+mod noise;
 
 /// Which classifier to invert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,14 +38,19 @@ pub struct InvertArgs {
     /// Classifier to invert.
     #[arg(long, value_enum, default_value = "cnn")]
     model: ModelKind,
-    /// Start image: test:IDX, class:C (first confident test image of class C), noise:SEED or blank.
-    #[arg(
-        long,
-        value_name = "START",
-        default_value = "class:3",
-        conflicts_with = "grid"
-    )]
-    from: Start,
+    /// --grid --from noise: noise starts per target.
+    #[arg(long, value_name = "N")]
+    starts: Option<usize>,
+    /// --grid --from noise: the CNN that judges the images (default: the newest train run on
+    /// the same data set with another seed).
+    #[arg(long, value_name = "RUN_DIR")]
+    judge: Option<PathBuf>,
+    /// Start image: test:IDX, class:C (first confident test image of class C), noise:SEED or
+    /// blank [default: class:3]. With --grid: class (the first confident test image of each
+    /// class; the default) or noise[:SEED] (seeded noise starts, plain and regularised, judged
+    /// by other models; see [invert.prototype]).
+    #[arg(long, value_name = "START")]
+    from: Option<String>,
     /// Target class, 0-9.
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u8).range(0..10), required_unless_present = "grid")]
     target: Option<u8>,
@@ -71,7 +79,8 @@ pub struct InvertArgs {
     /// Stop once the gradient norm is below this (0 = never).
     #[arg(long)]
     epsilon: Option<f32>,
-    /// Regularisers: tv=F,l2=F,blur=SIGMA,blur_every=K,jitter=PX (0 = off).
+    /// Regularisers: tv=F,l2=F,blur=SIGMA,blur_every=K,jitter=PX (0 = off), or a preset
+    /// first: off, prototype ([invert.prototype.reg]), e.g. prototype,tv=0.05.
     #[arg(long, value_name = "SPEC")]
     reg: Option<String>,
     /// Seed for jitter (k-NN: for the masks).
@@ -88,6 +97,9 @@ pub struct InvertArgs {
     /// cpu, cuda or cuda:N.
     #[arg(long)]
     device: Option<String>,
+    /// Threads for the maths (0 = every core).
+    #[arg(long)]
+    threads: Option<usize>,
     /// A progress line every N steps (0 = none).
     #[arg(long, default_value_t = 10)]
     every: usize,
@@ -96,8 +108,58 @@ pub struct InvertArgs {
     json: bool,
 }
 
+/// What `classgen invert` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    /// One inversion.
+    One { start: Start, target: usize },
+    /// Every class to every target.
+    ClassGrid,
+    /// Every target from noise, plain and regularised, judged by other models; the first
+    /// noise seed if given.
+    NoiseGrid(Option<u64>),
+}
+
 impl InvertArgs {
-    fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+    /// The task the flags ask for; errors name the flag.
+    fn task(&self) -> anyhow::Result<Task> {
+        let from = self.from.as_deref();
+        if !self.grid {
+            let start: Start = from
+                .unwrap_or("class:3")
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let target = self
+                .target
+                .context("--target T (0-9) is needed without --grid")?;
+            if self.starts.is_some() || self.judge.is_some() {
+                anyhow::bail!("--starts and --judge go with --grid --from noise");
+            }
+            return Ok(Task::One {
+                start,
+                target: target.into(),
+            });
+        }
+        let task = match from.unwrap_or("class") {
+            "class" => Task::ClassGrid,
+            "noise" => Task::NoiseGrid(None),
+            spec => match spec.strip_prefix("noise:").map(str::parse) {
+                Some(Ok(seed)) => Task::NoiseGrid(Some(seed)),
+                _ => anyhow::bail!(
+                    "--from: with --grid expected class or noise[:SEED], found '{spec}'"
+                ),
+            },
+        };
+        if task == Task::ClassGrid && (self.starts.is_some() || self.judge.is_some()) {
+            anyhow::bail!("--starts and --judge go with --grid --from noise");
+        }
+        if matches!(task, Task::NoiseGrid(_)) && self.model != ModelKind::Cnn {
+            anyhow::bail!("--grid --from noise inverts the CNN (its regularisers act on pixel gradients): use --model cnn");
+        }
+        Ok(task)
+    }
+
+    fn apply(&self, config: &mut Config, task: Task) -> anyhow::Result<()> {
         self.data.apply(config);
         if let Some(d) = &self.device {
             config.train.device = d.clone();
@@ -120,21 +182,55 @@ impl InvertArgs {
         } else if self.mask.is_some() {
             anyhow::bail!("--mask is a k-NN setting: use it with --model knn");
         }
-        if let Some(v) = self.loss {
-            c.loss = v;
-        }
         if let Some(v) = self.step {
             c.step = v;
         }
-        if self.model == ModelKind::Cnn {
+        if let Task::NoiseGrid(seed) = task {
+            let p = &mut c.prototype;
+            if let Some(v) = seed {
+                p.first_seed = v;
+            }
+            if let Some(v) = self.starts {
+                p.starts = v;
+            }
+            if let Some(v) = self.loss {
+                p.loss = v;
+            }
             if let Some(v) = self.lr {
-                c.lr = v;
+                p.lr = v;
             }
             if let Some(v) = self.max_steps {
-                c.max_steps = v;
+                p.max_steps = v;
             }
             if let Some(v) = self.threshold {
-                c.threshold = v;
+                p.threshold = v;
+            }
+            if let Some(spec) = &self.reg {
+                p.reg = p
+                    .reg
+                    .parse_over(spec, &p.reg)
+                    .map_err(|e| anyhow::anyhow!("--reg: {e}"))?;
+            }
+        } else {
+            if let Some(v) = self.loss {
+                c.loss = v;
+            }
+            if self.model == ModelKind::Cnn {
+                if let Some(v) = self.lr {
+                    c.lr = v;
+                }
+                if let Some(v) = self.max_steps {
+                    c.max_steps = v;
+                }
+                if let Some(v) = self.threshold {
+                    c.threshold = v;
+                }
+            }
+            if let Some(spec) = &self.reg {
+                c.reg = c
+                    .reg
+                    .parse_over(spec, &c.prototype.reg)
+                    .map_err(|e| anyhow::anyhow!("--reg: {e}"))?;
             }
         }
         if let Some(v) = self.epsilon {
@@ -146,11 +242,8 @@ impl InvertArgs {
         if let Some(v) = self.scale {
             c.scale = v;
         }
-        if let Some(spec) = &self.reg {
-            c.reg = c
-                .reg
-                .parse_over(spec)
-                .map_err(|e| anyhow::anyhow!("--reg: {e}"))?;
+        if let Some(v) = self.threads {
+            c.threads = v;
         }
         Ok(())
     }
@@ -184,6 +277,8 @@ enum Model {
     Cnn {
         net: Arc<Network>,
         tag: String,
+        dir: PathBuf,
+        meta: Box<CheckpointMeta>,
     },
     Knn {
         index: Arc<KnnIndex>,
@@ -241,20 +336,7 @@ impl Model {
     fn predict(&self, pixels: &[u8]) -> anyhow::Result<Vec<f32>> {
         match self {
             Self::Cnn { net, .. } => Ok(net.predict_proba(pixels, 256)?),
-            Self::Knn { index, k, .. } => {
-                let (found, _) = index.search_u8(pixels, *k);
-                let labels = index.labels();
-                Ok(found
-                    .iter()
-                    .flat_map(|n| {
-                        let mut row = [0f32; CLASSES];
-                        for &(j, _) in n {
-                            row[usize::from(labels[j as usize])] += 1.0 / *k as f32;
-                        }
-                        row
-                    })
-                    .collect())
-            }
+            Self::Knn { index, k, .. } => Ok(index.predict_proba_u8(pixels, *k)),
         }
     }
 
@@ -308,8 +390,10 @@ impl Model {
 
 /// Runs `classgen invert`.
 pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
-    args.apply(config)?;
+    let task = args.task()?;
+    args.apply(config, task)?;
     config.validate()?;
+    classgen::runtime::set_threads(config.invert.threads);
     let (model, data) = match args.model {
         ModelKind::Cnn => {
             let dir = run_dir(&args, config)?;
@@ -321,7 +405,10 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
                 meta.arch.name,
                 meta.position.epoch
             );
-            let needs_data = args.grid || args.from.needs_test_split();
+            let needs_data = match task {
+                Task::One { start, .. } => start.needs_test_split(),
+                Task::ClassGrid | Task::NoiseGrid(_) => true,
+            };
             let data = if needs_data {
                 Some(super::load_data(config, Some(meta.dataset))?.dataset)
             } else {
@@ -330,6 +417,8 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
             let model = Model::Cnn {
                 net: Arc::new(net),
                 tag: model_tag(&dir),
+                dir,
+                meta: Box::new(meta),
             };
             (model, data)
         }
@@ -360,10 +449,21 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
             (model, Some(data))
         }
     };
-    match (args.grid, args.target) {
-        (true, _) => run_grid(&args, config, &model, data.as_ref()),
-        (false, Some(target)) => run_one(&args, config, &model, data.as_ref(), target.into()),
-        (false, None) => anyhow::bail!("--target T (0-9) is needed without --grid"),
+    match task {
+        Task::One { start, target } => run_one(&args, config, &model, data.as_ref(), start, target),
+        Task::ClassGrid => run_grid(&args, config, &model, data.as_ref()),
+        Task::NoiseGrid(_) => match (&model, &data) {
+            (
+                Model::Cnn {
+                    net,
+                    tag,
+                    dir,
+                    meta,
+                },
+                Some(data),
+            ) => noise::run(&args, config, net, tag, dir, meta, data),
+            _ => anyhow::bail!("--grid --from noise needs the CNN and its data set"),
+        },
     }
 }
 
@@ -379,6 +479,7 @@ fn run_one(
     config: &Config,
     model: &Model,
     data: Option<&Dataset>,
+    from: Start,
     target: usize,
 ) -> anyhow::Result<()> {
     let empty = Split {
@@ -387,8 +488,7 @@ fn run_one(
     };
     let test = data.map_or(&empty, |d| &d.test);
     let predict = |pixels: &[u8]| model.predict(pixels);
-    let start = args
-        .from
+    let start = from
         .resolve(test, &predict, config.invert.confidence)
         .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let method = model.method(config);
@@ -430,6 +530,16 @@ fn run_one(
         &format!("{base}_strip"),
         &snapshot::strip(&pixels, config.invert.strip, scale),
     )?;
+    let mut written = vec![final_png, strip_png];
+    if config.invert.gif_frames > 0 {
+        written.push(snapshot::write_gif(
+            dir,
+            &base,
+            &pixels,
+            config.invert.gif_frames,
+            scale,
+        )?);
+    }
     let reached = reason == StopReason::Reached;
     if args.json {
         let out = serde_json::json!({
@@ -438,7 +548,7 @@ fn run_one(
             "stop": reason, "p_target": last.p_target, "probs": last.probs, "l2": last.l2,
             "linf": last.linf, "start_grad_norm": first.grad_norm,
             "final_grad_norm": last.grad_norm, "seconds": seconds,
-            "snapshots": [final_png, strip_png],
+            "snapshots": written,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -453,11 +563,8 @@ fn run_one(
             first.grad_norm,
             last.grad_norm,
         );
-        println!(
-            "snapshots: {}, {}",
-            final_png.display(),
-            strip_png.display()
-        );
+        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        println!("snapshots: {}", names.join(", "));
     }
     Ok(())
 }

@@ -117,18 +117,16 @@ impl GradientInverter {
         } else {
             (0, 0)
         };
-        let shifted = (dx, dy) != (0, 0);
-        let input = if shifted {
-            regularise::shift(&self.x, dx, dy)
+        let (probs, grad) = if (dx, dy) == (0, 0) {
+            probs_and_grad(&self.net, &self.x, &o)?
         } else {
-            self.x.clone()
-        };
-        let (mut probs, grad) = probs_and_grad(&self.net, &input, &o)?;
-        let grad = if shifted {
-            probs = probs_and_grad(&self.net, &self.x, &o)?.0;
-            regularise::shift(&grad, -dx, -dy)
-        } else {
-            grad
+            // The frame reports the current image; only the gradient is taken at the shift.
+            let shifted = regularise::shift(&self.x, dx, dy);
+            let (_, grad) = probs_and_grad(&self.net, &shifted, &o)?;
+            (
+                probs_at(&self.net, &self.x)?,
+                regularise::shift(&grad, -dx, -dy),
+            )
         };
         let grad_norm = norm(&grad);
         let (l2, linf) = distances(&self.x, &self.start);
@@ -225,7 +223,7 @@ fn probs_and_grad(
     o: &GradientOptions,
 ) -> candle_core::Result<([f32; CLASSES], Vec<f32>)> {
     let device = net.device();
-    let var = Var::from_vec(x.to_vec(), (1, SIDE, SIDE, 1), device)?;
+    let var = Var::from_slice(x, (1, SIDE, SIDE, 1), device)?;
     let logits = net.forward_frozen(var.as_tensor())?;
     let z: Vec<f32> = logits.flatten_all()?.to_vec1()?;
     let p = softmax(&z);
@@ -249,6 +247,17 @@ fn probs_and_grad(
         *dst = *src as f32;
     }
     Ok((probs, grad))
+}
+
+/// The probabilities at `x`: a forward pass without gradients.
+fn probs_at(net: &Network, x: &[f32]) -> candle_core::Result<[f32; CLASSES]> {
+    let input = Tensor::from_slice(x, (1, SIDE, SIDE, 1), net.device())?;
+    let z: Vec<f32> = net.forward_frozen(&input)?.flatten_all()?.to_vec1()?;
+    let mut probs = [0f32; CLASSES];
+    for (dst, src) in probs.iter_mut().zip(softmax(&z)) {
+        *dst = src as f32;
+    }
+    Ok(probs)
 }
 
 fn softmax(z: &[f32]) -> Vec<f64> {

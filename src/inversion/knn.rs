@@ -151,10 +151,7 @@ impl Inverter for KnnInverter {
         let o = self.options.clone();
         let neighbours = self.index.search(&self.x, o.k).pop().unwrap_or_default();
         let labels = self.index.labels();
-        let mut probs = [0f32; CLASSES];
-        for &(j, _) in &neighbours {
-            probs[usize::from(labels[j as usize])] += 1.0 / o.k as f32;
-        }
+        let probs = self.index.vote_shares(&neighbours, o.k);
         let towards = self.nearest_targets_mean();
         let others: Vec<Vec<f32>> = neighbours
             .iter()

@@ -6,6 +6,7 @@ pub mod gradient;
 pub mod grid;
 pub mod knn;
 pub mod options;
+pub mod prototype;
 pub mod regularise;
 pub mod start;
 
