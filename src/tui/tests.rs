@@ -11,8 +11,7 @@ use crate::model::train::{EpochMetrics, Position, TrainEvent};
 use crate::model::ArchSpec;
 
 use super::app::{JobState, Tab, MAX_CURVE_POINTS};
-use super::invert_worker::{InvEvent, InvRequest};
-use super::keys;
+use super::invert_worker::{InvEvent, InvRequest, ModelSpec};
 use super::results::ResultView;
 use super::testutil::{app_with, key, press, screen, tiny_dataset};
 use super::update::{update, Command, Msg};
@@ -422,10 +421,9 @@ fn space_starts_from_the_source_then_pauses() {
             match &requests[0] {
                 InvRequest::Reset {
                     id,
-                    model_dir,
+                    model: ModelSpec::Cnn { model_dir, .. },
                     start,
                     options,
-                    ..
                 } => {
                     assert_eq!(*id, 1);
                     assert_eq!(model_dir, &PathBuf::from("runs/m-train"));
@@ -584,11 +582,11 @@ fn snapshot_asks_the_worker_and_reports_the_paths() {
 #[test]
 fn help_shows_every_binding_of_the_tab() {
     let mut app = app_with(None);
-    for tab in ["1", "5"] {
+    for tab in ["1", "2", "5"] {
         press(&mut app, tab);
         press(&mut app, "?");
         let text = screen(&app, 80, 24);
-        for (keys_label, help) in keys::help_rows(app.tab) {
+        for (keys_label, help) in app.keys.help_rows(app.tab) {
             assert!(text.contains(help), "no {help:?} in\n{text}");
             assert!(text.contains(&keys_label), "no {keys_label:?} in\n{text}");
         }
