@@ -233,7 +233,7 @@ pub const BINDINGS: &[Binding] = &[
         TRAIN,
         &[ch('x')],
         Action::StopTraining,
-        "stop (checkpoint kept)",
+        "stop = pause (checkpoint kept; resume goes on)",
     ),
     bind(
         "train_dataset",
@@ -696,6 +696,14 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_tab_s_help_fits_an_80x24_screen() {
+        for tab in Tab::ALL {
+            let rows = Keymap::default().help_rows(tab).len();
+            assert!(rows <= 22, "{tab:?}: {rows} help rows");
         }
     }
 
