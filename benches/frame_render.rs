@@ -120,9 +120,52 @@ fn median_ms(app: &App) -> f64 {
     times[DRAWS / 2]
 }
 
+/// A live ablation study: 6 variants x 3 seeds, 14 runs done, one in flight.
+fn with_study(app: &mut App) {
+    let order = Config::default().ablation.variants;
+    let results: Vec<classgen::ablation::RunResult> = order
+        .iter()
+        .enumerate()
+        .flat_map(|(v, name)| {
+            (0..3u64).map(move |seed| classgen::ablation::RunResult {
+                variant: name.clone(),
+                seed,
+                params: 100_000 + v * 1000,
+                test_accuracy: 0.97 + 0.002 * v as f64 + 0.001 * seed as f64,
+                seconds_per_epoch: 10.0,
+                inference_images_per_second: 9000.0,
+                history: Vec::new(),
+            })
+        })
+        .take(14)
+        .collect();
+    app.ablation.run = Some(classgen::tui::app::AblationRun {
+        dir: Some(PathBuf::from("runs/ablate-mnist-0123abcd")),
+        total: 18,
+        finished: results.len(),
+        rows: classgen::ablation::table(&results, &order, "seed"),
+        seeds: 3,
+        current: Some((
+            order[4].clone(),
+            2,
+            classgen::tui::app::Progress {
+                epoch: 2,
+                epochs: 3,
+                batch: 100,
+                batches: 469,
+                images_per_second: 4000.0,
+                eta_seconds: 40.0,
+            },
+        )),
+        order,
+        results,
+    });
+}
+
 fn main() {
     let mut app = busy_app();
-    for c in ['1', '5'] {
+    with_study(&mut app);
+    for c in ['1', '2', '5'] {
         update(&mut app, key(c));
         println!(
             "frame_render: {} tab at 120x40, median of {DRAWS} draws: {:.3} ms (target <= 5 ms)",

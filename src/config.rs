@@ -1,6 +1,7 @@
 //! Configuration: one typed tree mirroring `config.toml`. Unknown keys and bad values are errors
 //! that name the key; CLI flags override what the file says.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config key '{key}': {message}")]
     Invalid { key: &'static str, message: String },
+    /// A key whose name is only known at run time (`keys.<action>`).
+    #[error("config key '{key}': {message}")]
+    InvalidKey { key: String, message: String },
 }
 
 /// The whole configuration.
@@ -37,6 +41,9 @@ pub struct Config {
     /// Architectures defined in the file (`[[arch]]`), usable wherever a built-in one is.
     #[serde(rename = "arch")]
     pub archs: Vec<ArchSpec>,
+    /// `[keys]`: dashboard actions rebound to other keys (action name = key); checked against
+    /// the dashboard's key table.
+    pub keys: BTreeMap<String, String>,
 }
 
 /// `[ablation]`: which variants, how many seeds and epochs.
@@ -452,7 +459,12 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
-        self.invert.validate()
+        self.invert.validate()?;
+        crate::tui::keys::Keymap::new(&self.keys).map_err(|e| ConfigError::InvalidKey {
+            key: format!("keys.{}", e.action),
+            message: e.message,
+        })?;
+        Ok(())
     }
 }
 
@@ -593,6 +605,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'arch'") && err.contains("taken"), "{err}");
+    }
+
+    #[test]
+    fn rebound_keys_are_checked_and_named() {
+        let config = parse("[keys]\ntrain_start = \"g\"\n").unwrap();
+        assert_eq!(
+            config.keys.get("train_start").map(String::as_str),
+            Some("g")
+        );
+        let err = parse("[keys]\nlaunch = \"g\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("keys.launch") && err.contains("unknown action"),
+            "{err}"
+        );
+        let err = parse("[keys]\ntrain_stop = \"Hyper-x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("keys.train_stop") && err.contains("Hyper-x"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -179,3 +179,108 @@ fn dashboard_in_tmux_switches_tabs_inverts_exports_and_quits_cleanly() {
         "screen after quitting:\n{screen}"
     );
 }
+
+#[test]
+fn attach_to_a_missing_run_says_what_is_wrong() {
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_classgen"))
+        .args(["attach", "20250101-nope"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no run '20250101-nope'") && err.contains("runs/20250101-nope"),
+        "{err}"
+    );
+}
+
+/// One events.jsonl line.
+fn event_line(event: &classgen::model::train::TrainEvent) -> String {
+    format!("{}\n", serde_json::to_string(event).unwrap())
+}
+
+fn epoch_event(epoch: usize, accuracy: f64) -> classgen::model::train::TrainEvent {
+    classgen::model::train::TrainEvent::Epoch(classgen::model::train::EpochMetrics {
+        epoch,
+        train_loss: 0.2,
+        train_accuracy: 0.95,
+        test_loss: 0.1,
+        test_accuracy: accuracy,
+        seconds: 5.0,
+        images_per_second: 1600.0,
+    })
+}
+
+#[test]
+fn attach_follows_a_run_written_by_another_process() {
+    use std::io::Write;
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (Debian: apt-get install tmux)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("config.toml"),
+        "[data]\nsource = \"sample\"\n[train]\nthreads = 1\n",
+    )
+    .unwrap();
+    let run = work.path().join("runs/20250102-000000-train");
+    std::fs::create_dir_all(&run).unwrap();
+    let events = run.join("events.jsonl");
+    let started = classgen::model::train::TrainEvent::Started {
+        params: 225_034,
+        epochs: 2,
+        batches_per_epoch: 469,
+        from: Default::default(),
+    };
+    std::fs::write(
+        &events,
+        event_line(&started) + &event_line(&epoch_event(1, 0.97)),
+    )
+    .unwrap();
+    let tmux = Tmux {
+        socket: format!("classgen-attach-{}", std::process::id()),
+    };
+    let command = format!(
+        "'{}' attach; echo EXITED:$?; sleep 60",
+        env!("CARGO_BIN_EXE_classgen")
+    );
+    let session = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-c",
+        work.path().to_str().unwrap(),
+        "sh",
+        "-c",
+        &command,
+    ]);
+    assert!(session.status.success(), "tmux new-session: {session:?}");
+    let screen = tmux.wait_text("epoch 1: test 97.00%");
+    assert!(
+        screen.contains("20250102-000000-train") && screen.contains("attached"),
+        "{screen}"
+    );
+    // The other process writes its next epoch, in two pieces.
+    let line = event_line(&epoch_event(2, 0.98));
+    let (head, tail) = line.split_at(20);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .unwrap();
+    file.write_all(head.as_bytes()).unwrap();
+    file.flush().unwrap();
+    file.write_all(tail.as_bytes()).unwrap();
+    file.flush().unwrap();
+    tmux.wait_text("finished 2 epochs: test accuracy 98.00%");
+    // Watching is no job of this process: q quits at once.
+    tmux.literal("q");
+    tmux.wait_text("EXITED:0");
+}

@@ -48,6 +48,18 @@ enum Command {
     Baselines(baselines::BaselinesArgs),
     /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
     Confidence(confidence::ConfidenceArgs),
+    /// Open the dashboard on a run another process trains (follows its events.jsonl live; a
+    /// finished run is replayed).
+    Attach(AttachArgs),
+}
+
+/// Flags of `classgen attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Run directory, or its name under the runs directory (default: the newest run with an
+    /// events.jsonl).
+    #[arg(value_name = "RUN")]
+    run: Option<String>,
 }
 
 /// Where the data comes from; overrides `[data]` in the config.
@@ -131,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Invert(args)) => invert::run(args, &mut config),
         Some(Command::Baselines(args)) => baselines::run(args, &mut config),
         Some(Command::Confidence(args)) => confidence::run(args, &mut config),
+        Some(Command::Attach(args)) => classgen::tui::attach(&config, args.run.as_deref()),
         None => classgen::tui::run(&config),
     }
 }

@@ -17,8 +17,45 @@ use crate::model::checkpoint::{self, CheckpointMeta};
 use crate::model::train::{train, Outcome, TrainEvent, TrainRun};
 use crate::model::{ArchSpec, Network};
 
-/// File in a run directory that logs every event as one JSON line.
+/// File in a run directory that logs every event as one JSON line (batch events thinned by
+/// [`BatchThinning`]).
 pub const EVENTS: &str = "events.jsonl";
+
+/// Which batch events go to the log: one when 5 % of an epoch has passed since the last one
+/// logged, or [`BatchThinning::EVERY`] seconds, so `classgen attach` sees live progress while the
+/// file stays small (at most ~20 batch lines per epoch, plus one per interval on slow ones).
+#[derive(Debug)]
+pub struct BatchThinning {
+    last_batch: usize,
+    last_at: std::time::Instant,
+}
+
+impl BatchThinning {
+    /// Longest gap between logged batch events.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn new() -> Self {
+        Self {
+            last_batch: 0,
+            last_at: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether to log a batch event at `batch` of `batches`.
+    pub fn keep(&mut self, batch: usize, batches: usize) -> bool {
+        if batch < self.last_batch {
+            // A new epoch.
+            self.last_batch = 0;
+        }
+        let step = (batches / 20).max(1);
+        let keep = batch >= self.last_batch + step || self.last_at.elapsed() >= Self::EVERY;
+        if keep {
+            self.last_batch = batch;
+            self.last_at = std::time::Instant::now();
+        }
+        keep
+    }
+}
 
 /// A running training job.
 pub struct TrainJob {
@@ -132,10 +169,15 @@ fn run_logged(
     let config = meta.config.clone();
     let outcome = std::thread::scope(|s| {
         let logger = s.spawn(move || -> std::io::Result<()> {
+            let mut thinning = BatchThinning::new();
             for event in rx {
-                if let Ok(line) = serde_json::to_string(&event) {
-                    // Per-batch events are many: log only the coarse ones.
-                    if !matches!(event, TrainEvent::Batch { .. }) {
+                // Per-batch events are many: log a few per epoch.
+                let log_it = match &event {
+                    TrainEvent::Batch { batch, batches, .. } => thinning.keep(*batch, *batches),
+                    _ => true,
+                };
+                if log_it {
+                    if let Ok(line) = serde_json::to_string(&event) {
                         writeln!(log, "{line}")?;
                     }
                 }
@@ -159,4 +201,58 @@ fn run_logged(
         outcome
     })?;
     Ok((outcome, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_events_are_thinned_to_about_twenty_per_epoch() {
+        let mut thinning = BatchThinning::new();
+        let kept: Vec<usize> = (1..=2)
+            .flat_map(|_| 1..=100)
+            .filter(|&b| thinning.keep(b, 100))
+            .collect();
+        // No timing assertion: a slow machine may log a few more (every 10 s), never fewer.
+        assert!(kept.len() >= 40 && kept.len() <= 45, "{kept:?}");
+        assert_eq!(&kept[..3], &[5, 10, 15]);
+    }
+
+    #[test]
+    fn logged_batches_reach_the_events_file() {
+        let data = Arc::new(crate::data::source::load_sample().unwrap());
+        let mut small = (*data).clone();
+        small.train.images.truncate(256 * crate::data::PIXELS);
+        small.train.labels.truncate(256);
+        small.test.images.truncate(100 * crate::data::PIXELS);
+        small.test.labels.truncate(100);
+        let config = TrainConfig {
+            arch: "narrow".into(),
+            epochs: 1,
+            batch_size: 4,
+            ..TrainConfig::default()
+        };
+        let runs = tempfile::tempdir().unwrap();
+        let job = spawn(
+            &config,
+            Arc::new(small),
+            runs.path(),
+            None,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        let dir = job.run_dir.clone();
+        job.join().unwrap();
+        let text = std::fs::read_to_string(dir.join(EVENTS)).unwrap();
+        let batches = text
+            .lines()
+            .filter(|l| l.contains("\"event\":\"batch\""))
+            .count();
+        // 64 batches: one line per 3 (5 %), plus any the 10 s rule adds on a slow machine.
+        assert!(
+            (20..64).contains(&batches),
+            "{batches} batch lines:\n{text}"
+        );
+    }
 }

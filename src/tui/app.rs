@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{Config, TrainConfig};
-use crate::data::Dataset;
-use crate::inversion::{Frame, GradientOptions, StopReason};
+use crate::ablation::{RunResult, VariantRow};
+use crate::config::{AblationConfig, Config, KnnInvertConfig, TrainConfig};
+use crate::data::{Dataset, DatasetKind, Split};
+use crate::inversion::{Frame, GradientOptions, Regularisers, Start, StopReason};
 use crate::model::train::{EpochMetrics, Position};
+use crate::model::ArchSpec;
 
+use super::keys::Keymap;
 use super::results::ResultView;
 use super::widgets::halfblock::ColorMode;
 
@@ -72,6 +75,8 @@ pub enum JobState {
     Running,
     /// Asked to stop; the job checkpoints before it ends.
     Stopping,
+    /// Following the events.jsonl of a job in another process (`classgen attach`).
+    Attached,
 }
 
 /// Live progress of a training job.
@@ -88,8 +93,11 @@ pub struct Progress {
 /// The Training tab.
 #[derive(Debug, Clone)]
 pub struct TrainingState {
-    /// The recipe the next start uses (epochs, lr and seed are editable).
+    /// The recipe the next start uses (data set, architecture, epochs, lr and seed are
+    /// editable).
     pub config: TrainConfig,
+    /// Architectures to choose from: the built-in ones, then config.toml's `[[arch]]`.
+    pub archs: Vec<ArchSpec>,
     pub job: JobState,
     /// The run shown: the latest saved one, or the one running.
     pub run_dir: Option<PathBuf>,
@@ -112,11 +120,60 @@ pub const MAX_CURVE_POINTS: usize = 2000;
 /// Most points kept in the p(target) and gradient-norm histories.
 pub const MAX_SPARK_POINTS: usize = 4000;
 
+/// The classifier the Inversion tab inverts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvModel {
+    /// The CNN of the run shown on the Training tab (gradient inversion).
+    Cnn,
+    /// k-NN over the training split (pseudo-gradient inversion).
+    Knn,
+}
+
+impl InvModel {
+    /// Short name, for the screen and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            InvModel::Cnn => "cnn",
+            InvModel::Knn => "knn",
+        }
+    }
+}
+
+/// Where an inversion starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// The test image `InversionState::image`.
+    Test,
+    /// Uniform noise seeded with `InversionState::noise_seed`.
+    Noise,
+    /// All zeros.
+    Blank,
+}
+
+/// Regularisers the `R` key turns on when config.toml sets none.
+pub const DEFAULT_REGULARISERS: Regularisers = Regularisers {
+    tv: 0.05,
+    l2: 0.01,
+    blur: 0.5,
+    blur_every: 4,
+    jitter: 1,
+};
+
 /// The Inversion tab: source, settings, and the state the worker reports.
 #[derive(Debug, Clone)]
 pub struct InversionState {
+    pub model: InvModel,
+    pub source: SourceKind,
     /// Index of the source image in the test split.
     pub image: usize,
+    pub noise_seed: u64,
+    /// Regularisers applied when on (`options.reg` is these or none).
+    pub reg_preset: Regularisers,
+    /// The k-NN inverter's settings (`[invert.knn]`), its k and index settings.
+    pub knn: KnnInvertConfig,
+    pub knn_k: usize,
+    pub knn_pca_dims: usize,
+    pub knn_seed: u64,
     /// Target, loss, step kind, lr and stop rules.
     pub options: GradientOptions,
     /// Id of the inversion the worker runs; frames of older ones are ignored.
@@ -147,6 +204,36 @@ impl InversionState {
     }
 }
 
+/// A study the dashboard runs (or ran this session).
+#[derive(Debug, Clone, Default)]
+pub struct AblationRun {
+    pub dir: Option<PathBuf>,
+    /// Variant x seed runs planned, and finished so far (reused ones included).
+    pub total: usize,
+    pub finished: usize,
+    /// Variants in table order, and the seeds each is trained with.
+    pub order: Vec<String>,
+    pub seeds: usize,
+    /// The run in flight: variant, seed, and its progress (epoch, epochs, batch, batches).
+    pub current: Option<(String, u64, Progress)>,
+    pub results: Vec<RunResult>,
+    /// The table of `results` (mean ± std, delta and Welch's test against `seed`).
+    pub rows: Vec<VariantRow>,
+}
+
+/// The Ablation tab: the study it can start, and its live state.
+#[derive(Debug, Clone)]
+pub struct AblationState {
+    /// `[ablation]` of the config (variants, seeds, epochs).
+    pub config: AblationConfig,
+    /// `[train]` of the config: the recipe of every run (as `classgen ablate` uses it, so both
+    /// find the same study directory).
+    pub recipe: TrainConfig,
+    pub job: JobState,
+    /// The live (or last) study of this session; `None` shows the saved result.
+    pub run: Option<AblationRun>,
+}
+
 /// Saved results of the other jobs, as found under `runs/` at start.
 #[derive(Debug, Clone, Default)]
 pub struct SavedResults {
@@ -166,9 +253,14 @@ pub struct App {
     /// The last message for the user (errors, saved paths, notices).
     pub status: String,
     pub data: DataState,
+    /// The data set loaded or being loaded (the Training tab switches it).
+    pub dataset_kind: DatasetKind,
     pub training: TrainingState,
+    pub ablation: AblationState,
     pub inversion: InversionState,
     pub results: SavedResults,
+    /// The key table in use (config.toml's `[keys]` applied).
+    pub keys: Keymap,
     pub color: ColorMode,
     pub runs_dir: PathBuf,
     /// Device for the models the dashboard runs (`train.device`).
@@ -176,8 +268,14 @@ pub struct App {
 }
 
 impl App {
-    /// A fresh dashboard for `config`; data loading and saved runs arrive as messages.
+    /// A fresh dashboard for `config`; data loading and saved runs arrive as messages. A
+    /// `[keys]` section that does not apply (already rejected by config validation) is ignored.
     pub fn new(config: &Config, color: ColorMode) -> Self {
+        let archs = ArchSpec::builtins()
+            .into_iter()
+            .map(|(a, _)| a)
+            .chain(config.archs.iter().cloned())
+            .collect();
         Self {
             tab: Tab::Training,
             show_help: false,
@@ -185,8 +283,10 @@ impl App {
             quit: false,
             status: "loading data...".into(),
             data: DataState::Loading,
+            dataset_kind: config.data.dataset,
             training: TrainingState {
                 config: config.train.clone(),
+                archs,
                 job: JobState::Idle,
                 run_dir: None,
                 position: Position::default(),
@@ -196,8 +296,26 @@ impl App {
                 acc_curve: Vec::new(),
                 progress: None,
             },
+            ablation: AblationState {
+                config: config.ablation.clone(),
+                recipe: config.train.clone(),
+                job: JobState::Idle,
+                run: None,
+            },
             inversion: InversionState {
+                model: InvModel::Cnn,
+                source: SourceKind::Test,
                 image: 0,
+                noise_seed: config.invert.seed,
+                reg_preset: if config.invert.reg.any() {
+                    config.invert.reg
+                } else {
+                    DEFAULT_REGULARISERS
+                },
+                knn: config.invert.knn.clone(),
+                knn_k: config.baselines.k,
+                knn_pca_dims: config.baselines.knn_pca_dims,
+                knn_seed: config.baselines.seed,
                 options: config.invert.options(0),
                 id: 0,
                 active: false,
@@ -211,15 +329,52 @@ impl App {
                 strip: config.invert.strip,
             },
             results: SavedResults::default(),
+            keys: Keymap::new(&config.keys).unwrap_or_default(),
             color,
             runs_dir: config.paths.runs.clone(),
             device: config.train.device.clone(),
         }
     }
 
-    /// Whether a job is running (quitting then asks first).
+    /// Whether a job of this process is running (quitting then asks first).
     pub fn job_running(&self) -> bool {
-        self.training.job != JobState::Idle || self.inversion.running
+        !matches!(self.training.job, JobState::Idle | JobState::Attached)
+            || self.ablation.job != JobState::Idle
+            || self.inversion.running
+    }
+
+    /// Whether a training or ablation job of this process runs (they share the cores).
+    pub fn training_busy(&self) -> bool {
+        !matches!(self.training.job, JobState::Idle | JobState::Attached)
+            || self.ablation.job != JobState::Idle
+    }
+
+    /// The start image of the inversion (784 pixels in [0,1]); `None` while a test image is
+    /// wanted but there is none (data loading, or an empty split).
+    pub fn source_pixels(&self) -> Option<Vec<f32>> {
+        let inv = &self.inversion;
+        let start = match inv.source {
+            SourceKind::Test => Start::Test(inv.image),
+            SourceKind::Noise => Start::Noise(inv.noise_seed),
+            SourceKind::Blank => Start::Blank,
+        };
+        let empty = Split {
+            images: Vec::new(),
+            labels: Vec::new(),
+        };
+        let test = self.dataset().map_or(&empty, |d| &d.test);
+        let no_model = |_: &[u8]| -> anyhow::Result<Vec<f32>> { Ok(Vec::new()) };
+        start.resolve(test, &no_model, 1.0).ok().map(|s| s.pixels)
+    }
+
+    /// The source for file names: `test-17`, `noise-3`, `blank`.
+    pub fn source_tag(&self) -> String {
+        let inv = &self.inversion;
+        match inv.source {
+            SourceKind::Test => format!("test-{}", inv.image),
+            SourceKind::Noise => format!("noise-{}", inv.noise_seed),
+            SourceKind::Blank => "blank".into(),
+        }
     }
 
     /// The loaded data set, if ready.

@@ -1,13 +1,20 @@
-//! The inversion worker: owns a [`GradientInverter`] on its own thread, steps it while running,
-//! and reports frames, stops and snapshots as [`Msg`]s. The UI thread only sends requests.
+//! The inversion worker: owns an inverter (gradient on the CNN, or k-NN) on its own thread,
+//! steps it while running, and reports frames, stops and snapshots as [`Msg`]s. The UI thread
+//! only sends requests; loading a model and building the k-NN index happen here.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::inversion::{GradientInverter, GradientOptions};
+use crate::baselines::knn::KnnIndex;
+use crate::config::KnnInvertConfig;
+use crate::data::{Dataset, Split};
+use crate::inversion::{
+    GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, StopReason,
+};
 use crate::model::{checkpoint, Network};
 use crate::snapshot;
 
@@ -16,18 +23,49 @@ use super::update::Msg;
 /// Most frames kept for the trajectory strip.
 const MAX_TRAJECTORY: usize = 5000;
 
+/// A data set shared with the worker; equal when it is the same one (not compared by content).
+#[derive(Clone)]
+pub struct SharedData(pub Arc<Dataset>);
+
+impl PartialEq for SharedData {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for SharedData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedData({} from {})", self.0.kind, self.0.origin)
+    }
+}
+
+/// The classifier an inversion runs against.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    /// The CNN checkpoint in `model_dir`, inverted by gradient.
+    Cnn { model_dir: PathBuf, device: String },
+    /// k-NN over the training split of `data` (index built once per data set and settings).
+    Knn {
+        data: SharedData,
+        k: usize,
+        pca_dims: usize,
+        index_seed: u64,
+        settings: KnnInvertConfig,
+    },
+}
+
 /// What the UI asks of the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InvRequest {
-    /// Start over from `start` with the model in `model_dir`; frames are tagged with `id`.
+    /// Start over from `start` against `model`; frames are tagged with `id`. For k-NN only the
+    /// target and seed of `options` apply.
     Reset {
         id: u64,
-        model_dir: PathBuf,
-        device: String,
+        model: ModelSpec,
         start: Vec<f32>,
         options: GradientOptions,
     },
-    /// New settings for the current inversion (it goes on from its current image).
+    /// New settings for the current gradient inversion (it goes on from its current image).
     SetOptions(GradientOptions),
     Run,
     Pause,
@@ -49,13 +87,49 @@ pub enum InvEvent {
     Stopped(crate::inversion::StopReason),
     Failed(String),
     Snapshot(Result<Vec<PathBuf>, String>),
+    /// Something for the status line (the k-NN index is ready).
+    Notice(String),
+}
+
+/// The inverter in use.
+enum Active {
+    Gradient(GradientInverter),
+    Knn(KnnInverter),
+}
+
+impl Active {
+    fn inverter(&mut self) -> &mut dyn Inverter {
+        match self {
+            Active::Gradient(g) => g,
+            Active::Knn(k) => k,
+        }
+    }
+
+    fn stop_reason(&self) -> Option<StopReason> {
+        match self {
+            Active::Gradient(g) => g.stop_reason(),
+            Active::Knn(k) => Inverter::stop_reason(k),
+        }
+    }
+}
+
+/// A built k-NN index, with what it was built from.
+struct KnnCache {
+    data: SharedData,
+    dims: usize,
+    seed: u64,
+    index: Arc<KnnIndex>,
+    train: Arc<Split>,
 }
 
 struct Worker {
     tx: Sender<Msg>,
     id: u64,
     model: Option<(PathBuf, Arc<Network>)>,
-    inverter: Option<GradientInverter>,
+    knn: Option<KnnCache>,
+    inverter: Option<Active>,
+    /// The current image, for snapshots.
+    current: Vec<f32>,
     trajectory: Vec<Vec<f32>>,
     running: bool,
 }
@@ -69,7 +143,9 @@ pub fn spawn(requests: Receiver<InvRequest>, tx: Sender<Msg>) -> std::io::Result
                 tx,
                 id: 0,
                 model: None,
+                knn: None,
                 inverter: None,
+                current: Vec::new(),
                 trajectory: Vec::new(),
                 running: false,
             };
@@ -109,8 +185,7 @@ impl Worker {
         match request {
             InvRequest::Reset {
                 id,
-                model_dir,
-                device,
+                model,
                 start,
                 options,
             } => {
@@ -118,13 +193,28 @@ impl Worker {
                 self.running = false;
                 self.trajectory.clear();
                 self.inverter = None;
-                match self.reset(model_dir, &device, start, options) {
+                self.current = start.clone();
+                let reset = match model {
+                    ModelSpec::Cnn { model_dir, device } => self
+                        .reset_cnn(model_dir, &device, start, options)
+                        .map(Active::Gradient),
+                    ModelSpec::Knn {
+                        data,
+                        k,
+                        pca_dims,
+                        index_seed,
+                        settings,
+                    } => self
+                        .reset_knn(data, (pca_dims, index_seed), start, k, &settings, &options)
+                        .map(Active::Knn),
+                };
+                match reset {
                     Ok(inverter) => self.inverter = Some(inverter),
                     Err(e) => self.send(InvEvent::Failed(format!("{e:#}"))),
                 }
             }
             InvRequest::SetOptions(options) => {
-                if let Some(inv) = &mut self.inverter {
+                if let Some(Active::Gradient(inv)) = &mut self.inverter {
                     if let Err(e) = inv.set_options(options) {
                         self.running = false;
                         self.send(InvEvent::Failed(e.to_string()));
@@ -149,7 +239,7 @@ impl Worker {
         }
     }
 
-    fn reset(
+    fn reset_cnn(
         &mut self,
         model_dir: PathBuf,
         device: &str,
@@ -169,18 +259,70 @@ impl Worker {
         Ok(GradientInverter::new(net, start, options)?)
     }
 
+    /// A k-NN inverter; the index is built on first use for a data set and kept.
+    fn reset_knn(
+        &mut self,
+        data: SharedData,
+        (dims, seed): (usize, u64),
+        start: Vec<f32>,
+        k: usize,
+        settings: &KnnInvertConfig,
+        options: &GradientOptions,
+    ) -> anyhow::Result<KnnInverter> {
+        let cached = self
+            .knn
+            .as_ref()
+            .is_some_and(|c| c.data == data && c.dims == dims && c.seed == seed);
+        if !cached {
+            self.knn = None;
+            let started = Instant::now();
+            let train = &data.0.train;
+            let index = KnnIndex::new(&train.images, &train.labels, dims, seed)
+                .context("building the k-NN index")?;
+            self.send(InvEvent::Notice(format!(
+                "k-NN: index of {} training images built in {:.1} s",
+                train.len(),
+                started.elapsed().as_secs_f64()
+            )));
+            self.knn = Some(KnnCache {
+                index: Arc::new(index),
+                train: Arc::new(train.clone()),
+                data,
+                dims,
+                seed,
+            });
+        }
+        let cache = self.knn.as_ref().context("the k-NN index is missing")?;
+        let knn_options = KnnOptions {
+            target: options.target,
+            k,
+            lr: settings.lr,
+            mask: settings.mask,
+            max_steps: settings.max_steps,
+            threshold: settings.threshold,
+            seed: options.seed,
+        };
+        Ok(KnnInverter::new(
+            cache.index.clone(),
+            cache.train.clone(),
+            start,
+            knn_options,
+        )?)
+    }
+
     fn step(&mut self) {
-        let Some(inverter) = &mut self.inverter else {
+        let Some(active) = &mut self.inverter else {
             self.running = false;
             return;
         };
-        if inverter.stop_reason().is_some() {
+        if active.stop_reason().is_some() {
             self.running = false;
             return;
         }
-        match inverter.step() {
+        match active.inverter().step() {
             Ok(frame) => {
-                let stopped = inverter.stop_reason();
+                let stopped = active.stop_reason();
+                self.current.clone_from(&frame.pixels);
                 if self.trajectory.len() < MAX_TRAJECTORY {
                     self.trajectory.push(frame.pixels.clone());
                 }
@@ -204,12 +346,11 @@ impl Worker {
         scale: u32,
         strip: usize,
     ) -> anyhow::Result<Vec<PathBuf>> {
-        let inverter = self
-            .inverter
-            .as_ref()
-            .context("nothing to export yet: run the inversion first (Space)")?;
+        if self.inverter.is_none() {
+            anyhow::bail!("nothing to export yet: run the inversion first (Space)");
+        }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let image = snapshot::write_png(dir, name, &snapshot::image(inverter.pixels(), scale))?;
+        let image = snapshot::write_png(dir, name, &snapshot::image(&self.current, scale))?;
         let mut written = vec![image];
         if !self.trajectory.is_empty() {
             let frames: Vec<&[f32]> = self.trajectory.iter().map(Vec::as_slice).collect();
@@ -273,8 +414,10 @@ mod tests {
         requests
             .send(InvRequest::Reset {
                 id: 3,
-                model_dir: dir.path().to_path_buf(),
-                device: "cpu".into(),
+                model: ModelSpec::Cnn {
+                    model_dir: dir.path().to_path_buf(),
+                    device: "cpu".into(),
+                },
                 start: start.clone(),
                 options: GradientOptions {
                     target: 4,
@@ -316,6 +459,51 @@ mod tests {
     }
 
     #[test]
+    fn knn_builds_its_index_on_the_worker_and_steps_towards_the_target() {
+        let (requests, worker_rx) = channel();
+        let (tx, rx) = channel();
+        spawn(worker_rx, tx).unwrap();
+        let data = crate::tui::testutil::tiny_dataset(30);
+        let reset = InvRequest::Reset {
+            id: 2,
+            model: ModelSpec::Knn {
+                data: SharedData(data),
+                k: 3,
+                pca_dims: 4,
+                index_seed: 1,
+                settings: KnnInvertConfig::default(),
+            },
+            start: vec![0.0; PIXELS],
+            options: GradientOptions {
+                target: 5,
+                ..GradientOptions::default()
+            },
+        };
+        requests.send(reset.clone()).unwrap();
+        requests.send(InvRequest::Step).unwrap();
+        requests.send(InvRequest::Step).unwrap();
+        match next(&rx) {
+            (2, InvEvent::Notice(text)) => assert!(text.contains("30 training images"), "{text}"),
+            other => panic!("expected the index notice, got {other:?}"),
+        }
+        let InvEvent::Frame(first) = next(&rx).1 else {
+            panic!("expected a frame")
+        };
+        let InvEvent::Frame(second) = next(&rx).1 else {
+            panic!("expected a second frame")
+        };
+        assert_eq!((first.step, second.step), (0, 1));
+        assert!(
+            second.pixels.iter().sum::<f32>() > 0.0,
+            "moved towards the (grey level 5..) images of class 5"
+        );
+        // The same data set again: the index is reused (no second notice).
+        requests.send(reset).unwrap();
+        requests.send(InvRequest::Step).unwrap();
+        assert!(matches!(next(&rx).1, InvEvent::Frame(f) if f.step == 0));
+    }
+
+    #[test]
     fn a_missing_model_is_reported_with_its_path() {
         let (requests, worker_rx) = channel();
         let (tx, rx) = channel();
@@ -324,8 +512,10 @@ mod tests {
         requests
             .send(InvRequest::Reset {
                 id: 1,
-                model_dir: missing.clone(),
-                device: "cpu".into(),
+                model: ModelSpec::Cnn {
+                    model_dir: missing.clone(),
+                    device: "cpu".into(),
+                },
                 start: vec![0.0; PIXELS],
                 options: GradientOptions::default(),
             })

@@ -1,5 +1,8 @@
-//! The key table: every binding, its scope and its help text. Key handling and the help screen
-//! both read [`BINDINGS`], so the help cannot drift from what the keys do.
+//! The key table: every binding, its name, scope and help text. [`Keymap`] is the table in use:
+//! [`BINDINGS`] with config.toml's `[keys]` applied. Key handling and the help screen both read
+//! it, so the help cannot drift from what the keys do.
+
+use std::collections::BTreeMap;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -49,6 +52,7 @@ impl Key {
             KeyCode::Down => "↓".into(),
             KeyCode::Esc => "Esc".into(),
             KeyCode::Enter => "Enter".into(),
+            KeyCode::F(n) => format!("F{n}"),
             other => format!("{other:?}"),
         };
         if self.ctrl {
@@ -78,6 +82,10 @@ pub enum Action {
     StartTraining,
     ResumeTraining,
     StopTraining,
+    CycleDataset,
+    CycleArch,
+    StartAblation,
+    CancelAblation,
     EpochsUp,
     EpochsDown,
     LrUp,
@@ -97,19 +105,31 @@ pub enum Action {
     SingleStep,
     ResetInversion,
     Snapshot,
+    ToggleModel,
+    CycleSource,
+    ToggleRegularisers,
 }
 
 /// One row of the key table.
 #[derive(Debug)]
 pub struct Binding {
+    /// The action's name in config.toml's `[keys]`.
+    pub name: &'static str,
     pub scope: Scope,
     pub keys: &'static [Key],
     pub action: Action,
     pub help: &'static str,
 }
 
-const fn bind(scope: Scope, keys: &'static [Key], action: Action, help: &'static str) -> Binding {
+const fn bind(
+    name: &'static str,
+    scope: Scope,
+    keys: &'static [Key],
+    action: Action,
+    help: &'static str,
+) -> Binding {
     Binding {
+        name,
         scope,
         keys,
         action,
@@ -119,164 +139,543 @@ const fn bind(scope: Scope, keys: &'static [Key], action: Action, help: &'static
 
 use Scope::Global;
 const TRAIN: Scope = Scope::Tab(Tab::Training);
+const ABLATE: Scope = Scope::Tab(Tab::Ablation);
 const INVERT: Scope = Scope::Tab(Tab::Inversion);
 
 /// Every key binding of the dashboard.
 pub const BINDINGS: &[Binding] = &[
-    bind(Global, &[code(KeyCode::Tab)], Action::NextTab, "next tab"),
     bind(
+        "next_tab",
+        Global,
+        &[code(KeyCode::Tab)],
+        Action::NextTab,
+        "next tab",
+    ),
+    bind(
+        "prev_tab",
         Global,
         &[code(KeyCode::BackTab)],
         Action::PrevTab,
         "previous tab",
     ),
     bind(
+        "tab_training",
         Global,
         &[ch('1')],
         Action::GoTo(Tab::Training),
         "Training tab",
     ),
     bind(
+        "tab_ablation",
         Global,
         &[ch('2')],
         Action::GoTo(Tab::Ablation),
         "Ablation tab",
     ),
     bind(
+        "tab_baselines",
         Global,
         &[ch('3')],
         Action::GoTo(Tab::Baselines),
         "Baselines tab",
     ),
     bind(
+        "tab_confidence",
         Global,
         &[ch('4')],
         Action::GoTo(Tab::Confidence),
         "Confidence tab",
     ),
     bind(
+        "tab_inversion",
         Global,
         &[ch('5')],
         Action::GoTo(Tab::Inversion),
         "Inversion tab",
     ),
     bind(
+        "help",
         Global,
         &[ch('?')],
         Action::ToggleHelp,
         "show or hide this help",
     ),
     bind(
+        "quit",
         Global,
         &[ch('q')],
         Action::Quit,
         "quit (asks while a job runs)",
     ),
     bind(
+        "force_quit",
         Global,
         &[ctrl('c')],
         Action::ForceQuit,
         "quit now (a training run is checkpointed)",
     ),
-    bind(TRAIN, &[ch('s')], Action::StartTraining, "start a new run"),
     bind(
+        "train_start",
+        TRAIN,
+        &[ch('s')],
+        Action::StartTraining,
+        "start a new run",
+    ),
+    bind(
+        "train_resume",
         TRAIN,
         &[ch('r')],
         Action::ResumeTraining,
         "resume the shown run to the epochs set",
     ),
     bind(
+        "train_stop",
         TRAIN,
         &[ch('x')],
         Action::StopTraining,
-        "stop (checkpoint kept)",
+        "stop = pause (checkpoint kept; resume goes on)",
     ),
-    bind(TRAIN, &[ch('e')], Action::EpochsUp, "epochs +1"),
-    bind(TRAIN, &[ch('E')], Action::EpochsDown, "epochs -1"),
-    bind(TRAIN, &[ch('l')], Action::LrUp, "learning rate x2"),
-    bind(TRAIN, &[ch('L')], Action::LrDown, "learning rate /2"),
-    bind(TRAIN, &[ch('n')], Action::SeedUp, "seed +1"),
-    bind(TRAIN, &[ch('N')], Action::SeedDown, "seed -1"),
     bind(
+        "train_dataset",
+        TRAIN,
+        &[ch('d')],
+        Action::CycleDataset,
+        "data set: mnist / fashion",
+    ),
+    bind(
+        "train_arch",
+        TRAIN,
+        &[ch('a')],
+        Action::CycleArch,
+        "architecture: next built-in or [[arch]]",
+    ),
+    bind(
+        "train_epochs_up",
+        TRAIN,
+        &[ch('e')],
+        Action::EpochsUp,
+        "epochs +1",
+    ),
+    bind(
+        "train_epochs_down",
+        TRAIN,
+        &[ch('E')],
+        Action::EpochsDown,
+        "epochs -1",
+    ),
+    bind(
+        "train_lr_up",
+        TRAIN,
+        &[ch('l')],
+        Action::LrUp,
+        "learning rate x2",
+    ),
+    bind(
+        "train_lr_down",
+        TRAIN,
+        &[ch('L')],
+        Action::LrDown,
+        "learning rate /2",
+    ),
+    bind(
+        "train_seed_up",
+        TRAIN,
+        &[ch('n')],
+        Action::SeedUp,
+        "seed +1",
+    ),
+    bind(
+        "train_seed_down",
+        TRAIN,
+        &[ch('N')],
+        Action::SeedDown,
+        "seed -1",
+    ),
+    bind(
+        "ablation_start",
+        ABLATE,
+        &[ch('s')],
+        Action::StartAblation,
+        "start or resume the study ([ablation])",
+    ),
+    bind(
+        "ablation_cancel",
+        ABLATE,
+        &[ch('x')],
+        Action::CancelAblation,
+        "cancel (finished runs are kept)",
+    ),
+    bind(
+        "invert_prev_image",
         INVERT,
         &[code(KeyCode::Left)],
         Action::PrevImage,
-        "source: previous test image",
+        "source: previous test image (noise: seed)",
     ),
     bind(
+        "invert_next_image",
         INVERT,
         &[code(KeyCode::Right)],
         Action::NextImage,
-        "source: next test image",
+        "source: next test image (noise: seed)",
     ),
-    bind(INVERT, &[ch('c')], Action::NextClass, "source: next class"),
-    bind(INVERT, &[ch('t')], Action::TargetUp, "target class +1"),
-    bind(INVERT, &[ch('T')], Action::TargetDown, "target class -1"),
     bind(
+        "invert_next_class",
+        INVERT,
+        &[ch('c')],
+        Action::NextClass,
+        "source: next class",
+    ),
+    bind(
+        "invert_target_up",
+        INVERT,
+        &[ch('t')],
+        Action::TargetUp,
+        "target class +1",
+    ),
+    bind(
+        "invert_target_down",
+        INVERT,
+        &[ch('T')],
+        Action::TargetDown,
+        "target class -1",
+    ),
+    bind(
+        "invert_loss",
         INVERT,
         &[ch('o')],
         Action::CycleLoss,
         "loss: naive / log / logit",
     ),
     bind(
+        "invert_step_kind",
         INVERT,
         &[ch('n')],
         Action::ToggleStepKind,
         "normalised step on/off",
     ),
-    bind(INVERT, &[ch('+')], Action::InvLrUp, "lr x2"),
-    bind(INVERT, &[ch('-')], Action::InvLrDown, "lr /2"),
-    bind(INVERT, &[ch(' ')], Action::RunPause, "run / pause"),
-    bind(INVERT, &[ch('.')], Action::SingleStep, "single step"),
+    bind("invert_lr_up", INVERT, &[ch('+')], Action::InvLrUp, "lr x2"),
     bind(
+        "invert_lr_down",
+        INVERT,
+        &[ch('-')],
+        Action::InvLrDown,
+        "lr /2",
+    ),
+    bind(
+        "invert_run_pause",
+        INVERT,
+        &[ch(' ')],
+        Action::RunPause,
+        "run / pause",
+    ),
+    bind(
+        "invert_step",
+        INVERT,
+        &[ch('.')],
+        Action::SingleStep,
+        "single step",
+    ),
+    bind(
+        "invert_reset",
         INVERT,
         &[ch('r')],
         Action::ResetInversion,
         "reset to the source",
     ),
-    bind(INVERT, &[ch('s')], Action::Snapshot, "export PNG snapshots"),
+    bind(
+        "invert_snapshot",
+        INVERT,
+        &[ch('s')],
+        Action::Snapshot,
+        "export PNG snapshots",
+    ),
+    bind(
+        "invert_model",
+        INVERT,
+        &[ch('m')],
+        Action::ToggleModel,
+        "model: CNN / k-NN",
+    ),
+    bind(
+        "invert_source",
+        INVERT,
+        &[ch('f')],
+        Action::CycleSource,
+        "source: test image / noise / blank",
+    ),
+    bind(
+        "invert_regularisers",
+        INVERT,
+        &[ch('R')],
+        Action::ToggleRegularisers,
+        "regularisers on/off",
+    ),
 ];
 
-/// The action a key event asks for on `tab`: tab bindings first, then global ones.
-pub fn action_for(tab: Tab, event: &KeyEvent) -> Option<Action> {
-    let find = |scope: Scope| {
-        BINDINGS
-            .iter()
-            .filter(|b| b.scope == scope)
-            .find(|b| b.keys.iter().any(|k| k.matches(event)))
-            .map(|b| b.action)
-    };
-    find(Scope::Tab(tab)).or_else(|| find(Scope::Global))
+/// Why config.toml's `[keys]` could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct KeyConfigError {
+    /// The action named in `[keys]` (the config key is `keys.<action>`).
+    pub action: String,
+    pub message: String,
 }
 
-/// Help rows for `tab`: (keys, description), global bindings first; the tab-number keys share
-/// one row.
-pub fn help_rows(tab: Tab) -> Vec<(String, &'static str)> {
-    let mut rows: Vec<(String, &'static str)> = Vec::new();
-    let mut tab_keys: Vec<String> = Vec::new();
-    for b in BINDINGS
+/// Parses a key as written in config.toml: one character (`a`, `A`, `?`), a named key (`Space`,
+/// `Tab`, `Shift-Tab`, `Enter`, `Esc`, `Left`, `F5`, ...), optionally with a `Ctrl-` prefix.
+pub fn parse_key(text: &str) -> Result<Key, String> {
+    let expected = "expected one character (a, A, ?, +) or Space, Tab, Shift-Tab, Enter, Esc, \
+        Backspace, Delete, Insert, Home, End, PageUp, PageDown, Left, Right, Up, Down, F1-F12, \
+        optionally with a Ctrl- prefix";
+    let bad = || format!("unknown key '{text}': {expected}");
+    let lower = text.to_lowercase();
+    let (ctrl, rest) = match ["ctrl-", "ctrl+"]
         .iter()
-        .filter(|b| b.scope == Scope::Global || b.scope == Scope::Tab(tab))
+        .find(|p| lower.starts_with(*p) && text.len() > p.len())
     {
-        let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
-        if matches!(b.action, Action::GoTo(_)) {
-            if tab_keys.is_empty() {
-                rows.push((String::new(), "go to that tab"));
-            }
-            tab_keys.extend(keys);
-            continue;
+        Some(p) => (true, &text[p.len()..]),
+        None => (false, text),
+    };
+    let mut chars = rest.chars();
+    let code = match (chars.next(), chars.next()) {
+        (Some(c), None) if ctrl => KeyCode::Char(c.to_ascii_lowercase()),
+        (Some(c), None) => KeyCode::Char(c),
+        _ => match rest.to_lowercase().as_str() {
+            "space" => KeyCode::Char(' '),
+            "tab" => KeyCode::Tab,
+            "shift-tab" | "shift+tab" | "backtab" => KeyCode::BackTab,
+            "enter" | "return" => KeyCode::Enter,
+            "esc" | "escape" => KeyCode::Esc,
+            "backspace" => KeyCode::Backspace,
+            "delete" | "del" => KeyCode::Delete,
+            "insert" | "ins" => KeyCode::Insert,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "pageup" => KeyCode::PageUp,
+            "pagedown" => KeyCode::PageDown,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            f => match f.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+                Some(n @ 1..=12) => KeyCode::F(n),
+                _ => return Err(bad()),
+            },
+        },
+    };
+    Ok(Key { code, ctrl })
+}
+
+/// One row of the table in use.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    name: &'static str,
+    scope: Scope,
+    keys: Vec<Key>,
+    action: Action,
+    help: &'static str,
+}
+
+/// The key table in use: [`BINDINGS`] with config.toml's `[keys]` (action name = key) applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keymap {
+    rows: Vec<Row>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Self {
+            rows: BINDINGS
+                .iter()
+                .map(|b| Row {
+                    name: b.name,
+                    scope: b.scope,
+                    keys: b.keys.to_vec(),
+                    action: b.action,
+                    help: b.help,
+                })
+                .collect(),
         }
-        rows.push((keys.join(" / "), b.help));
     }
-    if let Some(row) = rows.iter_mut().find(|r| r.0.is_empty()) {
-        row.0 = tab_keys.join(" ");
+}
+
+impl Keymap {
+    /// The default table with `rebound` (action name to key) applied. Unknown actions, bad keys
+    /// and keys that end up bound twice in one scope are errors naming the action.
+    pub fn new(rebound: &BTreeMap<String, String>) -> Result<Self, KeyConfigError> {
+        let mut map = Self::default();
+        for (name, key) in rebound {
+            let fail = |message: String| KeyConfigError {
+                action: name.clone(),
+                message,
+            };
+            let row = map
+                .rows
+                .iter_mut()
+                .find(|r| r.name == name)
+                .ok_or_else(|| fail(format!("unknown action '{name}' (actions: {})", names())))?;
+            if row.action == Action::ForceQuit {
+                return Err(fail("Ctrl-c always quits; it cannot be rebound".into()));
+            }
+            row.keys = vec![parse_key(key).map_err(fail)?];
+        }
+        for (i, a) in map.rows.iter().enumerate() {
+            for b in &map.rows[i + 1..] {
+                let overlap =
+                    a.scope == b.scope || a.scope == Scope::Global || b.scope == Scope::Global;
+                if let Some(k) = a.keys.iter().find(|k| overlap && b.keys.contains(k)) {
+                    let (ours, theirs) = if rebound.contains_key(b.name) {
+                        (b, a)
+                    } else {
+                        (a, b)
+                    };
+                    return Err(KeyConfigError {
+                        action: ours.name.to_string(),
+                        message: format!("{} is already bound to {}", k.label(), theirs.name),
+                    });
+                }
+            }
+        }
+        Ok(map)
     }
-    rows
+
+    /// The action a key event asks for on `tab`: tab bindings first, then global ones.
+    pub fn action_for(&self, tab: Tab, event: &KeyEvent) -> Option<Action> {
+        let find = |scope: Scope| {
+            self.rows
+                .iter()
+                .filter(|b| b.scope == scope)
+                .find(|b| b.keys.iter().any(|k| k.matches(event)))
+                .map(|b| b.action)
+        };
+        find(Scope::Tab(tab)).or_else(|| find(Scope::Global))
+    }
+
+    /// How the keys of `action` read (`s`, `←/→`), for hints in the views.
+    pub fn label(&self, action: Action) -> String {
+        self.rows
+            .iter()
+            .filter(|r| r.action == action)
+            .flat_map(|r| r.keys.iter().map(Key::label))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Help rows for `tab`: (keys, description), global bindings first; the tab-number keys
+    /// share one row.
+    pub fn help_rows(&self, tab: Tab) -> Vec<(String, &'static str)> {
+        let mut rows: Vec<(String, &'static str)> = Vec::new();
+        let mut tab_keys: Vec<String> = Vec::new();
+        for b in self
+            .rows
+            .iter()
+            .filter(|b| b.scope == Scope::Global || b.scope == Scope::Tab(tab))
+        {
+            let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
+            if matches!(b.action, Action::GoTo(_)) {
+                if tab_keys.is_empty() {
+                    rows.push((String::new(), "go to that tab"));
+                }
+                tab_keys.extend(keys);
+                continue;
+            }
+            rows.push((keys.join(" / "), b.help));
+        }
+        if let Some(row) = rows.iter_mut().find(|r| r.0.is_empty()) {
+            row.0 = tab_keys.join(" ");
+        }
+        rows
+    }
+}
+
+/// Every action name, for error messages.
+fn names() -> String {
+    BINDINGS
+        .iter()
+        .map(|b| b.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, k)| (a.to_string(), k.to_string()))
+            .collect()
+    }
+
+    fn press(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn names_are_unique_and_documented_in_config_toml() {
+        let shipped = include_str!("../../config.toml");
+        for (i, a) in BINDINGS.iter().enumerate() {
+            assert!(
+                BINDINGS[i + 1..].iter().all(|b| b.name != a.name),
+                "{}",
+                a.name
+            );
+            assert!(
+                shipped.contains(a.name),
+                "config.toml does not list {}",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn keys_parse_from_config_text() {
+        assert_eq!(parse_key("a"), Ok(ch('a')));
+        assert_eq!(parse_key("A"), Ok(ch('A')));
+        assert_eq!(parse_key("Ctrl-X"), Ok(ctrl('x')));
+        assert_eq!(parse_key("space"), Ok(ch(' ')));
+        assert_eq!(parse_key("Shift-Tab"), Ok(code(KeyCode::BackTab)));
+        assert_eq!(parse_key("F5"), Ok(code(KeyCode::F(5))));
+        assert_eq!(parse_key("PageDown"), Ok(code(KeyCode::PageDown)));
+        for bad in ["", "F13", "ctrl-", "spacebar"] {
+            let err = parse_key(bad).unwrap_err();
+            assert!(err.contains("expected one character"), "{err}");
+        }
+    }
+
+    #[test]
+    fn rebinding_moves_the_key_and_the_help() {
+        let keys =
+            Keymap::new(&map(&[("train_start", "g"), ("invert_run_pause", "Enter")])).unwrap();
+        assert_eq!(
+            keys.action_for(Tab::Training, &press('g')),
+            Some(Action::StartTraining)
+        );
+        assert_eq!(keys.action_for(Tab::Training, &press('s')), None);
+        assert!(keys
+            .help_rows(Tab::Training)
+            .iter()
+            .any(|(k, h)| k == "g" && h.contains("start")));
+        assert_eq!(keys.label(Action::RunPause), "Enter");
+    }
+
+    #[test]
+    fn bad_rebindings_name_the_action() {
+        let err = Keymap::new(&map(&[("launch", "g")])).unwrap_err();
+        assert_eq!(err.action, "launch");
+        assert!(err.message.contains("train_start"), "{}", err.message);
+        let err = Keymap::new(&map(&[("train_stop", "Ctrl-")])).unwrap_err();
+        assert_eq!(err.action, "train_stop");
+        let err = Keymap::new(&map(&[("train_start", "q")])).unwrap_err();
+        assert_eq!(err.action, "train_start");
+        assert!(err.message.contains("quit"), "{}", err.message);
+        let err = Keymap::new(&map(&[("force_quit", "k")])).unwrap_err();
+        assert_eq!(err.action, "force_quit");
+        // Tab-scoped keys may repeat across tabs.
+        assert!(Keymap::new(&map(&[("train_start", "m")])).is_ok());
+    }
 
     #[test]
     fn no_key_is_bound_twice_in_one_scope_or_shadowed_by_a_tab() {
@@ -301,8 +700,16 @@ mod tests {
     }
 
     #[test]
+    fn every_tab_s_help_fits_an_80x24_screen() {
+        for tab in Tab::ALL {
+            let rows = Keymap::default().help_rows(tab).len();
+            assert!(rows <= 22, "{tab:?}: {rows} help rows");
+        }
+    }
+
+    #[test]
     fn help_lists_global_and_tab_keys_only() {
-        let rows = help_rows(Tab::Training);
+        let rows = Keymap::default().help_rows(Tab::Training);
         assert!(rows.iter().any(|(k, _)| k == "Ctrl-c"));
         assert!(rows.iter().any(|(k, h)| k == "s" && h.contains("start")));
         assert!(!rows.iter().any(|(_, h)| h.contains("snapshot")));

@@ -2,7 +2,7 @@
 //! returns start and stop jobs on worker threads. Draws at most 30 frames a second, and only
 //! when something changed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -16,8 +16,10 @@ use ratatui::DefaultTerminal;
 use crate::config::Config;
 use crate::data::hub::HubOptions;
 use crate::data::source::LoadRequest;
+use crate::data::DatasetKind;
+use crate::jobs::ablate::{self as ablate_job, AblationPlan};
 use crate::jobs::train as train_job;
-use crate::model::checkpoint;
+use crate::model::{checkpoint, ArchSpec};
 
 use super::app::{App, Tab};
 use super::invert_worker::{self, InvRequest};
@@ -28,18 +30,26 @@ use super::{results, view};
 /// Time between frames: 30 per second at most.
 const FRAME: Duration = Duration::from_millis(33);
 
+/// How often an attached run's events.jsonl is read for new lines.
+const TAIL_EVERY: Duration = Duration::from_millis(250);
+
 /// A training job seen from the UI: its cancel flag and the thread forwarding its events.
 struct RunningJob {
     cancel: Arc<AtomicBool>,
     forwarder: JoinHandle<()>,
 }
 
-/// The loop's side of the dashboard: the message channel and the running job.
+/// The loop's side of the dashboard: the message channel and the running jobs.
 struct Runner {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
-    runs_dir: std::path::PathBuf,
+    runs_dir: PathBuf,
+    /// Architectures from config.toml, besides the built-in ones.
+    archs: Vec<ArchSpec>,
+    /// What loading a data set needs besides its kind.
+    data_request: LoadRequest,
     job: Option<RunningJob>,
+    ablation: Option<RunningJob>,
     /// Requests to the inversion worker.
     inversion: Sender<InvRequest>,
     shutdown: Arc<Shutdown>,
@@ -70,9 +80,9 @@ pub fn saved_state(runs: &Path) -> Vec<Msg> {
     msgs
 }
 
-/// Loads the configured data set on a worker thread; the result arrives as a message.
-fn spawn_data_loader(config: &Config, tx: Sender<Msg>) -> anyhow::Result<()> {
-    let request = LoadRequest {
+/// How the dashboard loads data: the configured source, no progress output.
+fn data_request(config: &Config) -> LoadRequest {
+    LoadRequest {
         kind: config.data.dataset,
         source: config.data.source,
         dir: config.data.dir().map(Path::to_path_buf),
@@ -81,7 +91,11 @@ fn spawn_data_loader(config: &Config, tx: Sender<Msg>) -> anyhow::Result<()> {
             cache_dir: config.data.cache_dir(),
             progress: false,
         },
-    };
+    }
+}
+
+/// Loads a data set on a worker thread; the result arrives as a message.
+fn spawn_data_loader(request: LoadRequest, tx: Sender<Msg>) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("load-data".into())
         .spawn(move || {
@@ -110,8 +124,9 @@ impl Runner {
                 resume,
             } => {
                 let cancel = Arc::new(AtomicBool::new(false));
-                let spawned = train_job::spawn(
+                let spawned = train_job::spawn_with_archs(
                     &config,
+                    &self.archs,
                     data,
                     &self.runs_dir,
                     resume.as_deref(),
@@ -147,6 +162,42 @@ impl Runner {
                     job.cancel.store(true, Ordering::Relaxed);
                 }
             }
+            Command::LoadData(kind) => self.load_data(app, kind),
+            Command::StartAblation {
+                variants,
+                seeds,
+                recipe,
+                data,
+            } => {
+                let dir = ablate_job::study_dir(&self.runs_dir, &data, &recipe);
+                let plan = AblationPlan {
+                    variants,
+                    seeds,
+                    train: recipe,
+                };
+                let cancel = Arc::new(AtomicBool::new(false));
+                let spawned = ablate_job::spawn(plan, data, dir, cancel.clone()).and_then(|job| {
+                    let tx = self.tx.clone();
+                    Ok(std::thread::Builder::new()
+                        .name("ablate-events".into())
+                        .spawn(move || {
+                            for event in job.events.iter() {
+                                let _ = tx.send(Msg::Ablation(event));
+                            }
+                            let ended = job.join().map(|_| ()).map_err(|e| format!("{e:#}"));
+                            let _ = tx.send(Msg::AblationEnded(ended));
+                        })?)
+                });
+                match spawned {
+                    Ok(forwarder) => self.ablation = Some(RunningJob { cancel, forwarder }),
+                    Err(e) => self.handle(app, Msg::AblationEnded(Err(format!("{e:#}")))),
+                }
+            }
+            Command::CancelAblation => {
+                if let Some(job) = &self.ablation {
+                    job.cancel.store(true, Ordering::Relaxed);
+                }
+            }
             Command::Invert(requests) => {
                 for request in requests {
                     if self.inversion.send(request).is_err() {
@@ -159,17 +210,66 @@ impl Runner {
         }
     }
 
-    /// Stops a running job and waits until it has checkpointed.
+    fn load_data(&mut self, app: &mut App, kind: DatasetKind) {
+        let mut request = self.data_request.clone();
+        request.kind = kind;
+        if let Err(e) = spawn_data_loader(request, self.tx.clone()) {
+            self.handle(app, Msg::DataLoaded(Err(format!("{e:#}"))));
+        }
+    }
+
+    /// Stops running jobs and waits until training has checkpointed (an ablation keeps its
+    /// finished runs; the one in flight is dropped).
     fn stop_and_wait(&mut self) {
-        if let Some(job) = self.job.take() {
+        for job in [self.job.take(), self.ablation.take()]
+            .into_iter()
+            .flatten()
+        {
             job.cancel.store(true, Ordering::Relaxed);
             let _ = job.forwarder.join();
         }
     }
 }
 
+/// Follows `dir/events.jsonl` on a thread: new events arrive as [`Msg::Train`]. Ends when the
+/// dashboard does (its channel closes) or the file cannot be read.
+fn spawn_follower(dir: &Path, tx: Sender<Msg>) -> anyhow::Result<()> {
+    let mut tail = super::attach::EventTail::new(dir.join(train_job::EVENTS));
+    std::thread::Builder::new()
+        .name("attach".into())
+        .spawn(move || loop {
+            match tail.poll() {
+                Ok(events) => {
+                    for event in events {
+                        if tx.send(Msg::Train(event)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Msg::AttachLost(e.to_string()));
+                    return;
+                }
+            }
+            std::thread::sleep(TAIL_EVERY);
+        })
+        .context("starting the events follower")?;
+    Ok(())
+}
+
 /// Runs the dashboard until the user quits or a signal arrives.
 pub fn run(config: &Config) -> anyhow::Result<()> {
+    run_with(config, None)
+}
+
+/// `classgen attach [RUN]`: the dashboard following the events of a run another process
+/// writes (or replaying a finished one). A missing run is an error before the screen opens.
+pub fn attach(config: &Config, run: Option<&str>) -> anyhow::Result<()> {
+    let dir = super::attach::resolve_run(&config.paths.runs, run)?;
+    run_with(config, Some(dir))
+}
+
+fn run_with(config: &Config, attach: Option<PathBuf>) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
@@ -187,18 +287,25 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
         tx: tx.clone(),
         rx,
         runs_dir: config.paths.runs.clone(),
+        archs: config.archs.clone(),
+        data_request: data_request(config),
         job: None,
+        ablation: None,
         inversion,
         shutdown: shutdown.clone(),
     };
     let mut app = App::new(config, super::widgets::halfblock::ColorMode::detect());
+    if let Some(dir) = attach {
+        runner.handle(&mut app, Msg::Attached(dir.clone()));
+        spawn_follower(&dir, tx.clone())?;
+    }
     for msg in saved_state(&config.paths.runs) {
         runner.handle(&mut app, msg);
     }
-    spawn_data_loader(config, tx)?;
+    spawn_data_loader(runner.data_request.clone(), tx)?;
     let mut terminal = super::terminal::enter().context("setting up the terminal")?;
     let result = event_loop(&mut terminal, &mut app, &mut runner, &shutdown);
-    if runner.job.is_some() {
+    if runner.job.is_some() || runner.ablation.is_some() {
         app.status = "stopping: saving a checkpoint...".into();
         let _ = terminal.draw(|f| view::render(f, &app));
     }
@@ -243,6 +350,11 @@ fn event_loop(
         while let Ok(msg) = runner.rx.try_recv() {
             if matches!(msg, Msg::TrainEnded(_)) {
                 if let Some(job) = runner.job.take() {
+                    let _ = job.forwarder.join();
+                }
+            }
+            if matches!(msg, Msg::AblationEnded(_)) {
+                if let Some(job) = runner.ablation.take() {
                     let _ = job.forwarder.join();
                 }
             }

@@ -11,8 +11,7 @@ use crate::model::train::{EpochMetrics, Position, TrainEvent};
 use crate::model::ArchSpec;
 
 use super::app::{JobState, Tab, MAX_CURVE_POINTS};
-use super::invert_worker::{InvEvent, InvRequest};
-use super::keys;
+use super::invert_worker::{InvEvent, InvRequest, ModelSpec};
 use super::results::ResultView;
 use super::testutil::{app_with, key, press, screen, tiny_dataset};
 use super::update::{update, Command, Msg};
@@ -422,10 +421,9 @@ fn space_starts_from_the_source_then_pauses() {
             match &requests[0] {
                 InvRequest::Reset {
                     id,
-                    model_dir,
+                    model: ModelSpec::Cnn { model_dir, .. },
                     start,
                     options,
-                    ..
                 } => {
                     assert_eq!(*id, 1);
                     assert_eq!(model_dir, &PathBuf::from("runs/m-train"));
@@ -584,11 +582,11 @@ fn snapshot_asks_the_worker_and_reports_the_paths() {
 #[test]
 fn help_shows_every_binding_of_the_tab() {
     let mut app = app_with(None);
-    for tab in ["1", "5"] {
+    for tab in ["1", "2", "5"] {
         press(&mut app, tab);
         press(&mut app, "?");
         let text = screen(&app, 80, 24);
-        for (keys_label, help) in keys::help_rows(app.tab) {
+        for (keys_label, help) in app.keys.help_rows(app.tab) {
             assert!(text.contains(help), "no {help:?} in\n{text}");
             assert!(text.contains(&keys_label), "no {keys_label:?} in\n{text}");
         }
@@ -605,4 +603,237 @@ fn quit_question_is_drawn() {
         text.contains("Quit anyway?") && text.contains("y: quit"),
         "{text}"
     );
+}
+
+// Ablation, data set and architecture choice, inversion model and source.
+
+fn run_result(variant: &str, seed: u64, accuracy: f64) -> crate::ablation::RunResult {
+    crate::ablation::RunResult {
+        variant: variant.into(),
+        seed,
+        params: 1000,
+        test_accuracy: accuracy,
+        seconds_per_epoch: 2.0,
+        inference_images_per_second: 5000.0,
+        history: Vec::new(),
+    }
+}
+
+#[test]
+fn ablation_starts_with_the_configured_plan_and_fills_its_table() {
+    use crate::jobs::ablate::AblationEvent;
+    let mut app = app_with(Some(tiny_dataset(3)));
+    press(&mut app, "2");
+    let config = Config::default();
+    match press(&mut app, "s") {
+        Some(Command::StartAblation {
+            variants,
+            seeds,
+            recipe,
+            ..
+        }) => {
+            let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+            assert_eq!(names, config.ablation.variants);
+            assert_eq!(seeds, vec![42, 43, 44]);
+            assert_eq!(recipe.epochs, config.ablation.epochs);
+        }
+        other => panic!("expected a study, got {other:?}"),
+    }
+    assert!(app.job_running());
+    assert!(
+        press(&mut app, "1s").is_none(),
+        "no training beside a study"
+    );
+    press(&mut app, "2");
+    let ev = |app: &mut super::app::App, e| update(app, Msg::Ablation(e));
+    ev(
+        &mut app,
+        AblationEvent::Planned {
+            dir: PathBuf::from("runs/ablate-mnist-1234"),
+            runs: 18,
+            done: 1,
+        },
+    );
+    ev(
+        &mut app,
+        AblationEvent::Reused(run_result("seed", 42, 0.98)),
+    );
+    ev(
+        &mut app,
+        AblationEvent::RunStarted {
+            variant: "seed".into(),
+            seed: 43,
+        },
+    );
+    ev(
+        &mut app,
+        AblationEvent::Train {
+            variant: "seed".into(),
+            seed: 43,
+            progress: TrainEvent::Batch {
+                epoch: 2,
+                batch: 5,
+                batches: 10,
+                loss: 0.1,
+                accuracy: 0.9,
+                images_per_second: 700.0,
+                elapsed_seconds: 1.0,
+                eta_seconds: 30.0,
+            },
+        },
+    );
+    let run = app.ablation.run.as_ref().unwrap();
+    assert_eq!((run.finished, run.total), (1, 18));
+    let (_, seed, p) = run.current.as_ref().unwrap();
+    assert_eq!((*seed, p.epoch, p.batch), (43, 2, 5));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = screen(&app, w, h);
+        for needle in [
+            "runs/ablate-mnist-1234",
+            "runs 1/18",
+            "training seed seed 43: epoch 2/",
+            "98.00 ± 0.00",
+            "1/3 *",
+            "no-conv2",
+        ] {
+            assert!(text.contains(needle), "{w}x{h}: no {needle:?} in\n{text}");
+        }
+    }
+    for (v, s, a) in [
+        ("seed", 43, 0.981),
+        ("seed", 44, 0.979),
+        ("no-pool1", 42, 0.95),
+        ("no-pool1", 43, 0.951),
+        ("no-pool1", 44, 0.949),
+    ] {
+        ev(&mut app, AblationEvent::RunFinished(run_result(v, s, a)));
+    }
+    let run = app.ablation.run.as_ref().unwrap();
+    assert_eq!(run.rows.len(), 2);
+    assert_eq!(run.rows[1].verdict, "significant");
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("significant"), "{text}");
+    assert!(matches!(
+        press(&mut app, "x"),
+        Some(Command::CancelAblation)
+    ));
+    ev(&mut app, AblationEvent::Cancelled);
+    update(&mut app, Msg::AblationEnded(Ok(())));
+    assert!(!app.job_running());
+    assert!(app.status.contains("6/18"), "{}", app.status);
+    assert!(screen(&app, 80, 24).contains("stopped"));
+}
+
+#[test]
+fn best_and_significant_rows_are_highlighted() {
+    use crate::jobs::ablate::AblationEvent;
+    use ratatui::style::Color;
+    let mut app = app_with(Some(tiny_dataset(3)));
+    press(&mut app, "2s");
+    for (v, s, a) in [
+        ("seed", 42, 0.98),
+        ("seed", 43, 0.981),
+        ("no-pool1", 42, 0.95),
+        ("no-pool1", 43, 0.951),
+    ] {
+        update(
+            &mut app,
+            Msg::Ablation(AblationEvent::RunFinished(run_result(v, s, a))),
+        );
+    }
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    terminal.draw(|f| super::view::render(f, &app)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let colour_of = |word: &str| {
+        (0..40u16)
+            .find_map(|y| {
+                let line: String = (0..120u16).map(|x| buffer[(x, y)].symbol()).collect();
+                line.find(word).filter(|_| line.contains('±')).map(|x| {
+                    let x = line[..x].chars().count() as u16;
+                    buffer[(x, y)].fg
+                })
+            })
+            .unwrap_or_else(|| panic!("no row {word}"))
+    };
+    assert_eq!(colour_of("seed "), Color::Green);
+    assert_eq!(colour_of("no-pool1"), Color::Yellow);
+}
+
+#[test]
+fn data_set_and_architecture_are_chosen_before_a_start() {
+    let mut app = app_with(Some(tiny_dataset(3)));
+    assert!(matches!(
+        press(&mut app, "d"),
+        Some(Command::LoadData(crate::data::DatasetKind::Fashion))
+    ));
+    assert!(matches!(app.data, super::app::DataState::Loading));
+    assert!(screen(&app, 80, 24).contains("fashion (loading)"));
+    assert!(press(&mut app, "s").is_none(), "no start while loading");
+    press(&mut app, "a");
+    assert_eq!(app.training.config.arch, "no-conv2");
+    let n = app.training.archs.len();
+    press(&mut app, &"a".repeat(n));
+    assert_eq!(app.training.config.arch, "no-conv2", "cycles round");
+    let mut app = running_app();
+    assert!(press(&mut app, "d").is_none());
+    assert!(app.status.contains("cannot change"), "{}", app.status);
+}
+
+#[test]
+fn inversion_model_source_and_regularisers_switch() {
+    use super::app::{InvModel, SourceKind};
+    let mut app = inversion_app();
+    press(&mut app, "f");
+    assert_eq!(app.inversion.source, SourceKind::Noise);
+    let noise = app.source_pixels().unwrap();
+    assert!(noise.iter().any(|&p| p > 0.0));
+    update(&mut app, key(KeyCode::Right));
+    assert_ne!(app.source_pixels().unwrap(), noise, "another seed");
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("noise, seed 1"), "{text}");
+    press(&mut app, "f");
+    assert_eq!(app.source_pixels().unwrap(), vec![0.0; crate::data::PIXELS]);
+    press(&mut app, "R");
+    assert!(app.inversion.options.reg.any());
+    press(&mut app, "R");
+    assert!(!app.inversion.options.reg.any());
+    press(&mut app, "m");
+    assert_eq!(app.inversion.model, InvModel::Knn);
+    match press(&mut app, " ") {
+        Some(Command::Invert(r)) => match &r[0] {
+            InvRequest::Reset {
+                model: ModelSpec::Knn { k, .. },
+                start,
+                ..
+            } => {
+                assert_eq!(*k, 3);
+                assert!(start.iter().all(|&p| p == 0.0), "blank start");
+            }
+            other => panic!("expected a k-NN reset, got {other:?}"),
+        },
+        other => panic!("expected inversion requests, got {other:?}"),
+    }
+    assert!(app.status.contains("building the index"), "{}", app.status);
+    // k-NN takes its settings at the start: a new target stops the live one.
+    assert!(matches!(
+        press(&mut app, "t"),
+        Some(Command::Invert(r)) if r == vec![InvRequest::Pause]
+    ));
+    assert!(!app.inversion.active);
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("model k-NN k=3"), "{text}");
+}
+
+#[test]
+fn rebound_keys_drive_the_dashboard_and_its_help() {
+    let mut config = Config::default();
+    config.keys.insert("train_start".into(), "g".into());
+    let mut app = super::app::App::new(&config, super::widgets::halfblock::ColorMode::TrueColor);
+    update(&mut app, Msg::DataLoaded(Ok((tiny_dataset(3), None))));
+    assert!(press(&mut app, "s").is_none());
+    assert!(matches!(
+        press(&mut app, "g"),
+        Some(Command::StartTraining { .. })
+    ));
+    assert!(screen(&app, 80, 24).contains("g start"));
 }

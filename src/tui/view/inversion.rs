@@ -10,7 +10,8 @@ use ratatui::Frame;
 
 use crate::data::{PIXELS, SIDE};
 use crate::snapshot::to_byte;
-use crate::tui::app::App;
+use crate::tui::app::{App, InvModel, SourceKind};
+use crate::tui::keys::Action;
 use crate::tui::widgets::halfblock::HalfBlockImage;
 
 /// Cells of a bordered 28x28 half-block image with two caption lines.
@@ -59,6 +60,33 @@ fn image_block(
 }
 
 fn source_panel(frame: &mut Frame, area: Rect, app: &App) {
+    let inv = &app.inversion;
+    let k = |a| app.keys.label(a);
+    if inv.source != SourceKind::Test {
+        let pixels: Vec<u8> = app
+            .source_pixels()
+            .unwrap_or_default()
+            .iter()
+            .map(|&p| to_byte(p))
+            .collect();
+        let caption = match inv.source {
+            SourceKind::Noise => vec![
+                Line::raw(format!("noise, seed {}", inv.noise_seed)),
+                Line::raw(format!(
+                    "({}/{}, {})",
+                    k(Action::PrevImage),
+                    k(Action::NextImage),
+                    k(Action::CycleSource)
+                )),
+            ],
+            _ => vec![
+                Line::raw("blank"),
+                Line::raw(format!("({})", k(Action::CycleSource))),
+            ],
+        };
+        image_block(frame, area, " Source ", &pixels, caption, app);
+        return;
+    }
     match app.dataset() {
         Some(data) if !data.test.is_empty() => {
             let i = app.inversion.image.min(data.test.len() - 1);
@@ -66,7 +94,12 @@ fn source_panel(frame: &mut Frame, area: Rect, app: &App) {
             let class = data.class_names().get(label).copied().unwrap_or("?");
             let caption = vec![
                 Line::raw(format!("test {}/{}", i + 1, data.test.len())),
-                Line::raw(format!("label {class}  (←/→, c)")),
+                Line::raw(format!(
+                    "label {class}  ({}/{}, {})",
+                    k(Action::PrevImage),
+                    k(Action::NextImage),
+                    k(Action::NextClass)
+                )),
             ];
             image_block(frame, area, " Source ", data.test.image(i), caption, app);
         }
@@ -94,8 +127,14 @@ fn current_panel(frame: &mut Frame, area: Rect, app: &App) {
                 Line::raw("Space runs the inversion,"),
                 Line::raw(". takes one step."),
                 Line::raw(""),
-                Line::raw("The model: the run shown"),
-                Line::raw("on the Training tab."),
+                Line::raw(match app.inversion.model {
+                    InvModel::Cnn => "The model: the CNN shown",
+                    InvModel::Knn => "The model: k-NN over the",
+                }),
+                Line::raw(match app.inversion.model {
+                    InvModel::Cnn => "on the Training tab.",
+                    InvModel::Knn => "training split.",
+                }),
             ])
             .block(Block::bordered().title(" Inverted ")),
             area,
@@ -151,22 +190,47 @@ fn settings_and_traces(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         "ready".into()
     };
-    let [settings, p_line, g_line, hint] = Layout::vertical([
+    let [settings, model_line, p_line, g_line, hint] = Layout::vertical([
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(0),
     ])
     .areas(area);
+    let k = |a| app.keys.label(a);
     frame.render_widget(
         Paragraph::new(format!(
-            " target {} (t/T)  loss {} (o)  step {} (n)  lr {} (+/-)  {state}",
+            " target {} ({}/{})  loss {} ({})  step {} ({})  lr {} ({}/{})  {state}",
             o.target,
+            k(Action::TargetUp),
+            k(Action::TargetDown),
             o.objective.name(),
+            k(Action::CycleLoss),
             o.step.name(),
-            o.lr
+            k(Action::ToggleStepKind),
+            o.lr,
+            k(Action::InvLrUp),
+            k(Action::InvLrDown),
         )),
         settings,
+    );
+    let model = match inv.model {
+        InvModel::Cnn => "CNN (gradient)".to_string(),
+        InvModel::Knn => format!("k-NN k={} (pseudo-gradient)", inv.knn_k),
+    };
+    let reg = if o.reg.any() {
+        o.reg.tag()
+    } else {
+        "off".into()
+    };
+    frame.render_widget(
+        Paragraph::new(format!(
+            " model {model} ({})  regularisers {reg} ({})",
+            k(Action::ToggleModel),
+            k(Action::ToggleRegularisers)
+        )),
+        model_line,
     );
     trace(
         frame,
@@ -185,7 +249,15 @@ fn settings_and_traces(frame: &mut Frame, area: Rect, app: &App) {
         Color::Magenta,
     );
     frame.render_widget(
-        Paragraph::new(" Space run/pause  . step  r reset  s snapshot").dim(),
+        Paragraph::new(format!(
+            " {} run/pause  {} step  {} reset  {} snapshot  {} source",
+            k(Action::RunPause),
+            k(Action::SingleStep),
+            k(Action::ResetInversion),
+            k(Action::Snapshot),
+            k(Action::CycleSource)
+        ))
+        .dim(),
         hint,
     );
 }

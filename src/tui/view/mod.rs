@@ -1,6 +1,7 @@
 //! Drawing: `render(frame, app)` draws the tab bar, the current tab, the status line and any
 //! overlay (help, quit question). Views only read the [`App`].
 
+mod ablation;
 mod inversion;
 mod overlay;
 mod results;
@@ -35,11 +36,13 @@ pub fn render(frame: &mut Frame, app: &App) {
     match app.tab {
         Tab::Training => training::render(frame, body, app),
         Tab::Inversion => inversion::render(frame, body, app),
+        Tab::Ablation if app.ablation.run.is_some() => ablation::render(frame, body, app),
         Tab::Ablation | Tab::Baselines | Tab::Confidence => results::render(frame, body, app),
     }
     status_line(frame, status, app);
     if app.show_help {
-        overlay::help(frame, body, app.tab);
+        // The whole screen: the Inversion tab's keys need every line of 80x24.
+        overlay::help(frame, area, app);
     }
     if app.confirm_quit {
         overlay::confirm_quit(frame, body);

@@ -5,15 +5,15 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table};
 use ratatui::Frame;
 
-use crate::tui::app::Tab;
-use crate::tui::keys;
+use crate::tui::app::App;
 
 /// Width of the keys column of the help.
 const KEY_COLUMN: u16 = 12;
 
-/// The key help for `tab`, generated from [`keys::BINDINGS`].
-pub fn help(frame: &mut Frame, area: Rect, tab: Tab) {
-    let rows = keys::help_rows(tab);
+/// The key help for the current tab, generated from the key table in use.
+pub fn help(frame: &mut Frame, area: Rect, app: &App) {
+    let tab = app.tab;
+    let rows = app.keys.help_rows(tab);
     let height = (rows.len() as u16 + 2).min(area.height);
     let longest = rows.iter().map(|(_, h)| h.len()).max().unwrap_or(0) as u16;
     let width = (KEY_COLUMN + 1 + longest + 2).min(area.width);

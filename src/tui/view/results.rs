@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::tui::app::{App, Tab};
+use crate::tui::keys::Action;
 
 /// Draws the saved-result tab `app.tab` into `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -23,7 +24,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Paragraph::new(lines).block(
                 Block::bordered()
                     .title(title)
-                    .title_bottom(format!(" {} ", view.file.display())),
+                    .title_bottom(format!(" {} ", view.file.display()))
+                    .title_bottom(if app.tab == Tab::Ablation {
+                        format!(
+                            " {} runs the study live ",
+                            app.keys.label(Action::StartAblation)
+                        )
+                    } else {
+                        String::new()
+                    }),
             )
         }
         None => Paragraph::new(vec![
@@ -42,6 +51,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 )
                 .into(),
             ]),
+            Line::raw(""),
+            Line::raw(if app.tab == Tab::Ablation {
+                format!(
+                    "Or press {} here: the study config.toml's [ablation] describes runs live.",
+                    app.keys.label(Action::StartAblation)
+                )
+            } else {
+                String::new()
+            }),
         ])
         .wrap(Wrap { trim: true })
         .block(Block::bordered().title(title)),

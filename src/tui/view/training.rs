@@ -8,6 +8,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph}
 use ratatui::Frame;
 
 use crate::tui::app::{App, JobState, TrainingState};
+use crate::tui::keys::Action;
 
 use super::fmt_duration;
 
@@ -131,18 +132,42 @@ fn side_panel(frame: &mut Frame, area: Rect, app: &App) {
     let [recipe, progress] =
         Layout::vertical([Constraint::Length(9), Constraint::Min(0)]).areas(area);
     let c = &t.config;
-    let dataset = app
-        .dataset()
-        .map(|d| d.kind.to_string())
-        .unwrap_or_else(|| "(loading)".into());
+    let k = |a| app.keys.label(a);
+    let pair = |a, b| format!("({}/{})", k(a), k(b));
+    let dataset = match app.dataset() {
+        Some(d) if d.kind == app.dataset_kind => d.kind.to_string(),
+        _ => format!("{} (loading)", app.dataset_kind),
+    };
     let lines: Vec<Line> = vec![
-        format!("arch      {}", c.arch).into(),
-        format!("data      {dataset}").into(),
-        format!("epochs    {}   (e/E)", c.epochs).into(),
-        format!("lr        {:.2e} (l/L)", c.learning_rate).into(),
-        format!("seed      {}   (n/N)", c.seed).into(),
+        format!("arch      {}  ({})", c.arch, k(Action::CycleArch)).into(),
+        format!("data      {dataset}  ({})", k(Action::CycleDataset)).into(),
+        format!(
+            "epochs    {}   {}",
+            c.epochs,
+            pair(Action::EpochsUp, Action::EpochsDown)
+        )
+        .into(),
+        format!(
+            "lr        {:.2e} {}",
+            c.learning_rate,
+            pair(Action::LrUp, Action::LrDown)
+        )
+        .into(),
+        format!(
+            "seed      {}   {}",
+            c.seed,
+            pair(Action::SeedUp, Action::SeedDown)
+        )
+        .into(),
         format!("batch     {}  {:?}", c.batch_size, c.schedule).into(),
-        "s start  r resume  x stop".dim().into(),
+        format!(
+            "{} start  {} resume  {} stop",
+            k(Action::StartTraining),
+            k(Action::ResumeTraining),
+            k(Action::StopTraining)
+        )
+        .dim()
+        .into(),
     ];
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" Next run ")),
@@ -196,6 +221,7 @@ fn run_info(t: &TrainingState) -> Vec<Line<'static>> {
         JobState::Starting => "starting...",
         JobState::Running => "running",
         JobState::Stopping => "stopping...",
+        JobState::Attached => "attached",
     };
     let mut lines: Vec<Line> = vec![format!("state     {state}").into()];
     if let Some(dir) = &t.run_dir {
