@@ -11,7 +11,7 @@ use std::sync::mpsc::channel;
 use std::time::Instant;
 
 use candle_core::Device;
-use classgen::config::TrainConfig;
+use classgen::config::{Schedule, TrainConfig};
 use classgen::data::source::{load_dir, load_sample};
 use classgen::data::{Dataset, DatasetKind};
 use classgen::model::adam::Adam;
@@ -54,8 +54,11 @@ fn main() -> anyhow::Result<()> {
         test: full.test.head(1_000),
         ..full.clone()
     };
+    // The study's plain recipe, comparable with PyTorch's figure (augmentation costs ~nothing).
     let config = TrainConfig {
         epochs: 1,
+        schedule: Schedule::Constant,
+        augment_shift: 0,
         ..TrainConfig::default()
     };
     let arch = ArchSpec::seed();
