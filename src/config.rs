@@ -280,7 +280,7 @@ impl Default for BaselinesConfig {
             max_depth: 0,
             forest_trees: 100,
             svm_c: 10.0,
-            svm_train_images: 20_000,
+            svm_train_images: 0,
             seed: 42,
             histogram_bins: 20,
             ece_bins: 15,

@@ -26,7 +26,7 @@ pub enum BaselineKind {
     Tree,
     /// Random forest of bootstrapped CART trees.
     Forest,
-    /// One-vs-one RBF SVM (SMO), on the first `svm_train_images` training images.
+    /// One-vs-one RBF SVM (SMO), on the first `svm_train_images` training images (0 = all).
     Svm,
 }
 
