@@ -1,7 +1,7 @@
 //! k-NN predict time: the full MNIST test set against the full train set when
 //! `../shared/data/mnist` exists, else the bundled sample. Prints the median of 3 runs, the
 //! accuracy for k = 1, 3, 5 and the exact distances computed per query.
-//! `cargo bench --bench knn -- [PCA_DIMS]` (default 32).
+//! `cargo bench --bench knn -- [PCA_DIMS]` (default 64).
 
 use std::path::Path;
 use std::time::Instant;
@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let dims = std::env::args()
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(32);
+        .unwrap_or(64);
     let dir = Path::new("../shared/data/mnist");
     let (train, test, origin) = if dir.join("train-images-idx3-ubyte.gz").is_file() {
         let read = |p: &str| {

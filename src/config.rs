@@ -36,6 +36,7 @@ pub struct Config {
     pub train: TrainConfig,
     pub ablation: AblationConfig,
     pub baselines: BaselinesConfig,
+    pub robustness: RobustnessConfig,
     pub invert: InvertConfig,
     pub paths: PathsConfig,
     /// Architectures defined in the file (`[[arch]]`), usable wherever a built-in one is.
@@ -321,6 +322,8 @@ pub struct BaselinesConfig {
     pub logreg_max_iter: usize,
     pub max_depth: usize,
     pub forest_trees: usize,
+    pub svm_c: f64,
+    pub svm_train_images: usize,
     pub seed: u64,
     pub histogram_bins: usize,
     pub ece_bins: usize,
@@ -336,15 +339,79 @@ impl Default for BaselinesConfig {
                 BaselineKind::Forest,
             ],
             k: 3,
-            knn_pca_dims: 32,
+            knn_pca_dims: 64,
             logreg_c: 1.0,
             logreg_max_iter: 100,
             max_depth: 0,
             forest_trees: 100,
+            svm_c: 10.0,
+            svm_train_images: 0,
             seed: 42,
             histogram_bins: 20,
             ece_bins: 15,
         }
+    }
+}
+
+/// `[robustness]`: noise levels, attack radii and how many test images each part uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RobustnessConfig {
+    pub sigmas: Vec<f32>,
+    pub epsilons: Vec<f32>,
+    pub pgd_steps: usize,
+    pub pgd_step_size: f32,
+    pub noise_images: usize,
+    pub attack_images: usize,
+    pub batch: usize,
+    pub seed: u64,
+}
+
+impl Default for RobustnessConfig {
+    fn default() -> Self {
+        Self {
+            sigmas: vec![0.0, 0.1, 0.2, 0.3, 0.5],
+            epsilons: vec![0.05, 0.1, 0.2, 0.3],
+            pgd_steps: 40,
+            pgd_step_size: 0.01,
+            noise_images: 0,
+            attack_images: 1000,
+            batch: 250,
+            seed: 0,
+        }
+    }
+}
+
+impl RobustnessConfig {
+    /// Checks ranges; errors name the key under `robustness.`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if let Some(s) = self.sigmas.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
+            return invalid(
+                "robustness.sigmas",
+                format!("must be finite and >= 0, found {s}"),
+            );
+        }
+        if let Some(e) = self
+            .epsilons
+            .iter()
+            .find(|e| !(e.is_finite() && **e > 0.0 && **e <= 1.0))
+        {
+            return invalid(
+                "robustness.epsilons",
+                format!("must be in (0, 1], found {e}"),
+            );
+        }
+        if !(self.pgd_step_size.is_finite() && self.pgd_step_size > 0.0) {
+            return invalid(
+                "robustness.pgd_step_size",
+                format!("must be a positive number, found {}", self.pgd_step_size),
+            );
+        }
+        if self.batch == 0 {
+            return invalid("robustness.batch", "must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -450,6 +517,12 @@ impl Config {
                 format!("must be a positive number, found {}", b.logreg_c),
             );
         }
+        if !(b.svm_c.is_finite() && b.svm_c > 0.0) {
+            return invalid(
+                "baselines.svm_c",
+                format!("must be a positive number, found {}", b.svm_c),
+            );
+        }
         if b.forest_trees == 0 {
             return invalid("baselines.forest_trees", "must be at least 1".into());
         }
@@ -459,6 +532,7 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        self.robustness.validate()?;
         self.invert.validate()?;
         crate::tui::keys::Keymap::new(&self.keys).map_err(|e| ConfigError::InvalidKey {
             key: format!("keys.{}", e.action),

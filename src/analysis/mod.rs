@@ -1,3 +1,5 @@
-//! Analysis of any [`crate::classifier::Classifier`]'s outputs: confidence and calibration.
+//! Analysis of any [`crate::classifier::Classifier`]'s outputs: confidence and calibration,
+//! accuracy under noise and attack.
 
 pub mod confidence;
+pub mod robustness;

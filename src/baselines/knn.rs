@@ -10,9 +10,9 @@
 //! `U` is then ranked by its exact distance, computed directly, never through the GEMM
 //! identity. So the result is exactly the brute-force one, at a fraction of the FLOPs.
 //!
-//! Distances are computed on the 0..=255 pixel scale: for u8 images every term is an integer and
-//! each of the 8 f32 lanes sums at most 98 of them (< 2^24), so exact distances are exact, and
-//! equal distances compare equal. Ties are ordered by training index (smaller first), as in
+//! Distances are computed on the 0..=255 pixel scale: for u8 queries in integers (training
+//! images are kept as u8), so exact distances are exact and equal distances compare equal;
+//! other queries (the inverter's f32 images) in f32 lanes summed in f64. Ties are ordered by training index (smaller first), as in
 //! scikit-learn's brute search, whose heap keeps the earlier index on equal distances.
 
 use rand::{Rng, SeedableRng};
@@ -58,8 +58,9 @@ pub struct SearchStats {
 
 /// An exact nearest-neighbour index over training images.
 pub struct KnnIndex {
-    /// Training images, `n * PIXELS`, on the 0..=255 scale.
-    train: Vec<f32>,
+    /// Training images, `n * PIXELS` (u8: a quarter of the memory traffic of f32 when the
+    /// candidates' rows are read at random).
+    train: Vec<u8>,
     labels: Vec<u8>,
     projection: Projection,
     /// `z` of each training image, `n * (d + 1)`.
@@ -78,12 +79,13 @@ impl KnnIndex {
                 labels: labels.len(),
             });
         }
-        let train: Vec<f32> = pixels.iter().map(|&p| p as f32).collect();
-        let projection = Projection::fit(&train, dims.min(PIXELS), seed);
-        let (train_z, z2) = projection.embed(&train, true);
+        let scaled: Vec<f32> = pixels.iter().map(|&p| p as f32).collect();
+        let projection = Projection::fit(&scaled, dims.min(PIXELS), seed);
+        let (train_z, z2) = projection.embed(&scaled, true);
+        drop(scaled);
         let train_z2 = z2.iter().map(|&v| (1.0 - BOUND_MARGIN) * v).collect();
         Ok(Self {
-            train,
+            train: pixels.to_vec(),
             labels: labels.to_vec(),
             projection,
             train_z,
@@ -108,7 +110,8 @@ impl KnnIndex {
 
     /// Bytes held: training images, labels and their embeddings.
     pub fn size_bytes(&self) -> usize {
-        4 * (self.train.len() + self.train_z.len() + self.train_z2.len())
+        self.train.len()
+            + 4 * (self.train_z.len() + self.train_z2.len())
             + self.labels.len()
             + 4 * (self.projection.mean.len() + self.projection.basis.len())
     }
@@ -118,7 +121,7 @@ impl KnnIndex {
     /// ordered by index.
     pub fn search(&self, queries: &[f32], k: usize) -> Neighbours {
         let scaled: Vec<f32> = queries.iter().map(|&q| q * SCALE).collect();
-        self.search_scaled(&scaled, k).0
+        self.search_scaled(&scaled, None, k).0
     }
 
     /// Class vote shares of one query's neighbours: each of the `k` votes weighs `1/k`.
@@ -140,15 +143,23 @@ impl KnnIndex {
     /// [`search`](Self::search) for u8 images, with how much work it took.
     pub fn search_u8(&self, queries: &[u8], k: usize) -> (Neighbours, SearchStats) {
         let scaled: Vec<f32> = queries.iter().map(|&q| q as f32).collect();
-        self.search_scaled(&scaled, k)
+        self.search_scaled(&scaled, Some(queries), k)
     }
 
-    fn search_scaled(&self, queries: &[f32], k: usize) -> (Neighbours, SearchStats) {
+    /// Searches for `queries` on the 0..=255 scale; `raw` is the same queries as u8 when they
+    /// are, for integer exact distances.
+    fn search_scaled(
+        &self,
+        queries: &[f32],
+        raw: Option<&[u8]>,
+        k: usize,
+    ) -> (Neighbours, SearchStats) {
         let k = k.min(self.len());
         let per = self.projection.dims + 1;
         let blocks: Vec<(Neighbours, usize)> = queries
             .par_chunks(QUERY_BLOCK * PIXELS)
-            .map(|block| {
+            .enumerate()
+            .map(|(b, block)| {
                 let rows = block.len() / PIXELS;
                 let (qz, qz2) = self.projection.embed(block, false);
                 let mut bound = vec![0.0f32; rows * self.len()];
@@ -167,7 +178,13 @@ impl KnnIndex {
                 let found = (0..rows)
                     .map(|i| {
                         let row = &mut bound[i * self.len()..(i + 1) * self.len()];
-                        let q = &block[i * PIXELS..(i + 1) * PIXELS];
+                        let q = match raw {
+                            Some(raw) => {
+                                let at = (b * QUERY_BLOCK + i) * PIXELS;
+                                Query::Pixels(&raw[at..at + PIXELS])
+                            }
+                            None => Query::Scaled(&block[i * PIXELS..(i + 1) * PIXELS]),
+                        };
                         let (found, work) = self.nearest(q, qz2[i], row, k);
                         exact += work;
                         found
@@ -190,7 +207,7 @@ impl KnnIndex {
 
     /// The `k` nearest neighbours of one query, given `dots[j] = z_q·z_j`; `dots` is
     /// overwritten with the lower bounds. Returns them and the exact distances computed.
-    fn nearest(&self, q: &[f32], qz2: f32, dots: &mut [f32], k: usize) -> (Vec<(u32, f32)>, usize) {
+    fn nearest(&self, q: Query, qz2: f32, dots: &mut [f32], k: usize) -> (Vec<(u32, f32)>, usize) {
         if k == 0 {
             return (Vec::new(), 0);
         }
@@ -230,17 +247,40 @@ impl KnnIndex {
     }
 
     /// Exact squared distance between a query and training image `j` (0..=255 scale).
-    fn distance(&self, q: &[f32], j: usize) -> f64 {
-        squared_distance(q, &self.train[j * PIXELS..(j + 1) * PIXELS])
+    fn distance(&self, q: Query, j: usize) -> f64 {
+        let t = &self.train[j * PIXELS..(j + 1) * PIXELS];
+        match q {
+            Query::Pixels(q) => squared_distance_u8(q, t) as f64,
+            Query::Scaled(q) => squared_distance(q, t),
+        }
     }
 }
 
+/// One query: u8 pixels, or any values on the 0..=255 scale.
+#[derive(Clone, Copy)]
+enum Query<'a> {
+    Pixels(&'a [u8]),
+    Scaled(&'a [f32]),
+}
+
+/// Squared Euclidean distance of u8 images, in integers (exact; at most 784 * 255², which fits
+/// a u32).
+fn squared_distance_u8(a: &[u8], b: &[u8]) -> u32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = x.abs_diff(y) as u32;
+            d * d
+        })
+        .sum()
+}
+
 /// Squared Euclidean distance over 8 f32 lanes summed in f64 (exact for integer pixels).
-fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
+fn squared_distance(a: &[f32], b: &[u8]) -> f64 {
     let mut lanes = [0.0f32; 8];
     for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for l in 0..8 {
-            let d = ca[l] - cb[l];
+            let d = ca[l] - cb[l] as f32;
             lanes[l] += d * d;
         }
     }
@@ -249,7 +289,7 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
         .remainder()
         .iter()
         .zip(b.chunks_exact(8).remainder())
-        .map(|(x, y)| ((x - y) * (x - y)) as f64)
+        .map(|(&x, &y)| ((x - y as f32) * (x - y as f32)) as f64)
         .sum();
     lanes.iter().map(|&v| v as f64).sum::<f64>() + tail
 }

@@ -1,6 +1,9 @@
 //! Multinomial logistic regression (softmax on the 784 pixels in [0,1]), fitted by full-batch
 //! L-BFGS on scikit-learn's objective: `C * sum(cross-entropy) + ||W||² / 2` (the bias is not
-//! penalised), here divided by `C * n` so that the step sizes do not depend on `n`.
+//! penalised), here divided by `C * n` so that the step sizes do not depend on `n`. The
+//! objective is evaluated on sparse rows (only non-zero pixels), in parallel, deterministically.
+
+use rayon::prelude::*;
 
 use crate::classifier::{image_count, Classifier};
 use crate::data::{CLASSES, PIXELS};
@@ -50,73 +53,133 @@ fn softmax_rows(logits: &mut [f32]) {
     }
 }
 
+/// Images as sparse rows: the non-zero pixels of each (about a fifth of MNIST's), as `[0,1]`
+/// values. The objective touches only these, so one evaluation costs about a fifth of a dense
+/// GEMM and reads 6 bytes per non-zero pixel instead of 4 per pixel.
+struct SparseRows {
+    /// Row `i` is `starts[i]..starts[i + 1]` of `cols` / `vals`.
+    starts: Vec<usize>,
+    cols: Vec<u16>,
+    vals: Vec<f32>,
+}
+
+impl SparseRows {
+    fn new(pixels: &[u8]) -> Self {
+        let mut starts = vec![0];
+        let (mut cols, mut vals) = (Vec::new(), Vec::new());
+        for img in pixels.chunks_exact(PIXELS) {
+            for (p, &v) in img.iter().enumerate() {
+                if v != 0 {
+                    cols.push(p as u16);
+                    vals.push(v as f32 / 255.0);
+                }
+            }
+            starts.push(cols.len());
+        }
+        Self { starts, cols, vals }
+    }
+
+    fn row(&self, i: usize) -> (&[u16], &[f32]) {
+        let r = self.starts[i]..self.starts[i + 1];
+        (&self.cols[r.clone()], &self.vals[r])
+    }
+}
+
+/// Images per parallel task of the objective; fixed, so that the sum (task results added in
+/// order) and hence the fit do not depend on the thread count.
+const CHUNK: usize = 2048;
+
+/// One task's share of the objective: loss sum, weight and bias gradient sums.
+struct Partial {
+    loss: f64,
+    gw: Vec<[f32; CLASSES]>,
+    gb: [f64; CLASSES],
+}
+
 /// The objective and its gradient (same layout as `theta`: weights, then bias).
 struct Objective<'a> {
-    x: &'a [f32],
+    x: &'a SparseRows,
     labels: &'a [u8],
     lambda: f64,
 }
 
 impl Objective<'_> {
+    /// Loss and gradient sums over images `range`.
+    fn partial(
+        &self,
+        w: &[[f32; CLASSES]],
+        b: &[f32; CLASSES],
+        range: std::ops::Range<usize>,
+    ) -> Partial {
+        let mut part = Partial {
+            loss: 0.0,
+            gw: vec![[0.0; CLASSES]; PIXELS],
+            gb: [0.0; CLASSES],
+        };
+        for i in range {
+            let (cols, vals) = self.x.row(i);
+            let y = self.labels[i] as usize;
+            let mut z = *b;
+            for (&p, &v) in cols.iter().zip(vals) {
+                let wp = &w[p as usize];
+                for c in 0..CLASSES {
+                    z[c] += v * wp[c];
+                }
+            }
+            let max = z.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let e = z.map(|v| ((v - max) as f64).exp());
+            let sum: f64 = e.iter().sum();
+            part.loss += sum.ln() + (max - z[y]) as f64;
+            let mut g = [0.0f32; CLASSES];
+            for c in 0..CLASSES {
+                let gc = e[c] / sum - f64::from(u8::from(c == y));
+                part.gb[c] += gc;
+                g[c] = gc as f32;
+            }
+            for (&p, &v) in cols.iter().zip(vals) {
+                let gp = &mut part.gw[p as usize];
+                for c in 0..CLASSES {
+                    gp[c] += v * g[c];
+                }
+            }
+        }
+        part
+    }
+
     fn eval(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         let n = self.labels.len();
-        let (w, b): (Vec<f32>, Vec<f32>) = (
-            theta[..PIXELS * CLASSES]
-                .iter()
-                .map(|&v| v as f32)
-                .collect(),
-            theta[PIXELS * CLASSES..]
-                .iter()
-                .map(|&v| v as f32)
-                .collect(),
-        );
-        let mut p = vec![0.0f32; n * CLASSES];
-        matmul(
-            &mut p,
-            self.x,
-            Op::N,
-            &w,
-            Op::N,
-            (n, CLASSES, PIXELS),
-            false,
-            true,
-        );
-        let mut loss = 0.0f64;
-        for (row, &y) in p.chunks_exact_mut(CLASSES).zip(self.labels) {
-            for (v, bc) in row.iter_mut().zip(&b) {
-                *v += bc;
+        let w: Vec<[f32; CLASSES]> = theta[..PIXELS * CLASSES]
+            .chunks_exact(CLASSES)
+            .map(|r| std::array::from_fn(|c| r[c] as f32))
+            .collect();
+        let b: [f32; CLASSES] = std::array::from_fn(|c| theta[PIXELS * CLASSES + c] as f32);
+        let parts: Vec<Partial> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|t| self.partial(&w, &b, t * CHUNK..((t + 1) * CHUNK).min(n)))
+            .collect();
+        let inv_n = 1.0 / n as f64;
+        grad.fill(0.0);
+        let mut loss = 0.0;
+        for part in &parts {
+            loss += part.loss;
+            for (g, gp) in grad.chunks_exact_mut(CLASSES).zip(&part.gw) {
+                for c in 0..CLASSES {
+                    g[c] += gp[c] as f64;
+                }
             }
-            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let log_sum = (row.iter().map(|&v| ((v - max) as f64).exp()).sum::<f64>()).ln();
-            loss += log_sum + (max - row[y as usize]) as f64;
+            for c in 0..CLASSES {
+                grad[PIXELS * CLASSES + c] += part.gb[c];
+            }
         }
-        softmax_rows(&mut p);
-        // p becomes (p - onehot) / n.
-        let inv_n = 1.0 / n as f32;
-        for (row, &y) in p.chunks_exact_mut(CLASSES).zip(self.labels) {
-            row[y as usize] -= 1.0;
-            row.iter_mut().for_each(|v| *v *= inv_n);
-        }
-        let mut gw = vec![0.0f32; PIXELS * CLASSES];
-        matmul(
-            &mut gw,
-            self.x,
-            Op::T,
-            &p,
-            Op::N,
-            (PIXELS, CLASSES, n),
-            false,
-            true,
-        );
         let mut penalty = 0.0;
-        for ((g, &gv), &t) in grad.iter_mut().zip(&gw).zip(theta) {
-            *g = gv as f64 + self.lambda * t;
-            penalty += t * t;
+        for (j, g) in grad.iter_mut().enumerate() {
+            *g *= inv_n;
+            if j < PIXELS * CLASSES {
+                *g += self.lambda * theta[j];
+                penalty += theta[j] * theta[j];
+            }
         }
-        for (c, g) in grad[PIXELS * CLASSES..].iter_mut().enumerate() {
-            *g = p.iter().skip(c).step_by(CLASSES).map(|&v| v as f64).sum();
-        }
-        loss / n as f64 + 0.5 * self.lambda * penalty
+        loss * inv_n + 0.5 * self.lambda * penalty
     }
 }
 
@@ -134,7 +197,7 @@ impl LogReg {
                 labels.len()
             );
         }
-        let x = features(pixels);
+        let x = SparseRows::new(pixels);
         let objective = Objective {
             x: &x,
             labels,
@@ -276,7 +339,7 @@ mod tests {
     fn gradient_matches_finite_differences() {
         let pixels: Vec<u8> = (0..3 * PIXELS).map(|i| (i * 37 % 251) as u8).collect();
         let labels = [1u8, 4, 9];
-        let x = features(&pixels);
+        let x = SparseRows::new(&pixels);
         let obj = Objective {
             x: &x,
             labels: &labels,

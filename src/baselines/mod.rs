@@ -3,6 +3,7 @@
 pub mod forest;
 pub mod knn;
 pub mod logreg;
+pub mod svm;
 pub mod tree;
 
 use std::fmt;
@@ -25,6 +26,8 @@ pub enum BaselineKind {
     Tree,
     /// Random forest of bootstrapped CART trees.
     Forest,
+    /// One-vs-one RBF SVM (SMO), on the first `svm_train_images` training images (0 = all).
+    Svm,
 }
 
 impl BaselineKind {
@@ -35,6 +38,7 @@ impl BaselineKind {
             Self::Knn => "knn",
             Self::Tree => "tree",
             Self::Forest => "forest",
+            Self::Svm => "svm",
         }
     }
 }
@@ -78,6 +82,14 @@ pub fn fit(
             config.forest_trees,
             config.max_depth,
             config.seed,
+        )?),
+        BaselineKind::Svm => Box::new(svm::Svm::fit(
+            x,
+            y,
+            svm::SvmParams {
+                c: config.svm_c,
+                train_images: config.svm_train_images,
+            },
         )?),
     })
 }

@@ -35,9 +35,15 @@ pub struct TreeParams {
     pub max_features: usize,
 }
 
-/// Training images stored feature-major (`PIXELS` columns of `n` values) for the histograms.
+/// Nodes with at most this many samples find their non-constant features first (a min/max
+/// over their rows) and draw only among those; larger nodes draw among all features.
+const SMALL_NODE: usize = 1024;
+
+/// Training images stored feature-major (`PIXELS` columns of `n` values) for the histograms,
+/// and row-major for finding a small node's non-constant features.
 pub struct Columns {
     data: Vec<u8>,
+    rows: Vec<u8>,
     n: usize,
 }
 
@@ -51,7 +57,25 @@ impl Columns {
                 data[f * n + i] = v;
             }
         }
-        Self { data, n }
+        Self {
+            data,
+            rows: pixels.to_vec(),
+            n,
+        }
+    }
+
+    /// The features not constant over the images `idx`, in increasing order, into `out`.
+    fn varying(&self, idx: &[u32], out: &mut Vec<usize>) {
+        let (mut lo, mut hi) = ([u8::MAX; PIXELS], [u8::MIN; PIXELS]);
+        for &i in idx {
+            let row = &self.rows[i as usize * PIXELS..(i as usize + 1) * PIXELS];
+            for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+                *l = (*l).min(v);
+                *h = (*h).max(v);
+            }
+        }
+        out.clear();
+        out.extend((0..PIXELS).filter(|&f| lo[f] != hi[f]));
     }
 
     fn column(&self, f: usize) -> &[u8] {
@@ -82,28 +106,43 @@ impl Tree {
         params: TreeParams,
         rng: &mut StdRng,
     ) -> Self {
+        // Ascending indices, kept so by a stable partition: every node then reads its
+        // columns front to back (prefetchable) instead of at random.
+        samples.sort_unstable();
+        let mut scratch = Vec::with_capacity(samples.len());
         let mut nodes = vec![Node::Leaf([0.0; CLASSES])];
         // (node slot, start, end, depth) still to grow.
         let mut stack = vec![(0usize, 0usize, samples.len(), 0usize)];
         let mut features: Vec<usize> = (0..PIXELS).collect();
+        let mut varying = Vec::with_capacity(PIXELS);
         let mut hist = vec![[0u32; CLASSES]; LEVELS];
+        // Labels of the node's samples, in `idx` order (read once per node, not per feature).
+        let mut node_labels = Vec::with_capacity(samples.len());
         while let Some((slot, start, end, depth)) = stack.pop() {
             let idx = &mut samples[start..end];
+            node_labels.clear();
+            node_labels.extend(idx.iter().map(|&i| labels[i as usize]));
             let mut counts = [0u32; CLASSES];
-            for &i in idx.iter() {
-                counts[labels[i as usize] as usize] += 1;
+            for &y in &node_labels {
+                counts[y as usize] += 1;
             }
             let pure = counts.iter().filter(|&&c| c > 0).count() <= 1;
             let best =
                 if pure || idx.len() < 2 || (params.max_depth > 0 && depth >= params.max_depth) {
                     None
                 } else {
+                    let candidates = if idx.len() <= SMALL_NODE {
+                        columns.varying(idx, &mut varying);
+                        &mut varying
+                    } else {
+                        &mut features
+                    };
                     best_split(
                         columns,
-                        labels,
+                        &node_labels,
                         idx,
                         &counts,
-                        &mut features,
+                        candidates,
                         &mut hist,
                         params,
                         rng,
@@ -116,12 +155,17 @@ impl Tree {
             };
             let col = columns.column(best.feature);
             let mut mid = 0;
+            scratch.clear();
             for k in 0..idx.len() {
-                if col[idx[k] as usize] <= best.threshold {
-                    idx.swap(k, mid);
+                let i = idx[k];
+                if col[i as usize] <= best.threshold {
+                    idx[mid] = i;
                     mid += 1;
+                } else {
+                    scratch.push(i);
                 }
             }
+            idx[mid..].copy_from_slice(&scratch);
             let (left, right) = (nodes.len(), nodes.len() + 1);
             nodes.push(Node::Leaf([0.0; CLASSES]));
             nodes.push(Node::Leaf([0.0; CLASSES]));
@@ -168,10 +212,14 @@ impl Tree {
 /// Searches features in random order until `max_features` non-constant ones have been tried;
 /// returns the split with the largest `sum L²/nl + sum R²/nr` (the smallest weighted Gini),
 /// even one that does not lower the impurity, as scikit-learn does.
+///
+/// Per feature: one pass over the node's samples fills the class histogram of the 256 pixel
+/// values and a bitmap of the values present; the scan then visits only present values, so a
+/// small node costs about its size, not 256 bins.
 #[allow(clippy::too_many_arguments)]
 fn best_split(
     columns: &Columns,
-    labels: &[u8],
+    node_labels: &[u8],
     idx: &[u32],
     counts: &[u32; CLASSES],
     features: &mut [usize],
@@ -181,6 +229,7 @@ fn best_split(
 ) -> Option<Best> {
     let mut best: Option<Best> = None;
     let mut tried = 0;
+    let total = idx.len() as u32;
     for k in 0..features.len() {
         if tried >= params.max_features {
             break;
@@ -189,29 +238,25 @@ fn best_split(
         features.swap(k, pick);
         let f = features[k];
         let col = columns.column(f);
-        let (mut lo, mut hi) = (u8::MAX, u8::MIN);
-        for &i in idx {
-            let v = col[i as usize];
-            hist[v as usize][labels[i as usize] as usize] += 1;
-            lo = lo.min(v);
-            hi = hi.max(v);
+        let mut present = [0u64; LEVELS / 64];
+        for (&i, &y) in idx.iter().zip(node_labels) {
+            let v = col[i as usize] as usize;
+            hist[v][y as usize] += 1;
+            present[v / 64] |= 1 << (v % 64);
         }
-        if lo == hi {
-            hist[lo as usize] = [0; CLASSES];
+        let distinct: u32 = present.iter().map(|w| w.count_ones()).sum();
+        if distinct < 2 {
+            present_values(&present).for_each(|v| hist[v] = [0; CLASSES]);
             continue;
         }
         tried += 1;
         let mut left = [0u32; CLASSES];
         let mut nl = 0u32;
-        let mut prev = lo;
-        for v in lo..=hi {
-            let bin = hist[v as usize];
-            let size: u32 = bin.iter().sum();
-            if size == 0 {
-                continue;
-            }
+        let mut prev = 0usize;
+        for v in present_values(&present) {
+            let bin = hist[v];
             if nl > 0 {
-                let nr = idx.len() as u32 - nl;
+                let nr = total - nl;
                 let (mut sl, mut sr) = (0.0f64, 0.0f64);
                 for c in 0..CLASSES {
                     sl += (left[c] as f64).powi(2);
@@ -222,19 +267,33 @@ fn best_split(
                     best = Some(Best {
                         score,
                         feature: f,
-                        threshold: ((prev as u16 + v as u16) / 2) as u8,
+                        threshold: ((prev + v) / 2) as u8,
                     });
                 }
             }
             for c in 0..CLASSES {
                 left[c] += bin[c];
+                nl += bin[c];
             }
-            nl += size;
             prev = v;
-            hist[v as usize] = [0; CLASSES];
+            hist[v] = [0; CLASSES];
         }
     }
     best
+}
+
+/// The values whose bits are set in a 256-bit bitmap, in increasing order.
+fn present_values(present: &[u64; LEVELS / 64]) -> impl Iterator<Item = usize> + '_ {
+    present.iter().enumerate().flat_map(|(w, &bits)| {
+        let mut bits = bits;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let t = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                w * 64 + t
+            })
+        })
+    })
 }
 
 /// A single decision tree classifier.

@@ -94,6 +94,16 @@ pub fn fit_timed(
     Ok((model, started.elapsed().as_secs_f64()))
 }
 
+/// The SVM row's note: which training subset it saw.
+fn svm_note(limit: usize, train: usize, c: f64) -> String {
+    let used = if limit == 0 { train } else { limit.min(train) };
+    if used < train {
+        format!("RBF, C = {c}, first {used} of {train} training images (subset: time and memory)")
+    } else {
+        format!("RBF, C = {c}, all {train} training images")
+    }
+}
+
 fn write_probs(dir: &Path, model: &str, probs: &[f32]) -> anyhow::Result<()> {
     let bytes: Vec<u8> = probs.iter().flat_map(|p| p.to_le_bytes()).collect();
     let path = dir.join(probs_file(model));
@@ -156,6 +166,7 @@ pub fn run(args: BaselinesArgs, config: &mut Config) -> anyhow::Result<()> {
         let note = match kind {
             BaselineKind::Knn => format!("k = {}", b.k),
             BaselineKind::Forest => format!("{} trees", b.forest_trees),
+            BaselineKind::Svm => svm_note(b.svm_train_images, data.train.len(), b.svm_c),
             _ => String::new(),
         };
         score(model.as_ref(), Some(fit), note)?;

@@ -21,6 +21,7 @@ enum ModelArg {
     Knn,
     Tree,
     Forest,
+    Svm,
 }
 
 impl ModelArg {
@@ -31,6 +32,7 @@ impl ModelArg {
             Self::Knn => Some(BaselineKind::Knn),
             Self::Tree => Some(BaselineKind::Tree),
             Self::Forest => Some(BaselineKind::Forest),
+            Self::Svm => Some(BaselineKind::Svm),
         }
     }
 
@@ -81,6 +83,7 @@ pub fn run(args: ConfidenceArgs, config: &mut Config) -> anyhow::Result<()> {
                 BaselineKind::Knn => ModelArg::Knn,
                 BaselineKind::Tree => ModelArg::Tree,
                 BaselineKind::Forest => ModelArg::Forest,
+                BaselineKind::Svm => ModelArg::Svm,
             }))
             .collect()
     });

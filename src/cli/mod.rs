@@ -5,6 +5,7 @@ mod baselines;
 mod confidence;
 mod eval;
 mod invert;
+mod robustness;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,8 @@ enum Command {
     Baselines(baselines::BaselinesArgs),
     /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
     Confidence(confidence::ConfidenceArgs),
+    /// Accuracy under Gaussian noise (every model) and FGSM/PGD attacks (the CNN).
+    Robustness(robustness::RobustnessArgs),
     /// Open the dashboard on a run another process trains (follows its events.jsonl live; a
     /// finished run is replayed).
     Attach(AttachArgs),
@@ -143,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Invert(args)) => invert::run(args, &mut config),
         Some(Command::Baselines(args)) => baselines::run(args, &mut config),
         Some(Command::Confidence(args)) => confidence::run(args, &mut config),
+        Some(Command::Robustness(args)) => robustness::run(args, &mut config),
         Some(Command::Attach(args)) => classgen::tui::attach(&config, args.run.as_deref()),
         None => classgen::tui::run(&config),
     }
