@@ -250,6 +250,26 @@ impl InvertArgs {
 }
 
 /// The checkpoint to invert: `--run`, else the latest train run.
+/// Builds the k-NN index over the training split with the `[baselines]` settings, saying so
+/// on stderr as `<role>: k-NN, ...`.
+fn knn_index(config: &Config, data: &Dataset, role: &str) -> anyhow::Result<KnnIndex> {
+    let b = &config.baselines;
+    let started = std::time::Instant::now();
+    let index = KnnIndex::new(
+        &data.train.images,
+        &data.train.labels,
+        b.knn_pca_dims,
+        b.seed,
+    )?;
+    eprintln!(
+        "{role}: k-NN, k = {} over {} training images (index built in {:.1} s)",
+        b.k,
+        data.train.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(index)
+}
+
 fn run_dir(args: &InvertArgs, config: &Config) -> anyhow::Result<PathBuf> {
     if let Some(run) = &args.run {
         return Ok(run.clone());
@@ -427,24 +447,11 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
                 anyhow::bail!("--run names a CNN checkpoint: k-NN needs none");
             }
             let data = super::load_data(config, None)?.dataset;
-            let b = &config.baselines;
-            let started = std::time::Instant::now();
-            let index = KnnIndex::new(
-                &data.train.images,
-                &data.train.labels,
-                b.knn_pca_dims,
-                b.seed,
-            )?;
-            eprintln!(
-                "model: k-NN, k = {} over {} training images (index built in {:.1} s)",
-                b.k,
-                data.train.len(),
-                started.elapsed().as_secs_f64()
-            );
+            let index = knn_index(config, &data, "model")?;
             let model = Model::Knn {
                 index: Arc::new(index),
                 train: Arc::new(data.train.clone()),
-                k: b.k,
+                k: config.baselines.k,
             };
             (model, Some(data))
         }

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use classgen::baselines::knn::KnnIndex;
 use classgen::config::Config;
 use classgen::data::{Dataset, CLASSES};
 use classgen::inversion::grid::{self, Cell, Summary};
@@ -48,19 +47,7 @@ pub(super) fn run(
     let p = &config.invert.prototype;
     let judge = load_judge(args, config, net, dir, meta)?;
     let b = &config.baselines;
-    let started = std::time::Instant::now();
-    let index = KnnIndex::new(
-        &data.train.images,
-        &data.train.labels,
-        b.knn_pca_dims,
-        b.seed,
-    )?;
-    eprintln!(
-        "judge: k-NN, k = {} over {} training images (index built in {:.1} s)",
-        b.k,
-        data.train.len(),
-        started.elapsed().as_secs_f64()
-    );
+    let index = super::knn_index(config, data, "judge")?;
     // How far real digits lie from their nearest training image, for reference.
     let real = data.test.head(REFERENCE_IMAGES.min(data.test.len()));
     let real_nearest = prototype::median_nearest_distance(&index, &real.images);
