@@ -215,6 +215,15 @@ fn run_attacks(
     Ok(out)
 }
 
+/// One block character per value in [0,1], from ▁ (0) to █ (1): a chart that fits a line.
+fn sparkline(values: &[f64]) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    values
+        .iter()
+        .map(|v| LEVELS[(v.clamp(0.0, 1.0) * 7.0).round() as usize])
+        .collect()
+}
+
 fn print_tables(result: &RobustnessResult, sigmas: &[f32]) {
     println!(
         "Accuracy under Gaussian noise (clipped to [0,1], rounded to u8; first {} test images, seed {})",
@@ -231,12 +240,26 @@ fn print_tables(result: &RobustnessResult, sigmas: &[f32]) {
             models.push(&row.model);
         }
     }
-    for m in models {
+    for m in &models {
         print!("{m:<8}");
-        for row in result.noise.iter().filter(|r| r.model == m) {
+        for row in result.noise.iter().filter(|r| r.model == *m) {
             print!(" {:>8.2}%", 100.0 * row.accuracy);
         }
         println!();
+    }
+    println!();
+    println!(
+        "chart: accuracy from σ=0 (left) to σ={} (right), one column per σ, ▁ = 0 % .. █ = 100 %",
+        sigmas.last().copied().unwrap_or(0.0)
+    );
+    for m in &models {
+        let accuracies: Vec<f64> = result
+            .noise
+            .iter()
+            .filter(|r| r.model == *m)
+            .map(|r| r.accuracy)
+            .collect();
+        println!("{m:<8} {}", sparkline(&accuracies));
     }
     if result.attacks.is_empty() {
         return;
@@ -268,6 +291,11 @@ fn print_tables(result: &RobustnessResult, sigmas: &[f32]) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sparkline_maps_zero_to_one_onto_the_eight_blocks() {
+        assert_eq!(super::sparkline(&[1.0, 0.5, 0.0, 2.0]), "█▅▁█");
+    }
+
     use super::*;
 
     #[test]
