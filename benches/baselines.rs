@@ -4,15 +4,15 @@
 //! forest); prints the median of N runs
 //! (default 1: a forest fit takes tens of seconds) with the test accuracy.
 
-use std::path::Path;
 use std::time::Instant;
+
+mod common;
 
 use clap::ValueEnum;
 
 use classgen::baselines::{fit, BaselineKind};
 use classgen::classifier::accuracy;
 use classgen::config::BaselinesConfig;
-use classgen::data::{source::load_sample, Split};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -42,19 +42,8 @@ fn main() -> anyhow::Result<()> {
             BaselineKind::Forest,
         ];
     }
-    let dir = Path::new("../shared/data/mnist");
-    let (train, test, origin) = if dir.join("train-images-idx3-ubyte.gz").is_file() {
-        let read = |p: &str| {
-            Split::read(
-                &dir.join(format!("{p}-images-idx3-ubyte.gz")),
-                &dir.join(format!("{p}-labels-idx1-ubyte.gz")),
-            )
-        };
-        (read("train")?, read("t10k")?, "full MNIST")
-    } else {
-        let d = load_sample()?;
-        (d.train, d.test, "bundled sample")
-    };
+    let data = common::bench_data()?;
+    let (train, test, origin) = (data.train, data.test, data.origin.to_string());
     println!(
         "baselines on {origin}: {} train, {} test, {} threads, median of {runs}",
         train.len(),

@@ -3,12 +3,12 @@
 //! accuracy for k = 1, 3, 5 and the exact distances computed per query.
 //! `cargo bench --bench knn -- [PCA_DIMS]` (default 64).
 
-use std::path::Path;
 use std::time::Instant;
+
+mod common;
 
 use classgen::baselines::knn::{Knn, KnnIndex};
 use classgen::classifier::{accuracy, Classifier};
-use classgen::data::{source::load_sample, Split};
 
 fn main() -> anyhow::Result<()> {
     classgen::runtime::tune_allocator();
@@ -16,19 +16,8 @@ fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
         .unwrap_or(64);
-    let dir = Path::new("../shared/data/mnist");
-    let (train, test, origin) = if dir.join("train-images-idx3-ubyte.gz").is_file() {
-        let read = |p: &str| {
-            Split::read(
-                &dir.join(format!("{p}-images-idx3-ubyte.gz")),
-                &dir.join(format!("{p}-labels-idx1-ubyte.gz")),
-            )
-        };
-        (read("train")?, read("t10k")?, "full MNIST")
-    } else {
-        let d = load_sample()?;
-        (d.train, d.test, "bundled sample")
-    };
+    let data = common::bench_data()?;
+    let (train, test, origin) = (data.train, data.test, data.origin.to_string());
     println!(
         "k-NN on {origin}: {} test vs {} train, {dims} PCA dims",
         test.len(),

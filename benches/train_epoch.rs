@@ -5,15 +5,15 @@
 //! median time to classify the test split. Uses full MNIST from `CLASSGEN_BENCH_DATA` or
 //! `../shared/data/mnist` when present, else the bundled sample.
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::channel;
 use std::time::Instant;
 
+mod common;
+
 use candle_core::Device;
 use classgen::config::{Schedule, TrainConfig};
-use classgen::data::source::{load_dir, load_sample};
-use classgen::data::{Dataset, DatasetKind};
+use classgen::data::Dataset;
 use classgen::model::adam::Adam;
 use classgen::model::checkpoint::CheckpointMeta;
 use classgen::model::train::{train, TrainRun};
@@ -24,25 +24,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn data() -> Dataset {
-    let dir = std::env::var_os("CLASSGEN_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/data/mnist"));
-    match load_dir(&dir, DatasetKind::Mnist) {
-        Ok(d) => d,
-        Err(_) => {
-            eprintln!(
-                "(full MNIST not found at {}: using the bundled sample)",
-                dir.display()
-            );
-            load_sample().expect("the bundled sample loads")
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     classgen::runtime::tune_allocator();
-    let full = data();
+    let full = common::bench_data()?;
     println!(
         "data: {} ({} train, {} test)",
         full.origin,

@@ -1,63 +1,24 @@
 //! Gradient inversion on a CNN trained briefly on the bundled sample.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 use classgen::baselines::knn::KnnIndex;
-use classgen::config::{Schedule, TrainConfig};
 use classgen::data::source::load_sample;
-use classgen::data::{Dataset, CLASSES};
+use classgen::data::CLASSES;
 use classgen::inversion::start::first_confident;
 use classgen::inversion::{
     Frame, GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, Objective,
     Regularisers, Start, StepKind, StopReason,
 };
-use classgen::jobs::train as job;
 use classgen::model::{checkpoint, Network};
 
-struct Fixture {
-    _runs: tempfile::TempDir,
-    run_dir: PathBuf,
-    data: Dataset,
-}
+mod common;
+use common::{train_on_sample, TrainedSample};
 
 /// One model for every test here: one epoch over 4,096 sample images.
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let full = load_sample().unwrap();
-        let data = Dataset {
-            train: full.train.head(4096),
-            test: full.test.head(500),
-            ..full
-        };
-        let runs = tempfile::tempdir().unwrap();
-        // The study's plain recipe: one epoch of it gives a confident model fastest.
-        let config = TrainConfig {
-            epochs: 1,
-            seed: 3,
-            schedule: Schedule::Constant,
-            augment_shift: 0,
-            ..TrainConfig::default()
-        };
-        let job = job::spawn(
-            &config,
-            Arc::new(data.clone()),
-            runs.path(),
-            None,
-            Arc::new(AtomicBool::new(false)),
-        )
-        .unwrap();
-        let run_dir = job.run_dir.clone();
-        job.events.iter().for_each(drop);
-        job.join().unwrap();
-        Fixture {
-            _runs: runs,
-            run_dir,
-            data,
-        }
-    })
+fn fixture() -> &'static TrainedSample {
+    static FIXTURE: OnceLock<TrainedSample> = OnceLock::new();
+    FIXTURE.get_or_init(|| train_on_sample(4096, 500))
 }
 
 fn network() -> Arc<Network> {

@@ -1,41 +1,16 @@
 //! Attacks on a CNN trained briefly on the bundled sample.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use classgen::analysis::robustness::{attack, AttackKind, AttackSettings};
-use classgen::config::TrainConfig;
-use classgen::data::source::load_sample;
-use classgen::data::Dataset;
-use classgen::jobs::train as job;
 use classgen::model::checkpoint;
+
+mod common;
+use common::train_on_sample;
 
 #[test]
 fn fgsm_and_pgd_lower_the_accuracy_of_a_trained_cnn() {
-    let full = load_sample().unwrap();
-    let data = Dataset {
-        train: full.train.head(4096),
-        test: full.test.head(200),
-        ..full
-    };
-    let runs = tempfile::tempdir().unwrap();
-    let config = TrainConfig {
-        epochs: 1,
-        seed: 3,
-        ..TrainConfig::default()
-    };
-    let job = job::spawn(
-        &config,
-        Arc::new(data.clone()),
-        runs.path(),
-        None,
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
-    let run_dir = job.run_dir.clone();
-    job.events.iter().for_each(drop);
-    job.join().unwrap();
-    let (net, _) = checkpoint::load_network(&run_dir, &candle_core::Device::Cpu).unwrap();
+    let trained = train_on_sample(4096, 200);
+    let (run_dir, data) = (&trained.run_dir, &trained.data);
+    let (net, _) = checkpoint::load_network(run_dir, &candle_core::Device::Cpu).unwrap();
     let test = &data.test;
     let settings = AttackSettings {
         kind: AttackKind::Fgsm,
