@@ -19,6 +19,36 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A server on its own socket running `classgen ARGS` in session `dash` (100x30, in `dir`);
+    /// the shell line after it prints `EXITED:<status>` on the restored main screen.
+    fn start(socket: &str, dir: &Path, args: &str) -> Self {
+        let tmux = Tmux {
+            socket: format!("{socket}-{}", std::process::id()),
+        };
+        let command = format!(
+            "'{}' {args}; echo EXITED:$?; sleep 60",
+            env!("CARGO_BIN_EXE_classgen")
+        );
+        let dir = dir.to_str().unwrap();
+        let started = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "dash",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-c",
+            dir,
+            "sh",
+            "-c",
+            &command,
+        ]);
+        assert!(started.status.success(), "tmux new-session: {started:?}");
+        tmux
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
@@ -104,30 +134,7 @@ fn dashboard_in_tmux_switches_tabs_inverts_exports_and_quits_cleanly() {
     )
     .unwrap();
     save_model(&work.path().join("runs"));
-    let tmux = Tmux {
-        socket: format!("classgen-e2e-{}", std::process::id()),
-    };
-    // The shell line after the dashboard shows how it exited, on the restored main screen.
-    let command = format!(
-        "'{}'; echo EXITED:$?; sleep 60",
-        env!("CARGO_BIN_EXE_classgen")
-    );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-c",
-        work.path().to_str().unwrap(),
-        "sh",
-        "-c",
-        &command,
-    ]);
-    assert!(started.status.success(), "tmux new-session: {started:?}");
+    let tmux = Tmux::start("classgen-e2e", work.path(), "");
 
     // Start: the Training tab, the saved run, the sample loaded.
     let screen = tmux.wait_text("data: mnist from bundled sample");
@@ -240,29 +247,7 @@ fn attach_follows_a_run_written_by_another_process() {
         event_line(&started) + &event_line(&epoch_event(1, 0.97)),
     )
     .unwrap();
-    let tmux = Tmux {
-        socket: format!("classgen-attach-{}", std::process::id()),
-    };
-    let command = format!(
-        "'{}' attach; echo EXITED:$?; sleep 60",
-        env!("CARGO_BIN_EXE_classgen")
-    );
-    let session = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "-c",
-        work.path().to_str().unwrap(),
-        "sh",
-        "-c",
-        &command,
-    ]);
-    assert!(session.status.success(), "tmux new-session: {session:?}");
+    let tmux = Tmux::start("classgen-attach", work.path(), "attach");
     let screen = tmux.wait_text("epoch 1: test 97.00%");
     assert!(
         screen.contains("20250102-000000-train") && screen.contains("attached"),

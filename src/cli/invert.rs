@@ -250,6 +250,23 @@ impl InvertArgs {
 }
 
 /// The checkpoint to invert: `--run`, else the latest train run.
+/// Prints grid progress after each source row when `every` > 0.
+fn grid_progress(every: usize) -> impl Fn(usize, usize) {
+    move |done, total| {
+        if every > 0 && done.is_multiple_of(CLASSES) {
+            eprintln!("  {done}/{total}");
+        }
+    }
+}
+
+/// The final image of every cell, one row per source, for [`snapshot::grid`].
+fn grid_rows(cells: &[Cell]) -> Vec<Vec<Option<&[f32]>>> {
+    cells
+        .chunks(CLASSES)
+        .map(|row| row.iter().map(|c| Some(c.last.pixels.as_slice())).collect())
+        .collect()
+}
+
 /// Builds the k-NN index over the training split with the `[baselines]` settings, saying so
 /// on stderr as `<role>: k-NN, ...`.
 fn knn_index(config: &Config, data: &Dataset, role: &str) -> anyhow::Result<KnnIndex> {
@@ -648,17 +665,10 @@ fn run_grid(
         let cells = grid::run(
             &sources,
             |source, target| model.inverter(&method, &source.pixels, target),
-            |done, total| {
-                if args.every > 0 && done.is_multiple_of(CLASSES) {
-                    eprintln!("  {done}/{total}");
-                }
-            },
+            grid_progress(args.every),
         )?;
         let seconds = started.elapsed().as_secs_f64();
-        let rows: Vec<Vec<Option<&[f32]>>> = cells
-            .chunks(CLASSES)
-            .map(|row| row.iter().map(|c| Some(c.last.pixels.as_slice())).collect())
-            .collect();
+        let rows = grid_rows(&cells);
         let png = snapshot::write_png(
             &config.paths.snapshots,
             &snapshot::file_name(&[&tag, "grid", "classes-to-all", &method_tag]),

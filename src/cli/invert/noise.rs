@@ -63,17 +63,10 @@ pub(super) fn run(
                 let inverter = GradientInverter::new(net.clone(), source.pixels.clone(), options)?;
                 Ok(Box::new(inverter) as Box<dyn Inverter>)
             },
-            |done, total| {
-                if args.every > 0 && done.is_multiple_of(CLASSES) {
-                    eprintln!("  {done}/{total}");
-                }
-            },
+            super::grid_progress(args.every),
         )?;
         let seconds = started.elapsed().as_secs_f64();
-        let rows: Vec<Vec<Option<&[f32]>>> = cells
-            .chunks(CLASSES)
-            .map(|row| row.iter().map(|c| Some(c.last.pixels.as_slice())).collect())
-            .collect();
+        let rows = super::grid_rows(&cells);
         let method = match reg.tag() {
             t if t.is_empty() => "plain".to_string(),
             t => t,
