@@ -3,7 +3,8 @@
 //! `cargo bench --bench train_epoch` trains three 12,800-image epochs (100 batches of 128) and
 //! prints the median images/s and the seconds a 60,000-image epoch takes at that rate, then the
 //! median time to classify the test split. Uses full MNIST from `CLASSGEN_BENCH_DATA` or
-//! `../shared/data/mnist` when present, else the bundled sample.
+//! `../shared/data/mnist` when present, else the bundled sample. Other built-in variants are
+//! timed by name: `cargo bench --bench train_epoch -- no-pool1 narrow`.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::channel;
@@ -45,17 +46,39 @@ fn main() -> anyhow::Result<()> {
         augment_shift: 0,
         ..TrainConfig::default()
     };
-    let arch = ArchSpec::seed();
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if names.is_empty() {
+        time_arch(&ArchSpec::seed(), &subset, &config, &full)
+    } else {
+        for name in names {
+            let arch = ArchSpec::by_name(&name, &[]).map_err(anyhow::Error::msg)?;
+            time_arch(&arch, &subset, &config, &full)?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints the median training rate of `arch` on `subset`, then its inference time on `full`.
+fn time_arch(
+    arch: &ArchSpec,
+    subset: &Dataset,
+    config: &TrainConfig,
+    full: &Dataset,
+) -> anyhow::Result<()> {
+    println!("arch: {}", arch.name);
     let mut rates = Vec::new();
-    let mut net = Network::new(&arch, 1, &Device::Cpu)?;
+    let mut net = Network::new(arch, 1, &Device::Cpu)?;
     for repeat in 0..3 {
-        net = Network::new(&arch, repeat, &Device::Cpu)?;
+        net = Network::new(arch, repeat, &Device::Cpu)?;
         let mut adam = Adam::new(net.vars().cloned().collect())?;
-        let mut meta = CheckpointMeta::fresh(&arch, &subset, &config);
+        let mut meta = CheckpointMeta::fresh(arch, subset, config);
         let (tx, _rx) = channel();
         let run = TrainRun {
-            config: &config,
-            data: &subset,
+            config,
+            data: subset,
             run_dir: None,
             events: &tx,
             cancel: &AtomicBool::new(false),

@@ -20,6 +20,9 @@ use crate::linalg::{matmul, Op};
 /// few enough that the patch matrix stays in cache. Fixed, so results never depend on threads.
 const CONV_CHUNK: usize = 8;
 
+/// Elements per parallel task in the element-wise ops.
+const ELEMENTWISE_CHUNK: usize = 1 << 16;
+
 /// Valid convolution of `x` `[b, h, w, c]` with `w_aug` `[k*k*c + 1, filters]` (weights in
 /// (ky, kx, channel) row order, the bias as the last row): `[b, h-k+1, w-k+1, filters]`.
 pub fn conv2d(x: &Tensor, w_aug: &Tensor, k: usize) -> candle_core::Result<Tensor> {
@@ -45,6 +48,15 @@ pub fn relu_max_pool2(x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// ReLU whose gradient at exactly 0 is 0, as in PyTorch and TensorFlow.
 pub fn relu(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.device().is_cpu() {
+        x.contiguous()?.apply_op1(Relu)
+    } else {
+        relu_generic(x)
+    }
+}
+
+/// [`relu`] from candle's tensor ops (any device).
+fn relu_generic(x: &Tensor) -> candle_core::Result<Tensor> {
     let mask = x.detach().gt(0f32)?.to_dtype(x.dtype())?;
     x.mul(&mask)
 }
@@ -92,8 +104,8 @@ impl ConvShape {
         let (oh, ow) = self.out();
         let (k, c, w) = (self.k, self.c, self.w);
         let n = images.len() / self.image_in();
-        cols.clear();
-        cols.resize(n * oh * ow * stride, 1.0);
+        // Every element is written below, so stale contents need no clearing.
+        cols.resize(n * oh * ow * stride, 0.0);
         for (img, dst) in images
             .chunks_exact(self.image_in())
             .zip(cols.chunks_exact_mut(oh * ow * stride))
@@ -104,15 +116,15 @@ impl ConvShape {
                     let src = ((oy + ky) * w + ox) * c;
                     row[ky * k * c..(ky + 1) * k * c].copy_from_slice(&img[src..src + k * c]);
                 }
+                row[k * k * c..].fill(1.0);
             }
         }
     }
 
-    /// Adds rows of patch gradients (length `patch()`) back onto the images they came from.
+    /// Adds rows of patch gradients (length `patch()`) onto `images` (zeroed by the caller).
     fn col2im(&self, cols: &[f32], images: &mut [f32]) {
         let (oh, ow) = self.out();
         let (k, c, w, p) = (self.k, self.c, self.w, self.patch());
-        images.fill(0.0);
         for (img, src) in images
             .chunks_exact_mut(self.image_in())
             .zip(cols.chunks_exact(oh * ow * p))
@@ -313,13 +325,80 @@ impl CustomOp2 for ConvGradInput {
             .zip(g.par_chunks(CONV_CHUNK * shape.image_out()))
             .for_each_init(Vec::new, |cols, (images, grad)| {
                 let rows = grad.len() / filters;
-                cols.clear();
+                // Overwritten by the product, so stale contents need no clearing.
                 cols.resize(rows * patch, 0.0);
                 let dims = (rows, patch, filters);
                 matmul(cols, grad, Op::N, weights, Op::T, dims, false, false);
                 shape.col2im(cols, images);
             });
         Ok((CpuStorage::F32(out), Shape::from((b, h, wd, c))))
+    }
+}
+
+/// ReLU in one pass; backward passes the gradient where the output is positive.
+struct Relu;
+
+impl CustomOp1 for Relu {
+    fn name(&self) -> &'static str {
+        "relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout)?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(ELEMENTWISE_CHUNK)
+            .zip(x.par_chunks(ELEMENTWISE_CHUNK))
+            .for_each(|(dst, src)| {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = if v > 0.0 { v } else { 0.0 };
+                }
+            });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let grad = res.apply_op2_no_bwd(&grad_res.contiguous()?, &ReluBackward)?;
+        Ok(Some(grad))
+    }
+}
+
+/// Backward of [`Relu`]: inputs are the forward's output and the output gradient.
+struct ReluBackward;
+
+impl CustomOp2 for ReluBackward {
+    fn name(&self) -> &'static str {
+        "relu-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (y, g) = (contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?);
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(ELEMENTWISE_CHUNK)
+            .zip(
+                y.par_chunks(ELEMENTWISE_CHUNK)
+                    .zip(g.par_chunks(ELEMENTWISE_CHUNK)),
+            )
+            .for_each(|(dst, (y, g))| {
+                for ((d, &y), &g) in dst.iter_mut().zip(y).zip(g) {
+                    *d = if y > 0.0 { g } else { 0.0 };
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
 
@@ -433,7 +512,7 @@ fn im2col_generic(x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
 fn relu_max_pool2_generic(x: &Tensor) -> candle_core::Result<Tensor> {
     let (b, h, w, c) = x.dims4()?;
     let (oh, ow) = (h / 2, w / 2);
-    let x = relu(&x.narrow(1, 0, 2 * oh)?.narrow(2, 0, 2 * ow)?)?;
+    let x = relu_generic(&x.narrow(1, 0, 2 * oh)?.narrow(2, 0, 2 * ow)?)?;
     x.reshape((b, oh, 2, ow, 2, c))?.max(4)?.max(2)
 }
 
@@ -585,15 +664,15 @@ mod tests {
     #[test]
     fn relu_gradient_is_zero_at_zero() {
         let x = Var::new(&[-1f32, 0.0, 2.0], &Device::Cpu).unwrap();
-        let g = relu(x.as_tensor())
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        assert_eq!(
-            g.get(&x).unwrap().to_vec1::<f32>().unwrap(),
-            vec![0.0, 0.0, 1.0]
-        );
+        for f in [relu, relu_generic] {
+            let y = f(x.as_tensor()).unwrap();
+            assert_eq!(y.to_vec1::<f32>().unwrap(), vec![0.0, 0.0, 2.0]);
+            let weighted = y.mul(&Tensor::new(&[5f32, 6.0, 7.0], &Device::Cpu).unwrap());
+            let g = weighted.unwrap().sum_all().unwrap().backward().unwrap();
+            assert_eq!(
+                g.get(&x).unwrap().to_vec1::<f32>().unwrap(),
+                vec![0.0, 0.0, 7.0]
+            );
+        }
     }
 }
