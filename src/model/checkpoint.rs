@@ -71,7 +71,7 @@ pub fn save(
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     save_tensors(&net.named_tensors(), &dir.join(WEIGHTS))?;
-    save_tensors(&adam.state(), &dir.join(OPTIMIZER))?;
+    save_tensors(&adam.state()?, &dir.join(OPTIMIZER))?;
     let json = serde_json::to_vec_pretty(meta)?;
     let path = dir.join(META);
     write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
