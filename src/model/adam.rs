@@ -200,6 +200,7 @@ impl InplaceOp3 for ApplyMoments {
     }
 }
 
+/// The f32 values of a contiguous tensor, for writing in place.
 fn contiguous_mut<'a>(
     storage: &'a mut CpuStorage,
     layout: &Layout,
@@ -213,18 +214,17 @@ fn contiguous_mut<'a>(
     }
 }
 
+/// The f32 values of a contiguous tensor of `len` elements.
 fn contiguous<'a>(
     storage: &'a CpuStorage,
     layout: &Layout,
     len: usize,
 ) -> candle_core::Result<&'a [f32]> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .filter(|(start, end)| end - start == len)
-        .ok_or_else(|| {
-            candle_core::Error::Msg("adam: operands differ in shape or layout".into())
-        })?;
-    Ok(&storage.as_slice::<f32>()?[start..end])
+    let values = super::ops::contiguous_f32(storage, layout)?;
+    if values.len() != len {
+        candle_core::bail!("adam: operands differ in shape");
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
