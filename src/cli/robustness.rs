@@ -12,6 +12,10 @@ use classgen::classifier::{accuracy, Classifier};
 use classgen::config::Config;
 use classgen::data::Split;
 use classgen::fsutil::{new_run_dir, write_atomic};
+use classgen::tui::widgets::plain::render_lines;
+use ratatui::layout::Rect;
+use ratatui::symbols::Marker;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Widget};
 
 use super::baselines::{fit_timed, latest_cnn};
 use super::DataArgs;
@@ -215,13 +219,41 @@ fn run_attacks(
     Ok(out)
 }
 
-/// One block character per value in [0,1], from ▁ (0) to █ (1): a chart that fits a line.
-fn sparkline(values: &[f64]) -> String {
-    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    values
-        .iter()
-        .map(|v| LEVELS[(v.clamp(0.0, 1.0) * 7.0).round() as usize])
-        .collect()
+/// Width and height of one model's chart, in characters.
+const CHART_SIZE: (u16, u16) = (30, 10);
+/// Charts side by side per row.
+const CHARTS_PER_ROW: usize = 3;
+
+/// Accuracy against noise level, one braille line chart per model, three to a row.
+fn noise_charts(curves: &[(&str, Vec<(f64, f64)>)], max_sigma: f64) -> Vec<String> {
+    let (w, h) = CHART_SIZE;
+    let mut lines = Vec::new();
+    for row in curves.chunks(CHARTS_PER_ROW) {
+        let width = w * row.len() as u16;
+        lines.extend(render_lines(width, h, |area, buf| {
+            for (i, (model, points)) in row.iter().enumerate() {
+                let cell = Rect::new(area.x + w * i as u16, area.y, w, h);
+                let data = [Dataset::default()
+                    .marker(Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .data(points)];
+                Chart::new(data.to_vec())
+                    .block(Block::bordered().title(format!(" {model} ")))
+                    .x_axis(
+                        Axis::default()
+                            .bounds([0.0, max_sigma.max(1e-6)])
+                            .labels(["0".to_string(), format!("{max_sigma}")]),
+                    )
+                    .y_axis(
+                        Axis::default()
+                            .bounds([0.0, 100.0])
+                            .labels(["0", "50", "100"]),
+                    )
+                    .render(cell, buf);
+            }
+        }));
+    }
+    lines
 }
 
 fn print_tables(result: &RobustnessResult, sigmas: &[f32]) {
@@ -248,18 +280,22 @@ fn print_tables(result: &RobustnessResult, sigmas: &[f32]) {
         println!();
     }
     println!();
-    println!(
-        "chart: accuracy from σ=0 (left) to σ={} (right), one column per σ, ▁ = 0 % .. █ = 100 %",
-        sigmas.last().copied().unwrap_or(0.0)
-    );
-    for m in &models {
-        let accuracies: Vec<f64> = result
-            .noise
-            .iter()
-            .filter(|r| r.model == *m)
-            .map(|r| r.accuracy)
-            .collect();
-        println!("{m:<8} {}", sparkline(&accuracies));
+    println!("Accuracy (%, vertical) against noise σ (horizontal), per model:");
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = models
+        .iter()
+        .map(|m| {
+            let points = result
+                .noise
+                .iter()
+                .filter(|r| r.model == *m)
+                .map(|r| (r.sigma as f64, 100.0 * r.accuracy))
+                .collect();
+            (*m, points)
+        })
+        .collect();
+    let max_sigma = sigmas.iter().copied().fold(0.0f32, f32::max) as f64;
+    for line in noise_charts(&curves, max_sigma) {
+        println!("{line}");
     }
     if result.attacks.is_empty() {
         return;
@@ -292,8 +328,41 @@ fn print_tables(result: &RobustnessResult, sigmas: &[f32]) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn sparkline_maps_zero_to_one_onto_the_eight_blocks() {
-        assert_eq!(super::sparkline(&[1.0, 0.5, 0.0, 2.0]), "█▅▁█");
+    fn noise_charts_draw_one_titled_braille_panel_per_model() {
+        let falling = vec![(0.0, 99.0), (0.25, 60.0), (0.5, 20.0)];
+        let flat = vec![(0.0, 90.0), (0.25, 90.0), (0.5, 90.0)];
+        let curves = [
+            ("cnn", falling.clone()),
+            ("knn", flat.clone()),
+            ("logreg", flat),
+            ("tree", falling),
+        ];
+        let lines = super::noise_charts(&curves, 0.5);
+        // Four models: a row of three panels, then one.
+        assert_eq!(lines.len(), 2 * super::CHART_SIZE.1 as usize);
+        let text = lines.join("\n");
+        for model in ["cnn", "knn", "logreg", "tree"] {
+            assert!(
+                text.contains(&format!(" {model} ")),
+                "no panel for {model}:\n{text}"
+            );
+        }
+        let dots = |s: &str| {
+            s.chars()
+                .filter(|c| ('\u{2801}'..='\u{28ff}').contains(c))
+                .count()
+        };
+        assert!(dots(&text) > 20, "no braille curves:\n{text}");
+        // A falling curve spans many rows of its panel; a flat one a single row.
+        let (w, h) = (super::CHART_SIZE.0 as usize, super::CHART_SIZE.1 as usize);
+        let rows_with_dots = |panel: usize| {
+            lines[..h]
+                .iter()
+                .filter(|l| dots(&l.chars().skip(panel * w).take(w).collect::<String>()) > 0)
+                .count()
+        };
+        assert!(rows_with_dots(0) >= 3, "{text}");
+        assert_eq!(rows_with_dots(1), 1, "{text}");
     }
 
     use super::*;

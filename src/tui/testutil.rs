@@ -56,13 +56,5 @@ pub fn screen(app: &App, width: u16, height: u16) -> String {
     terminal
         .draw(|f| view::render(f, app))
         .expect("drawing on a test backend");
-    let buffer = terminal.backend().buffer();
-    (0..height)
-        .map(|y| {
-            (0..width)
-                .map(|x| buffer[(x, y)].symbol())
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    super::widgets::plain::buffer_lines(terminal.backend().buffer()).join("\n")
 }
