@@ -1,8 +1,9 @@
 //! The network's shape-changing operations, written so autograd sees as little as possible:
-//! a 3x3 (or kxk) valid convolution with the bias folded in as a ones column, and a fused
-//! `relu_max_pool2` (ReLU then 2x2 max-pool, gradient routed to one argmax per window).
+//! a 3x3 (or kxk) valid convolution with the bias folded in as a ones column, a fused
+//! `relu_max_pool2` (ReLU then 2x2 max-pool, gradient routed to one argmax per window), and a
+//! one-pass ReLU.
 //!
-//! On the CPU both are custom candle ops with hand-written backward passes: the convolution is
+//! On the CPU all three are custom candle ops with hand-written backward passes: the convolution is
 //! im2col + one GEMM per chunk of images (forward), and GEMMs + col2im (backward), calling the
 //! `gemm` kernel directly, with no intermediate tensors; the input gradient is skipped when the
 //! input needs none (the images during training). On other devices the same maths is composed
