@@ -121,11 +121,12 @@ fn save_model(runs: &Path) -> PathBuf {
     dir
 }
 
-#[test]
-fn dashboard_in_tmux_switches_tabs_inverts_exports_and_quits_cleanly() {
+/// A temporary directory with a config that uses the bundled sample and one thread; `None`
+/// (after saying so) when tmux is not installed.
+fn workspace() -> Option<tempfile::TempDir> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("SKIPPED: tmux is not installed (Debian: apt-get install tmux)");
-        return;
+        return None;
     }
     let work = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -133,6 +134,14 @@ fn dashboard_in_tmux_switches_tabs_inverts_exports_and_quits_cleanly() {
         "[data]\nsource = \"sample\"\n[train]\nthreads = 1\n",
     )
     .unwrap();
+    Some(work)
+}
+
+#[test]
+fn dashboard_in_tmux_switches_tabs_inverts_exports_and_quits_cleanly() {
+    let Some(work) = workspace() else {
+        return;
+    };
     save_model(&work.path().join("runs"));
     let tmux = Tmux::start("classgen-e2e", work.path(), "");
 
@@ -223,16 +232,9 @@ fn epoch_event(epoch: usize, accuracy: f64) -> classgen::model::train::TrainEven
 #[test]
 fn attach_follows_a_run_written_by_another_process() {
     use std::io::Write;
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (Debian: apt-get install tmux)");
+    let Some(work) = workspace() else {
         return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    std::fs::write(
-        work.path().join("config.toml"),
-        "[data]\nsource = \"sample\"\n[train]\nthreads = 1\n",
-    )
-    .unwrap();
+    };
     let run = work.path().join("runs/20250102-000000-train");
     std::fs::create_dir_all(&run).unwrap();
     let events = run.join("events.jsonl");

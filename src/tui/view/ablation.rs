@@ -55,17 +55,10 @@ fn progress(frame: &mut Frame, area: Rect, app: &App, run: &AblationRun) {
         )),
         dir,
     );
-    let ratio = |a: usize, b: usize| {
-        if b == 0 {
-            0.0
-        } else {
-            (a as f64 / b as f64).min(1.0)
-        }
-    };
     frame.render_widget(
         Gauge::default()
             .gauge_style(Style::default().fg(Color::Green))
-            .ratio(ratio(run.finished, run.total))
+            .ratio(super::gauge_ratio(run.finished, run.total))
             .label(format!("runs {}/{}", run.finished, run.total)),
         overall,
     );
@@ -85,7 +78,7 @@ fn progress(frame: &mut Frame, area: Rect, app: &App, run: &AblationRun) {
             frame.render_widget(
                 Gauge::default()
                     .gauge_style(Style::default().fg(Color::Cyan))
-                    .ratio(ratio(done, p.epochs * p.batches))
+                    .ratio(super::gauge_ratio(done, p.epochs * p.batches))
                     .label(format!("batch {}/{}", p.batch, p.batches)),
                 current_gauge,
             );

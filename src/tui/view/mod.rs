@@ -95,6 +95,15 @@ fn status_line(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(hint).right_aligned(), right);
 }
 
+/// `done / total` for a gauge, clamped to [0, 1]; 0 when there is no total yet.
+fn gauge_ratio(done: usize, total: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        (done as f64 / total as f64).min(1.0)
+    }
+}
+
 /// A duration in seconds as `1h02m`, `3m05s` or `12s`.
 pub fn fmt_duration(seconds: f64) -> String {
     if !seconds.is_finite() || seconds < 0.0 {

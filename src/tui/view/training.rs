@@ -186,24 +186,17 @@ fn side_panel(frame: &mut Frame, area: Rect, app: &App) {
         Some(p) => (p.epoch.saturating_sub(1), p.epochs, p.batch, p.batches),
         None => (t.position.epoch, t.run_epochs, t.position.batch, 0),
     };
-    let ratio = |a: usize, b: usize| {
-        if b == 0 {
-            0.0
-        } else {
-            (a as f64 / b as f64).min(1.0)
-        }
-    };
     frame.render_widget(
         Gauge::default()
             .gauge_style(Style::default().fg(Color::Green))
-            .ratio(ratio(epoch, epochs))
+            .ratio(super::gauge_ratio(epoch, epochs))
             .label(format!("epochs {epoch}/{epochs}")),
         epoch_gauge,
     );
     frame.render_widget(
         Gauge::default()
             .gauge_style(Style::default().fg(Color::Cyan))
-            .ratio(ratio(batch, batches))
+            .ratio(super::gauge_ratio(batch, batches))
             .label(if batches > 0 {
                 format!("batch {batch}/{batches}")
             } else {
