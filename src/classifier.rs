@@ -1,6 +1,8 @@
 //! One interface for everything that scores images, so accuracy, confidence and histograms are
 //! written once for the CNN and every baseline.
 
+use std::sync::Arc;
+
 use crate::data::{CLASSES, PIXELS};
 use crate::model::Network;
 
@@ -19,7 +21,7 @@ pub trait Classifier: Send + Sync {
 
 /// The CNN behind the [`Classifier`] interface.
 pub struct Cnn {
-    pub network: Network,
+    pub network: Arc<Network>,
     /// Images per forward pass.
     pub batch: usize,
 }

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::BaselineKind;
+pub use crate::baselines::BaselinesConfig;
 use crate::data::{DatasetKind, SourceKind};
 use crate::inversion::{GradientOptions, Objective, Regularisers, StepKind};
+pub use crate::model::recipe::{Schedule, TrainConfig};
 use crate::model::ArchSpec;
 
 /// Why a configuration could not be used.
@@ -23,9 +24,6 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config key '{key}': {message}")]
     Invalid { key: &'static str, message: String },
-    /// A key whose name is only known at run time (`keys.<action>`).
-    #[error("config key '{key}': {message}")]
-    InvalidKey { key: String, message: String },
 }
 
 /// The whole configuration.
@@ -42,8 +40,8 @@ pub struct Config {
     /// Architectures defined in the file (`[[arch]]`), usable wherever a built-in one is.
     #[serde(rename = "arch")]
     pub archs: Vec<ArchSpec>,
-    /// `[keys]`: dashboard actions rebound to other keys (action name = key); checked against
-    /// the dashboard's key table.
+    /// `[keys]`: dashboard actions rebound to other keys (action name = key); the dashboard
+    /// checks them against its key table when it opens.
     pub keys: BTreeMap<String, String>,
 }
 
@@ -111,49 +109,6 @@ impl DataConfig {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
             .unwrap_or_else(|| PathBuf::from(".cache"));
         base.join("classgen")
-    }
-}
-
-/// Learning-rate schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Schedule {
-    /// The same rate throughout.
-    Constant,
-    /// Cosine decay from the rate to 0 over the whole run.
-    Cosine,
-}
-
-/// `[train]`: the training recipe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
-    pub arch: String,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub schedule: Schedule,
-    pub augment_shift: usize,
-    pub seed: u64,
-    pub device: String,
-    pub threads: usize,
-    pub eval_batch: usize,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            arch: "seed".into(),
-            epochs: 5,
-            batch_size: 128,
-            learning_rate: 1e-3,
-            schedule: Schedule::Cosine,
-            augment_shift: 2,
-            seed: 42,
-            device: "cpu".into(),
-            threads: 0,
-            eval_batch: 1000,
-        }
     }
 }
 
@@ -307,48 +262,6 @@ impl InvertConfig {
             epsilon: self.epsilon,
             reg: self.reg,
             seed: self.seed,
-        }
-    }
-}
-
-/// `[baselines]`: the classical models and the confidence analysis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BaselinesConfig {
-    pub models: Vec<BaselineKind>,
-    pub k: usize,
-    pub knn_pca_dims: usize,
-    pub logreg_c: f64,
-    pub logreg_max_iter: usize,
-    pub max_depth: usize,
-    pub forest_trees: usize,
-    pub svm_c: f64,
-    pub svm_train_images: usize,
-    pub seed: u64,
-    pub histogram_bins: usize,
-    pub ece_bins: usize,
-}
-
-impl Default for BaselinesConfig {
-    fn default() -> Self {
-        Self {
-            models: vec![
-                BaselineKind::Logreg,
-                BaselineKind::Knn,
-                BaselineKind::Tree,
-                BaselineKind::Forest,
-            ],
-            k: 3,
-            knn_pca_dims: 64,
-            logreg_c: 1.0,
-            logreg_max_iter: 100,
-            max_depth: 0,
-            forest_trees: 100,
-            svm_c: 10.0,
-            svm_train_images: 0,
-            seed: 42,
-            histogram_bins: 20,
-            ece_bins: 15,
         }
     }
 }
@@ -534,10 +447,6 @@ impl Config {
         }
         self.robustness.validate()?;
         self.invert.validate()?;
-        crate::tui::keys::Keymap::new(&self.keys).map_err(|e| ConfigError::InvalidKey {
-            key: format!("keys.{}", e.action),
-            message: e.message,
-        })?;
         Ok(())
     }
 }
@@ -679,27 +588,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'arch'") && err.contains("taken"), "{err}");
-    }
-
-    #[test]
-    fn rebound_keys_are_checked_and_named() {
-        let config = parse("[keys]\ntrain_start = \"g\"\n").unwrap();
-        assert_eq!(
-            config.keys.get("train_start").map(String::as_str),
-            Some("g")
-        );
-        let err = parse("[keys]\nlaunch = \"g\"\n").unwrap_err().to_string();
-        assert!(
-            err.contains("keys.launch") && err.contains("unknown action"),
-            "{err}"
-        );
-        let err = parse("[keys]\ntrain_stop = \"Hyper-x\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("keys.train_stop") && err.contains("Hyper-x"),
-            "{err}"
-        );
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! classgen: train MNIST classifiers, then turn them into generators.
 //!
-//! The library holds every job (data loading, training, evaluation) so that the headless CLI
-//! and the dashboard drive the same code.
+//! Layers, each importing only those above it in this list:
+//! - `data`, `fsutil`, `device`, `linalg`, `runtime`, `snapshot`: data sets, files, devices, maths;
+//! - `model`, `baselines`, `classifier`, `analysis`, `ablation`, `inversion`: the science;
+//! - `config`: the typed `config.toml`;
+//! - `runs`: the run store (run directories, data identity, checkpoints, result files);
+//! - `jobs`: every long job on its own thread, with typed events and results;
+//! - `text`: charts and table cells shared by the two consumers;
+//! - `tui` (here) and the binary's `cli`: the dashboard and the headless commands.
 
 pub mod ablation;
 pub mod analysis;
@@ -15,6 +21,8 @@ pub mod inversion;
 pub mod jobs;
 pub mod linalg;
 pub mod model;
+pub mod runs;
 pub mod runtime;
 pub mod snapshot;
+pub mod text;
 pub mod tui;

@@ -48,6 +48,72 @@ pub fn grid(cells: &[Vec<Option<&[f32]>>], scale: u32) -> GrayImage {
     out
 }
 
+/// 3x5 bitmaps of the digits 0-9, one row of 3 bits per `u8`, top row first.
+const DIGITS: [[u8; 5]; 10] = [
+    [0b111, 0b101, 0b101, 0b101, 0b111],
+    [0b010, 0b110, 0b010, 0b010, 0b111],
+    [0b111, 0b001, 0b111, 0b100, 0b111],
+    [0b111, 0b001, 0b111, 0b001, 0b111],
+    [0b101, 0b101, 0b111, 0b001, 0b001],
+    [0b111, 0b100, 0b111, 0b001, 0b111],
+    [0b111, 0b100, 0b111, 0b101, 0b111],
+    [0b111, 0b001, 0b010, 0b010, 0b010],
+    [0b111, 0b101, 0b111, 0b101, 0b111],
+    [0b111, 0b101, 0b111, 0b001, 0b111],
+];
+
+/// Draws the digits of `text` (other characters are skipped) in white, each dot `dot` pixels,
+/// centred on (`cx`, `cy`).
+fn draw_digits(img: &mut GrayImage, text: &str, cx: u32, cy: u32, dot: u32) {
+    let digits: Vec<usize> = text
+        .chars()
+        .filter_map(|c| c.to_digit(10).map(|d| d as usize))
+        .collect();
+    let width = (digits.len() as u32 * 4).saturating_sub(1) * dot;
+    let (x0, y0) = (cx.saturating_sub(width / 2), cy.saturating_sub(5 * dot / 2));
+    for (i, &d) in digits.iter().enumerate() {
+        for (row, bits) in DIGITS[d].iter().enumerate() {
+            for col in 0..3u32 {
+                if bits & (0b100 >> col) == 0 {
+                    continue;
+                }
+                for dy in 0..dot {
+                    for dx in 0..dot {
+                        let x = x0 + (i as u32 * 4 + col) * dot + dx;
+                        let y = y0 + row as u32 * dot + dy;
+                        if x < img.width() && y < img.height() {
+                            img.put_pixel(x, y, Luma([255]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`grid`] with a margin that labels its rows (`rows[r]`, e.g. the source's class or seed)
+/// on the left and its columns (the targets 0, 1, ...) on top.
+pub fn labelled_grid(cells: &[Vec<Option<&[f32]>>], rows: &[String], scale: u32) -> GrayImage {
+    let body = grid(cells, scale);
+    let cell = SIDE as u32 * scale.max(1);
+    let dot = (scale.max(1) / 2).max(1);
+    let margin = 14 * dot + GAP;
+    let mut out = GrayImage::from_pixel(body.width() + margin, body.height() + margin, Luma([0]));
+    for (x, y, v) in body.enumerate_pixels() {
+        out.put_pixel(margin + x, margin + y, *v);
+    }
+    let cols = cells.iter().map(Vec::len).max().unwrap_or(0);
+    for c in 0..cols as u32 {
+        let cx = margin + c * (cell + GAP) + cell / 2;
+        draw_digits(&mut out, &c.to_string(), cx, margin / 2, dot);
+    }
+    for (r, label) in rows.iter().enumerate() {
+        let cy = margin + r as u32 * (cell + GAP) + cell / 2;
+        draw_digits(&mut out, label, margin / 2, cy, dot);
+    }
+    out
+}
+
 /// At most `count` of `frames`, spread evenly (first and last always included).
 fn pick<'a>(frames: &[&'a [f32]], count: usize) -> Vec<&'a [f32]> {
     let n = frames.len();
@@ -187,6 +253,23 @@ mod tests {
         assert_eq!(g.dimensions(), (28 * 2 + GAP, 28));
         assert_eq!(g.get_pixel(28, 0)[0], GAP_GREY);
         assert_eq!(g.get_pixel(30, 0)[0], GAP_GREY, "a missing cell is grey");
+    }
+
+    #[test]
+    fn a_labelled_grid_has_a_margin_with_the_row_and_column_numbers() {
+        let img = [1.0f32; 784];
+        let cells = vec![vec![Some(&img[..]); 2]; 1];
+        let plain = grid(&cells, 2);
+        let labelled = labelled_grid(&cells, &["7".to_string()], 2);
+        let margin = labelled.width() - plain.width();
+        assert_eq!(labelled.height() - plain.height(), margin);
+        // Some label dots are lit in the top margin (the columns) and the left one (the row).
+        let lit = |x0: u32, y0: u32, w: u32, h: u32| {
+            (x0..x0 + w).any(|x| (y0..y0 + h).any(|y| labelled.get_pixel(x, y)[0] == 255))
+        };
+        assert!(lit(margin, 0, plain.width(), margin), "column labels");
+        assert!(lit(0, margin, margin, plain.height()), "row labels");
+        assert!(!lit(0, 0, margin, margin), "the corner stays empty");
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! A tiny ablation on the bundled sample: complete rows, and resuming skips finished runs.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::channel;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
-use classgen::ablation::table;
 use classgen::config::TrainConfig;
 use classgen::data::source::load_sample;
 use classgen::data::Dataset;
-use classgen::jobs::ablate::{run, study_dir, AblationEvent, AblationPlan};
+use classgen::jobs::ablate::{self as job, AblationEvent, AblationPlan, AblationResult};
 use classgen::model::ArchSpec;
+use classgen::runs::{RunKind, RunState, RunStore};
 
 fn small_sample() -> Dataset {
     let full = load_sample().unwrap();
@@ -33,37 +33,38 @@ fn plan() -> AblationPlan {
 
 #[test]
 fn tiny_ablation_fills_the_table_and_resumes_without_retraining() {
-    let data = small_sample();
+    let data = Arc::new(small_sample());
     let runs = tempfile::tempdir().unwrap();
-    let plan = plan();
-    let dir = study_dir(runs.path(), &data, &plan.train);
+    let store = RunStore::new(runs.path());
 
     // First pass: cancel as soon as one run has finished.
-    let cancel = AtomicBool::new(false);
-    let (tx, rx) = channel();
-    let partial = std::thread::scope(|s| {
-        let worker = s.spawn(|| run(&plan, &data, &dir, &tx, &cancel));
-        for event in rx.iter() {
-            if matches!(event, AblationEvent::RunFinished(_)) {
-                cancel.store(true, Ordering::Relaxed);
-            }
-            if matches!(event, AblationEvent::Cancelled) {
-                break;
-            }
+    let first = job::spawn(
+        plan(),
+        data.clone(),
+        &store,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    let dir = first.run().unwrap().dir.clone();
+    for event in first.events().iter() {
+        if matches!(event, AblationEvent::RunFinished(_)) {
+            first.cancel();
         }
-        worker.join().unwrap().unwrap()
-    });
+    }
+    let partial = first.join().unwrap();
     assert!(
-        !partial.is_empty() && partial.len() < 4,
+        !partial.runs.is_empty() && partial.runs.len() < 4,
         "{} runs after cancel",
-        partial.len()
+        partial.runs.len()
     );
+    let stopped = store.find(&dir.display().to_string()).unwrap();
+    assert_eq!(stopped.state(), RunState::Stopped { at: None });
 
-    // Second pass: the finished runs are reused, the rest trained.
-    let (tx, rx) = channel();
-    let results = run(&plan, &data, &dir, &tx, &AtomicBool::new(false)).unwrap();
-    drop(tx);
-    let events: Vec<AblationEvent> = rx.iter().collect();
+    // Second pass: the same study lands in the same run; finished runs are reused.
+    let second = job::spawn(plan(), data, &store, Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(second.run().unwrap().dir, dir);
+    let events: Vec<AblationEvent> = second.events().iter().collect();
+    let result = second.join().unwrap();
     let reused = events
         .iter()
         .filter(|e| matches!(e, AblationEvent::Reused(_)))
@@ -72,12 +73,11 @@ fn tiny_ablation_fills_the_table_and_resumes_without_retraining() {
         .iter()
         .filter(|e| matches!(e, AblationEvent::RunFinished(_)))
         .count();
-    assert_eq!(reused, partial.len());
+    assert_eq!(reused, partial.runs.len());
     assert_eq!(reused + trained, 4);
-    assert_eq!(results.len(), 4);
+    assert_eq!(result.runs.len(), 4);
 
-    let order = vec!["seed".to_string(), "tiny".to_string()];
-    let rows = table(&results, &order, "seed");
+    let rows = &result.rows;
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].params, 225_034);
     assert_eq!(rows[1].params, 14_410);
@@ -86,7 +86,7 @@ fn tiny_ablation_fills_the_table_and_resumes_without_retraining() {
         "seed: {}",
         rows[0].accuracy.mean
     );
-    for row in &rows {
+    for row in rows {
         assert_eq!(row.accuracy.n, 2);
         assert!(
             row.accuracy.mean > 0.1,
@@ -98,9 +98,12 @@ fn tiny_ablation_fills_the_table_and_resumes_without_retraining() {
     }
     assert!(rows[1].delta.is_some() && !rows[1].verdict.is_empty());
 
-    // The table the dashboard shows is saved beside the runs.
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(classgen::jobs::ablate::RESULT)).unwrap())
-            .unwrap();
-    assert_eq!(saved["variants"].as_array().unwrap().len(), 2);
+    // The table the dashboard shows is the run's result, found through the store.
+    let saved = store.newest(RunKind::Ablate, |_| true).unwrap();
+    assert_eq!(saved.state(), RunState::Finished);
+    let table: AblationResult = saved.result().unwrap();
+    let accuracies =
+        |r: &AblationResult| -> Vec<f64> { r.runs.iter().map(|run| run.test_accuracy).collect() };
+    assert_eq!(accuracies(&table), accuracies(&result));
+    assert_eq!(table.rows.len(), 2);
 }

@@ -10,7 +10,8 @@ use classgen::inversion::{
     Frame, GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, Objective,
     Regularisers, Start, StepKind, StopReason,
 };
-use classgen::model::{checkpoint, Network};
+use classgen::model::Network;
+use classgen::runs::checkpoint;
 
 mod common;
 use common::{train_on_sample, TrainedSample};

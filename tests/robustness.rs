@@ -1,7 +1,7 @@
 //! Attacks on a CNN trained briefly on the bundled sample.
 
 use classgen::analysis::robustness::{attack, AttackKind, AttackSettings};
-use classgen::model::checkpoint;
+use classgen::runs::checkpoint;
 
 mod common;
 use common::train_on_sample;

@@ -3,15 +3,17 @@
 pub mod forest;
 pub mod knn;
 pub mod logreg;
+mod settings;
 pub mod svm;
 pub mod tree;
+
+pub use settings::BaselinesConfig;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::Classifier;
-use crate::config::BaselinesConfig;
 use crate::data::Split;
 
 /// The baselines classgen can fit.

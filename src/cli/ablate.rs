@@ -1,18 +1,16 @@
 //! `classgen ablate`: the ablation study headless, resumable, with a significance table.
 
-use std::io::IsTerminal;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use classgen::ablation::{table, VariantRow};
+use classgen::ablation::VariantRow;
 use classgen::config::Config;
 use classgen::jobs::ablate::{self as job, AblationEvent, AblationPlan};
 use classgen::model::train::TrainEvent;
 use classgen::model::ArchSpec;
+use classgen::runs::RunStore;
 
+use super::console::{self, note, out};
 use super::DataArgs;
 
 /// Flags of `classgen ablate`; each overrides `[ablation]` in the config.
@@ -41,10 +39,10 @@ pub struct AblateArgs {
 }
 
 fn list(config: &Config) {
-    println!("{:<10} {:>10}  description", "variant", "params");
+    out!("{:<10} {:>10}  description", "variant", "params");
     let custom = config.archs.iter().map(|a| (a.clone(), "from config.toml"));
     for (spec, description) in ArchSpec::builtins().into_iter().chain(custom) {
-        println!("{:<10} {:>10}  {description}", spec.name, spec.params());
+        out!("{:<10} {:>10}  {description}", spec.name, spec.params());
     }
 }
 
@@ -80,27 +78,26 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
     let seeds: Vec<u64> = (0..config.ablation.seeds as u64)
         .map(|i| config.train.seed + i)
         .collect();
-    let data = Arc::new(super::load_data(config, None)?.dataset);
-    let dir = job::study_dir(&config.paths.runs, &data, &recipe);
-    let cancel = Arc::new(AtomicBool::new(false));
-    super::cancel_on_signals(&cancel)?;
+    let data = super::load_data(config)?;
     let plan = AblationPlan {
         variants,
         seeds,
         train: recipe,
     };
-    let job = job::spawn(plan, data, dir, cancel)?;
+    let store = RunStore::new(&config.paths.runs);
+    let job = job::spawn(plan, data, &store, console::cancel_flag())?;
+    super::announce(job.run());
     let mut bar: Option<ProgressBar> = None;
-    let interactive = std::io::stderr().is_terminal();
-    for event in job.events.iter() {
+    let interactive = console::interactive();
+    for event in job.events().iter() {
         match event {
             AblationEvent::Planned { dir, runs, done } => {
-                eprintln!(
+                note!(
                     "study: {} ({runs} runs, {done} already done)",
                     dir.display()
                 )
             }
-            AblationEvent::Reused(r) => eprintln!(
+            AblationEvent::Reused(r) => note!(
                 "  {} seed {}: {:.2}% (saved earlier)",
                 r.variant,
                 r.seed,
@@ -108,7 +105,7 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
             ),
             AblationEvent::RunStarted { variant, seed } => {
                 if !interactive {
-                    eprintln!("  {variant} seed {seed}: training");
+                    note!("  {variant} seed {seed}: training");
                 }
             }
             AblationEvent::Train {
@@ -124,7 +121,10 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
                     },
             } if interactive => {
                 let b = bar.get_or_insert_with(|| {
-                    let b = ProgressBar::new(batches as u64);
+                    let b = ProgressBar::with_draw_target(
+                        Some(batches as u64),
+                        indicatif::ProgressDrawTarget::stderr(),
+                    );
                     b.set_style(
                         ProgressStyle::with_template("  {prefix} [{bar:25}] {pos}/{len} {msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -141,7 +141,7 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
                 if let Some(b) = bar.take() {
                     b.finish_and_clear();
                 }
-                eprintln!(
+                note!(
                     "  {} seed {}: {:.2}% ({:.1} s/epoch)",
                     r.variant,
                     r.seed,
@@ -153,30 +153,38 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
                 if let Some(b) = bar.take() {
                     b.finish_and_clear();
                 }
-                eprintln!(
-                    "stopped; finished runs are saved. Run the same command again to continue."
-                );
+                note!("stopped; finished runs are saved. Run the same command again to continue.");
             }
+            AblationEvent::Notice { message } => note!("{message}"),
         }
     }
-    let results = job.join()?;
-    let rows = table(&results, &config.ablation.variants, "seed");
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    let result = job.join()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print_table(&rows);
+        print_table(&result.rows);
     }
     Ok(())
 }
 
 fn print_table(rows: &[VariantRow]) {
-    println!(
+    out!(
         "{:<10} {:>9}  {:>16}  {:>15}  {:>7}  {:>9}  {:>7}  {:>7}  verdict",
-        "variant", "params", "accuracy %", "(min, max)", "s/epoch", "infer/s", "delta", "p"
+        "variant",
+        "params",
+        "accuracy %",
+        "(min, max)",
+        "s/epoch",
+        "infer/s",
+        "delta",
+        "p"
     );
     for r in rows {
         let a = &r.accuracy;
-        println!(
+        out!(
             "{:<10} {:>9}  {:>7.2} ± {:<6.2}  ({:>5.2}, {:>5.2})  {:>7.1}  {:>9.0}  {:>7}  {:>7}  {}",
             r.variant,
             r.params,
@@ -191,7 +199,7 @@ fn print_table(rows: &[VariantRow]) {
             r.verdict
         );
     }
-    println!(
+    out!(
         "accuracy: mean ± std over seeds; delta vs seed in points; p: Welch's t-test (two-sided)."
     );
 }

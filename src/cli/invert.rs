@@ -1,27 +1,27 @@
-//! `classgen invert`: turn the classifier into a generator, headless. One inversion with
-//! progress lines and snapshots, or `--grid`: every class to every target, per method.
+//! `classgen invert`: turn the classifier into a generator, headless. One inversion (through
+//! the same session job the dashboard drives, so both write the same files), `--grid`: every
+//! class to every target per method, or `--grid --from noise`: noise prototypes judged by
+//! other models.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use classgen::baselines::knn::KnnIndex;
 use classgen::config::Config;
-use classgen::data::{Dataset, Split, CLASSES};
-use classgen::inversion::grid::{self, Cell, Summary};
-use classgen::inversion::{
-    start, Frame, GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, Objective,
-    Start, StartImage, StepKind, StopReason,
+use classgen::data::{Dataset, CLASSES};
+use classgen::inversion::grid::Cell;
+use classgen::inversion::{Frame, GradientOptions, Objective, Start, StepKind, StopReason};
+use classgen::jobs::invert::{
+    self as session, InvEvent, InvRequest, InvertModel, Method, ModelSpec, SnapshotSettings, Source,
 };
-use classgen::model::checkpoint::{self, CheckpointMeta};
-use classgen::model::Network;
-use classgen::snapshot;
+use classgen::jobs::invert_grid::{self as grid_job, GridEvent, GridPlan, MethodGrid};
+use classgen::jobs::models::CnnModel;
+use classgen::jobs::prototypes::{self as proto_job, PrototypesEvent, PrototypesPlan};
+use classgen::runs::{RunKind, RunStore};
 
-use super::DataArgs;
-
-mod noise;
+use super::console::{self, note, out};
+use super::{DataArgs, NeedCnn};
 
 /// Which classifier to invert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,10 +41,10 @@ pub struct InvertArgs {
     /// --grid --from noise: noise starts per target.
     #[arg(long, value_name = "N")]
     starts: Option<usize>,
-    /// --grid --from noise: the CNN that judges the images (default: the newest train run on
-    /// the same data set with another seed).
-    #[arg(long, value_name = "RUN_DIR")]
-    judge: Option<PathBuf>,
+    /// --grid --from noise: the CNN that judges the images, a training run's directory or name
+    /// (default: the newest finished one on the same data with another seed).
+    #[arg(long, value_name = "RUN")]
+    judge: Option<String>,
     /// Start image: test:IDX, class:C (first confident test image of class C), noise:SEED or
     /// blank [default: class:3]. With --grid: class (the first confident test image of each
     /// class; the default) or noise[:SEED] (seeded noise starts, plain and regularised, judged
@@ -89,9 +89,10 @@ pub struct InvertArgs {
     /// Snapshot upscale factor.
     #[arg(long)]
     scale: Option<u32>,
-    /// Training run whose checkpoint to use (default: the latest under paths.runs).
-    #[arg(long, value_name = "RUN_DIR")]
-    run: Option<PathBuf>,
+    /// The CNN to invert: a training run's directory or name (default: the newest finished one
+    /// on the data in use).
+    #[arg(long, value_name = "RUN")]
+    run: Option<String>,
     #[command(flatten)]
     data: DataArgs,
     /// cpu, cuda or cuda:N.
@@ -249,179 +250,13 @@ impl InvertArgs {
     }
 }
 
-/// The checkpoint to invert: `--run`, else the latest train run.
-/// Prints grid progress after each source row when `every` > 0.
-fn grid_progress(every: usize) -> impl Fn(usize, usize) {
-    move |done, total| {
-        if every > 0 && done.is_multiple_of(CLASSES) {
-            eprintln!("  {done}/{total}");
-        }
-    }
-}
-
-/// The final image of every cell, one row per source, for [`snapshot::grid`].
-fn grid_rows(cells: &[Cell]) -> Vec<Vec<Option<&[f32]>>> {
-    cells
-        .chunks(CLASSES)
-        .map(|row| row.iter().map(|c| Some(c.last.pixels.as_slice())).collect())
-        .collect()
-}
-
-/// Builds the k-NN index over the training split with the `[baselines]` settings, saying so
-/// on stderr as `<role>: k-NN, ...`.
-fn knn_index(config: &Config, data: &Dataset, role: &str) -> anyhow::Result<KnnIndex> {
-    let b = &config.baselines;
-    let started = std::time::Instant::now();
-    let index = KnnIndex::new(
-        &data.train.images,
-        &data.train.labels,
-        b.knn_pca_dims,
-        b.seed,
-    )?;
-    eprintln!(
-        "{role}: k-NN, k = {} over {} training images (index built in {:.1} s)",
-        b.k,
-        data.train.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(index)
-}
-
-fn run_dir(args: &InvertArgs, config: &Config) -> anyhow::Result<PathBuf> {
-    if let Some(run) = &args.run {
-        return Ok(run.clone());
-    }
-    checkpoint::latest_run(&config.paths.runs, "train").ok_or_else(|| {
-        anyhow::anyhow!(
-            "no trained CNN under {}: train one with `classgen train` (a few minutes; `--epochs 1` is enough to try), or name a run with --run RUN_DIR",
-            config.paths.runs.display()
-        )
-    })
-}
-
-/// A short model tag for file names: `cnn-<run directory name without -train>`.
-fn model_tag(dir: &Path) -> String {
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("run")
-        .trim_end_matches("-train");
-    format!("cnn-{name}")
-}
-
-/// The classifier being inverted.
-enum Model {
-    Cnn {
-        net: Arc<Network>,
-        tag: String,
-        dir: PathBuf,
-        meta: Box<CheckpointMeta>,
-    },
-    Knn {
-        index: Arc<KnnIndex>,
-        train: Arc<Split>,
-        k: usize,
-    },
-}
-
-/// One way to invert: the settings of either inverter, target left to fill in.
-#[derive(Clone)]
-enum Method {
-    Gradient(GradientOptions),
-    Knn(KnnOptions),
-}
-
-impl Method {
-    /// For file names and tables: `log-normalized`, `knn-k3-mask0.5`.
-    fn tag(&self) -> String {
-        match self {
-            Self::Gradient(o) => {
-                let mut tag = format!("{}-{}", o.objective.name(), o.step.name());
-                let reg = o.reg.tag();
-                if !reg.is_empty() {
-                    tag = format!("{tag}-{reg}");
-                }
-                tag
-            }
-            Self::Knn(o) => format!("k{}-mask{}", o.k, o.mask),
-        }
-    }
-
-    fn threshold(&self) -> f32 {
-        match self {
-            Self::Gradient(o) => o.threshold,
-            Self::Knn(o) => o.threshold,
-        }
-    }
-
-    fn options_json(&self) -> serde_json::Value {
-        match self {
-            Self::Gradient(o) => serde_json::json!(o),
-            Self::Knn(o) => serde_json::json!(o),
-        }
-    }
-}
-
-impl Model {
-    fn tag(&self) -> String {
-        match self {
-            Self::Cnn { tag, .. } => tag.clone(),
-            Self::Knn { train, .. } => format!("knn-{}train", train.len()),
-        }
-    }
-
-    fn predict(&self, pixels: &[u8]) -> anyhow::Result<Vec<f32>> {
-        match self {
-            Self::Cnn { net, .. } => Ok(net.predict_proba(pixels, 256)?),
-            Self::Knn { index, k, .. } => Ok(index.predict_proba_u8(pixels, *k)),
-        }
-    }
-
-    /// The default method of this model from the config.
-    fn method(&self, config: &Config) -> Method {
-        match self {
-            Self::Cnn { .. } => Method::Gradient(config.invert.options(0)),
-            Self::Knn { k, .. } => {
-                let c = &config.invert.knn;
-                Method::Knn(KnnOptions {
-                    target: 0,
-                    k: *k,
-                    lr: c.lr,
-                    mask: c.mask,
-                    max_steps: c.max_steps,
-                    threshold: c.threshold,
-                    seed: config.invert.seed,
-                })
-            }
-        }
-    }
-
-    fn inverter(
-        &self,
-        method: &Method,
-        start: &[f32],
-        target: usize,
-    ) -> anyhow::Result<Box<dyn Inverter>> {
-        Ok(match (self, method) {
-            (Self::Cnn { net, .. }, Method::Gradient(o)) => Box::new(GradientInverter::new(
-                net.clone(),
-                start.to_vec(),
-                GradientOptions {
-                    target,
-                    ..o.clone()
-                },
-            )?),
-            (Self::Knn { index, train, .. }, Method::Knn(o)) => Box::new(KnnInverter::new(
-                index.clone(),
-                train.clone(),
-                start.to_vec(),
-                KnnOptions {
-                    target,
-                    ..o.clone()
-                },
-            )?),
-            _ => anyhow::bail!("this method does not fit this model"),
-        })
+/// Where snapshots go, from the config.
+fn snapshot_settings(config: &Config) -> SnapshotSettings {
+    SnapshotSettings {
+        dir: config.paths.snapshots.clone(),
+        scale: config.invert.scale,
+        strip: config.invert.strip,
+        gif_frames: config.invert.gif_frames,
     }
 }
 
@@ -431,166 +266,72 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
     args.apply(config, task)?;
     config.validate()?;
     classgen::runtime::set_threads(config.invert.threads);
-    let (model, data) = match args.model {
-        ModelKind::Cnn => {
-            let dir = run_dir(&args, config)?;
-            let device = classgen::device::open(&config.train.device)?;
-            let (net, meta) = checkpoint::load_network(&dir, &device)?;
-            eprintln!(
-                "model: {} ({}, epoch {})",
-                dir.display(),
-                meta.arch.name,
-                meta.position.epoch
-            );
-            let needs_data = match task {
-                Task::One { start, .. } => start.needs_test_split(),
-                Task::ClassGrid | Task::NoiseGrid(_) => true,
-            };
-            let data = if needs_data {
-                Some(super::load_data(config, Some(meta.dataset))?.dataset)
-            } else {
-                None
-            };
-            let model = Model::Cnn {
-                net: Arc::new(net),
-                tag: model_tag(&dir),
-                dir,
-                meta: Box::new(meta),
-            };
-            (model, data)
+    let needs_data = match task {
+        Task::One { start, .. } => start.needs_test_split(),
+        Task::ClassGrid | Task::NoiseGrid(_) => true,
+    };
+    if args.model == ModelKind::Knn {
+        if args.run.is_some() {
+            anyhow::bail!("--run names a CNN: k-NN needs none");
         }
-        ModelKind::Knn => {
-            if args.run.is_some() {
-                anyhow::bail!("--run names a CNN checkpoint: k-NN needs none");
+        let data = super::load_data(config)?;
+        return match task {
+            Task::One { start, target } => {
+                let spec = ModelSpec::Knn {
+                    settings: config.baselines.clone(),
+                };
+                let method = session::knn_method(&config.invert, config.baselines.k);
+                run_one(&args, config, spec, method, Some(data), start, target)
             }
-            let data = super::load_data(config, None)?.dataset;
-            let index = knn_index(config, &data, "model")?;
-            let model = Model::Knn {
-                index: Arc::new(index),
-                train: Arc::new(data.train.clone()),
-                k: config.baselines.k,
+            Task::ClassGrid => {
+                note!(
+                    "k-NN: building the index over {} training images ...",
+                    data.train.len()
+                );
+                let model = InvertModel::knn(&data, &config.baselines)?;
+                run_grid(&args, config, model, data)
+            }
+            Task::NoiseGrid(_) => anyhow::bail!("--grid --from noise inverts the CNN"),
+        };
+    }
+    let (data, cnn) = match args.run.as_deref() {
+        // A noise or blank start from a named model needs no data.
+        Some(name) if !needs_data && !args.data.given() => (None, named_cnn(config, name)?),
+        run => {
+            let inputs = super::inputs(config, &args.data, run, NeedCnn::Required)?;
+            (Some(inputs.data), inputs.cnn.context("no CNN to invert")?)
+        }
+    };
+    match (task, data) {
+        (Task::One { start, target }, data) => {
+            let spec = ModelSpec::Cnn {
+                run: cnn.run.clone(),
+                device: config.train.device.clone(),
             };
-            (model, Some(data))
+            let method = session::gradient_method(&config.invert);
+            run_one(&args, config, spec, method, data, start, target)
         }
-    };
-    match task {
-        Task::One { start, target } => run_one(&args, config, &model, data.as_ref(), start, target),
-        Task::ClassGrid => run_grid(&args, config, &model, data.as_ref()),
-        Task::NoiseGrid(_) => match (&model, &data) {
-            (
-                Model::Cnn {
-                    net,
-                    tag,
-                    dir,
-                    meta,
-                },
-                Some(data),
-            ) => noise::run(&args, config, net, tag, dir, meta, data),
-            _ => anyhow::bail!("--grid --from noise needs the CNN and its data set"),
-        },
+        (Task::ClassGrid, Some(data)) => run_grid(&args, config, InvertModel::Cnn(cnn), data),
+        (Task::NoiseGrid(_), Some(data)) => run_prototypes(&args, config, cnn, data),
+        _ => anyhow::bail!("--grid needs the test split"),
     }
 }
 
-fn describe(start: &StartImage) -> String {
-    match start.label {
-        Some(l) => format!("{} (label {l})", start.tag),
-        None => start.tag.clone(),
-    }
+/// The CNN of training run `name`.
+fn named_cnn(config: &Config, name: &str) -> anyhow::Result<CnnModel> {
+    let store = RunStore::new(&config.paths.runs);
+    let info = store.find(name)?.expect_kind(RunKind::Train)?;
+    let device = classgen::device::open(&config.train.device)?;
+    let cnn = CnnModel::load(info, &device)?;
+    note!("model: {}", cnn.describe());
+    Ok(cnn)
 }
 
-fn run_one(
-    args: &InvertArgs,
-    config: &Config,
-    model: &Model,
-    data: Option<&Dataset>,
-    from: Start,
-    target: usize,
-) -> anyhow::Result<()> {
-    let empty = Split {
-        images: Vec::new(),
-        labels: Vec::new(),
-    };
-    let test = data.map_or(&empty, |d| &d.test);
-    let predict = |pixels: &[u8]| model.predict(pixels);
-    let start = from
-        .resolve(test, &predict, config.invert.confidence)
-        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let method = model.method(config);
-    let mut inverter = model.inverter(&method, &start.pixels, target)?;
-    let started = std::time::Instant::now();
-    let mut frames: Vec<Frame> = Vec::new();
-    while inverter.stop_reason().is_none() {
-        let frame = inverter.step()?;
-        if args.every > 0 && frame.step.is_multiple_of(args.every) {
-            eprintln!("{}", progress_line(&frame));
-        }
-        frames.push(frame);
+fn describe_start(tag: &str, label: Option<usize>) -> String {
+    match label {
+        Some(l) => format!("{tag} (label {l})"),
+        None => tag.to_string(),
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let reason = inverter
-        .stop_reason()
-        .context("the inversion ended without a stop reason")?;
-    let (first, last) = match (frames.first(), frames.last()) {
-        (Some(f), Some(l)) => (f, l),
-        _ => anyhow::bail!("the inversion produced no frame"),
-    };
-    if args.every > 0 && !last.step.is_multiple_of(args.every) {
-        eprintln!("{}", progress_line(last));
-    }
-    let (tag, method_tag) = (model.tag(), method.tag());
-    let base = snapshot::file_name(&[
-        &tag,
-        &start.tag,
-        &format!("to{target}"),
-        &method_tag,
-        &format!("step{}", last.step),
-    ]);
-    let dir = &config.paths.snapshots;
-    let scale = config.invert.scale;
-    let final_png = snapshot::write_png(dir, &base, &snapshot::image(&last.pixels, scale))?;
-    let pixels: Vec<&[f32]> = frames.iter().map(|f| f.pixels.as_slice()).collect();
-    let strip_png = snapshot::write_png(
-        dir,
-        &format!("{base}_strip"),
-        &snapshot::strip(&pixels, config.invert.strip, scale),
-    )?;
-    let mut written = vec![final_png, strip_png];
-    if config.invert.gif_frames > 0 {
-        written.push(snapshot::write_gif(
-            dir,
-            &base,
-            &pixels,
-            config.invert.gif_frames,
-            scale,
-        )?);
-    }
-    let reached = reason == StopReason::Reached;
-    if args.json {
-        let out = serde_json::json!({
-            "model": tag, "from": start.tag, "label": start.label, "target": target,
-            "options": method.options_json(), "steps": last.step, "reached": reached,
-            "stop": reason, "p_target": last.p_target, "probs": last.probs, "l2": last.l2,
-            "linf": last.linf, "start_grad_norm": first.grad_norm,
-            "final_grad_norm": last.grad_norm, "seconds": seconds,
-            "snapshots": written,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!(
-            "{} -> {target} ({tag}, {method_tag}): {} after {} steps, p_target {:.4}, L2 {:.3}, L-inf {:.3}; gradient norm {:.3e} at the start, {:.3e} at the end ({seconds:.2} s)",
-            describe(&start),
-            if reached { "reached" } else { reason.describe() },
-            last.step,
-            last.p_target,
-            last.l2,
-            last.linf,
-            first.grad_norm,
-            last.grad_norm,
-        );
-        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-        println!("snapshots: {}", names.join(", "));
-    }
-    Ok(())
 }
 
 fn progress_line(f: &Frame) -> String {
@@ -606,10 +347,112 @@ fn progress_line(f: &Frame) -> String {
     )
 }
 
+/// One inversion through a session: reset, run to the stop, snapshot.
+fn run_one(
+    args: &InvertArgs,
+    config: &Config,
+    model: ModelSpec,
+    method: Method,
+    data: Option<Arc<Dataset>>,
+    start: Start,
+    target: usize,
+) -> anyhow::Result<()> {
+    let s = session::open()?;
+    let send = |r| {
+        s.requests
+            .send(r)
+            .map_err(|_| anyhow::anyhow!("the inversion session has stopped"))
+    };
+    send(InvRequest::Reset {
+        id: 1,
+        model,
+        data,
+        source: Source::Start(start),
+        method,
+        target,
+        confidence: config.invert.confidence,
+    })?;
+    send(InvRequest::Run)?;
+    let cancel = console::cancel_flag();
+    let mut last: Option<Frame> = None;
+    let mut started = None;
+    for event in s.job.events().iter() {
+        match event {
+            InvEvent::Started { source, label, .. } => {
+                note!("from {}", describe_start(&source, label));
+                started = Some((source, label));
+            }
+            InvEvent::Frame { frame, .. } => {
+                if args.every > 0 && frame.step.is_multiple_of(args.every) {
+                    note!("{}", progress_line(&frame));
+                }
+                last = Some(frame);
+                if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                    send(InvRequest::Pause)?;
+                    break;
+                }
+            }
+            InvEvent::Stopped { .. } => break,
+            InvEvent::Failed { message, .. } => anyhow::bail!("{message}"),
+            InvEvent::Notice { message, .. } => note!("{message}"),
+            InvEvent::Snapshot { .. } => {}
+        }
+    }
+    let last = last.context("the inversion produced no frame")?;
+    if args.every > 0 && !last.step.is_multiple_of(args.every) {
+        note!("{}", progress_line(&last));
+    }
+    send(InvRequest::Snapshot {
+        settings: snapshot_settings(config),
+        store: RunStore::new(&config.paths.runs),
+    })?;
+    let (dir, result) = loop {
+        match s.job.events().recv() {
+            Ok(InvEvent::Snapshot { result, .. }) => break result.map_err(anyhow::Error::msg)?,
+            Ok(_) => {}
+            Err(_) => anyhow::bail!("the inversion session stopped before its snapshot"),
+        }
+    };
+    drop(s.requests);
+    s.job.join()?;
+    note!("run: {}", dir.display());
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    let (tag, label) = started.unwrap_or_default();
+    let reason = result.stop;
+    out!(
+        "{} -> {target} ({}, {}): {} after {} steps, p_target {:.4}, L2 {:.3}, L-inf {:.3}; gradient norm {:.3e} at the start, {:.3e} at the end ({:.2} s)",
+        describe_start(&tag, label),
+        result.model,
+        result.method,
+        match reason {
+            Some(StopReason::Reached) => "reached",
+            Some(r) => r.describe(),
+            None => "stopped",
+        },
+        result.steps,
+        result.p_target,
+        result.l2,
+        result.linf,
+        result.start_grad_norm,
+        result.final_grad_norm,
+        result.seconds,
+    );
+    let names: Vec<String> = result
+        .snapshots
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    out!("snapshots: {}", names.join(", "));
+    Ok(())
+}
+
 /// The methods a grid compares: for the CNN by default naive and log loss, each with a raw
 /// and a normalised step (`--loss`/`--step` narrow it); for k-NN its one method.
-fn grid_methods(args: &InvertArgs, config: &Config, model: &Model) -> Vec<Method> {
-    match model.method(config) {
+fn grid_methods(args: &InvertArgs, config: &Config, model: &InvertModel) -> Vec<Method> {
+    match model.method(&config.invert) {
         Method::Gradient(base) => {
             let losses = args
                 .loss
@@ -640,131 +483,263 @@ fn grid_methods(args: &InvertArgs, config: &Config, model: &Model) -> Vec<Method
 fn run_grid(
     args: &InvertArgs,
     config: &Config,
-    model: &Model,
-    data: Option<&Dataset>,
+    model: InvertModel,
+    data: Arc<Dataset>,
 ) -> anyhow::Result<()> {
-    let data = data.context("--grid needs the test split")?;
-    let confidence = config.invert.confidence;
-    let predict = |pixels: &[u8]| model.predict(pixels);
-    let found = start::first_confident(&predict, &data.test, confidence)?;
-    let mut sources = Vec::new();
-    for (class, index) in found.iter().enumerate() {
-        match index {
-            Some(i) => sources.push(Start::Test(*i).resolve(&data.test, &predict, confidence)?),
-            None => eprintln!(
-                "class {class}: no test image classified as {class} with p >= {confidence}; row left out"
-            ),
+    let plan = GridPlan {
+        methods: grid_methods(args, config, &model),
+        model,
+        confidence: config.invert.confidence,
+        snapshots: snapshot_settings(config),
+    };
+    let store = RunStore::new(&config.paths.runs);
+    let job = grid_job::spawn(plan, data, &store, console::cancel_flag())?;
+    super::announce(job.run());
+    for event in job.events().iter() {
+        match event {
+            GridEvent::Planned { methods, cells } => {
+                note!(
+                    "{} methods x {cells} inversions: {}",
+                    methods.len(),
+                    methods.join(", ")
+                )
+            }
+            GridEvent::Progress {
+                method,
+                done,
+                total,
+            } => {
+                if args.every > 0 && done.is_multiple_of(CLASSES) {
+                    note!("  {method}: {done}/{total}");
+                }
+            }
+            GridEvent::MethodDone(m) => note!("{}: {}", m.method, m.snapshot.display()),
+            GridEvent::Notice { message } => note!("{message}"),
         }
     }
-    let tag = model.tag();
-    let mut results = Vec::new();
-    for method in grid_methods(args, config, model) {
-        let method_tag = method.tag();
-        eprintln!("{method_tag}: {} inversions", sources.len() * CLASSES);
-        let started = std::time::Instant::now();
-        let cells = grid::run(
-            &sources,
-            |source, target| model.inverter(&method, &source.pixels, target),
-            grid_progress(args.every),
-        )?;
-        let seconds = started.elapsed().as_secs_f64();
-        let rows = grid_rows(&cells);
-        let png = snapshot::write_png(
-            &config.paths.snapshots,
-            &snapshot::file_name(&[&tag, "grid", "classes-to-all", &method_tag]),
-            &snapshot::grid(&rows, config.invert.scale),
-        )?;
-        let summary = grid::summarise(&cells);
-        results.push(MethodResult {
-            tag: method_tag,
-            threshold: method.threshold(),
-            summary,
-            cells,
-            png,
-            seconds,
-        });
-    }
+    let result = job.join()?;
     if args.json {
-        let out: Vec<serde_json::Value> = results
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "method": r.tag, "summary": r.summary, "cells": r.cells,
-                    "snapshot": r.png, "seconds": r.seconds,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "model": tag, "methods": out }))?
-        );
+        out!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());
     }
-    for r in &results {
-        println!(
+    for m in &result.methods {
+        out!(
             "\n{}: steps to p >= {} (- = not reached), {:.1} s, {}",
-            r.tag,
-            r.threshold,
-            r.seconds,
-            r.png.display()
+            m.method,
+            m.threshold,
+            m.seconds,
+            m.snapshot.display()
         );
-        print_steps(&r.cells);
+        for line in steps_table(&m.cells) {
+            out!("{line}");
+        }
     }
-    println!();
-    print_summaries(&results);
+    out!("");
+    for line in summaries(&result.methods) {
+        out!("{line}");
+    }
     Ok(())
 }
 
-fn print_steps(cells: &[Cell]) {
-    print!("{:>8}", "from\\to");
-    for t in 0..CLASSES {
-        print!("{t:>6}");
-    }
-    println!();
-    for row in cells.chunks(CLASSES) {
-        let label = row[0]
-            .label
-            .map_or_else(|| "?".to_string(), |l| l.to_string());
-        print!("{label:>8}");
-        for c in row {
-            if c.reason == StopReason::Reached {
-                print!("{:>6}", c.steps);
-            } else {
-                print!("{:>6}", "-");
-            }
-        }
-        println!();
-    }
+/// Steps to the threshold per source row and target column.
+fn steps_table(cells: &[Cell]) -> Vec<String> {
+    let rows: Vec<Vec<String>> = cells
+        .chunks(CLASSES)
+        .map(|row| {
+            std::iter::once(
+                row[0]
+                    .label
+                    .map_or_else(|| "?".to_string(), |l| l.to_string()),
+            )
+            .chain(row.iter().map(|c| {
+                if c.reason == StopReason::Reached {
+                    c.steps.to_string()
+                } else {
+                    "-".into()
+                }
+            }))
+            .collect()
+        })
+        .collect();
+    let header: Vec<String> = std::iter::once("from\\to".to_string())
+        .chain((0..CLASSES).map(|t| t.to_string()))
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    classgen::text::format::table(&header, &rows, &(0..=CLASSES).collect::<Vec<_>>())
 }
 
-/// One method's grid.
-struct MethodResult {
-    tag: String,
-    threshold: f32,
-    summary: Summary,
-    cells: Vec<Cell>,
-    png: PathBuf,
-    seconds: f64,
-}
-
-fn print_summaries(results: &[MethodResult]) {
+fn summaries(methods: &[MethodGrid]) -> Vec<String> {
     let opt = |v: Option<f64>, p: usize| v.map_or_else(|| "-".to_string(), |v| format!("{v:.p$}"));
-    println!(
-        "{:<24} {:>12} {:>12} {:>8} {:>10} {:>16}",
-        "method", "success", "median steps", "mean L2", "mean L-inf", "median |g| start"
+    let rows: Vec<Vec<String>> = methods
+        .iter()
+        .map(|m| {
+            let s = &m.summary;
+            vec![
+                m.method.clone(),
+                format!("{}/{} {:.0}%", s.reached, s.runs, s.success_rate * 100.0),
+                opt(s.median_steps, 1),
+                opt(s.mean_l2, 3),
+                opt(s.mean_linf, 3),
+                s.median_start_grad_norm
+                    .map_or_else(|| "-".to_string(), |v| format!("{v:.2e}")),
+            ]
+        })
+        .collect();
+    let mut lines = classgen::text::format::table(
+        &[
+            "method",
+            "success",
+            "median steps",
+            "mean L2",
+            "mean L-inf",
+            "median |g| start",
+        ],
+        &rows,
+        &[1, 2, 3, 4, 5],
     );
-    for r in results {
-        let s = &r.summary;
-        println!(
-            "{:<24} {:>12} {:>12} {:>8} {:>10} {:>16}",
-            r.tag,
-            format!("{}/{} {:.0}%", s.reached, s.runs, s.success_rate * 100.0),
-            opt(s.median_steps, 1),
-            opt(s.mean_l2, 3),
-            opt(s.mean_linf, 3),
-            s.median_start_grad_norm
-                .map_or_else(|| "-".to_string(), |v| format!("{v:.2e}")),
-        );
+    lines.push("(cells whose source already is the target are left out; steps and distances are over the runs that reached the threshold; k-NN's |g| is its direction's length)".into());
+    lines
+}
+
+fn run_prototypes(
+    args: &InvertArgs,
+    config: &Config,
+    cnn: CnnModel,
+    data: Arc<Dataset>,
+) -> anyhow::Result<()> {
+    let store = RunStore::new(&config.paths.runs);
+    let device = classgen::device::open(&config.train.device)?;
+    let judge_run = match &args.judge {
+        Some(name) => Some(
+            store
+                .find(name)
+                .map_err(|e| anyhow::anyhow!("--judge: {e}"))?,
+        ),
+        None => proto_job::find_judge(&store, &cnn),
+    };
+    let judge = match judge_run {
+        Some(info) => {
+            let judge =
+                CnnModel::load(info, &device).map_err(|e| anyhow::anyhow!("--judge: {e:#}"))?;
+            if judge.meta.recipe.seed == cnn.meta.recipe.seed {
+                note!(
+                    "warning: the judge {} was trained with the same seed ({}) as the inverted CNN: it is not independent",
+                    judge.run.name,
+                    cnn.meta.recipe.seed
+                );
+            }
+            note!("judge: {}", judge.describe());
+            Some(judge)
+        }
+        None => {
+            note!(
+                "no finished CNN on the same data with a seed other than {}: train one with `classgen train --seed {}` and the same data flags, or name one with --judge RUN; judging with the k-NN only",
+                cnn.meta.recipe.seed,
+                cnn.meta.recipe.seed.wrapping_add(1)
+            );
+            None
+        }
+    };
+    let p = config.invert.prototype.clone();
+    let plan = PrototypesPlan {
+        cnn,
+        judge,
+        settings: p.clone(),
+        invert: config.invert.clone(),
+        knn: config.baselines.clone(),
+        snapshots: snapshot_settings(config),
+    };
+    let job = proto_job::spawn(plan, data, &store, console::cancel_flag())?;
+    super::announce(job.run());
+    for event in job.events().iter() {
+        match event {
+            PrototypesEvent::Progress { mode, done, total } => {
+                if args.every > 0 && done.is_multiple_of(CLASSES) {
+                    note!("  {mode}: {done}/{total}");
+                }
+            }
+            PrototypesEvent::ModeDone(m) => note!("{}: {}", m.mode, m.snapshot.display()),
+            PrototypesEvent::Notice { message } => note!("{message}"),
+        }
     }
-    println!("(cells whose source already is the target are left out; steps and distances are over the runs that reached the threshold; k-NN's |g| is its direction's length)");
+    let r = job.join()?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    out!(
+        "noise -> every target ({} starts x {CLASSES} targets, {}, {} loss, {} step, lr {}, up to {} steps to p >= {})",
+        p.starts,
+        r.model,
+        p.loss.name(),
+        config.invert.step.name(),
+        p.lr,
+        p.max_steps,
+        p.threshold
+    );
+    let judge_name = r.judge_cnn.as_ref().map_or("none".to_string(), |j| {
+        format!("{} (seed {})", j.run, j.seed)
+    });
+    out!(
+        "classified as the target by: the inverted CNN; a CNN trained with another seed: {judge_name}; k-NN (k = {})",
+        r.knn_k
+    );
+    let dist = |d: Option<f64>| d.map_or("-".into(), |d| format!("{d:.2}"));
+    let pct = |a: &classgen::inversion::prototype::Agreement| format!("{:.0}%", a.share() * 100.0);
+    let rows: Vec<Vec<String>> = r
+        .modes
+        .iter()
+        .map(|m| {
+            let s = &m.summary;
+            vec![
+                m.mode.clone(),
+                if m.reg.any() { m.reg.tag() } else { "-".into() },
+                format!("{}/{}", s.reached, s.runs),
+                s.median_steps.map_or("-".into(), |v| format!("{v:.0}")),
+                pct(&m.own_cnn),
+                m.other_cnn.as_ref().map_or("-".into(), pct),
+                pct(&m.knn),
+                dist(m.median_nearest_distance),
+                format!("{:.1}", m.seconds),
+            ]
+        })
+        .collect();
+    for line in classgen::text::format::table(
+        &[
+            "mode",
+            "regularisers",
+            "reached",
+            "steps",
+            "own CNN",
+            "other CNN",
+            "k-NN",
+            "NN dist",
+            "seconds",
+        ],
+        &rows,
+        &[2, 3, 4, 5, 6, 7, 8],
+    ) {
+        out!("{line}");
+    }
+    out!(
+        "(steps: median over the runs that reached the threshold; shares count the final images, as bytes; NN dist: median L2 to the nearest training image, {} for the first {} test images)",
+        dist(r.test_median_nearest_distance),
+        r.reference_images
+    );
+    for m in &r.modes {
+        let per = |a: &classgen::inversion::prototype::Agreement| {
+            a.per_target
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        out!("{} per target 0-9 of {} each:", m.mode, p.starts);
+        if let Some(o) = &m.other_cnn {
+            out!("  other CNN  {}", per(o));
+        }
+        out!("  k-NN       {}", per(&m.knn));
+        out!("  grid: {}", m.snapshot.display());
+    }
+    Ok(())
 }

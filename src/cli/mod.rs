@@ -1,22 +1,30 @@
-//! Command-line interface: argument definitions and dispatch.
+//! Command-line interface: flags -> config -> job -> printer. Each subcommand parses its flags
+//! into the config, starts its job and prints the job's events (stderr) and result (stdout).
 
 mod ablate;
 mod baselines;
 mod confidence;
+pub mod console;
 mod eval;
 mod invert;
 mod robustness;
+mod runs;
 mod train;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use classgen::config::Config;
 use classgen::data::hub::HubOptions;
-use classgen::data::source::{LoadRequest, Loaded};
-use classgen::data::{DatasetKind, SourceKind};
+use classgen::data::source::LoadRequest;
+use classgen::data::{Dataset, DatasetKind, SourceKind};
+use classgen::jobs::models::CnnModel;
+use classgen::runs::{DataIdentity, RunInfo, RunKind, RunStore};
+
+use console::note;
 
 /// Train MNIST classifiers, then turn them into generators.
 #[derive(Debug, Parser)]
@@ -24,33 +32,52 @@ use classgen::data::{DatasetKind, SourceKind};
     name = "classgen",
     version,
     about,
-    after_help = "Without a subcommand, classgen opens the dashboard (keys: ? inside it)."
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a subcommand, classgen opens the dashboard (keys: ? inside it).\n\
+                  Exit status: 0 done, 1 error, 2 bad usage, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP \
+                  (after saving), 141 the output pipe closed."
 )]
 pub struct Cli {
     /// Configuration file (default: ./config.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The dashboard's data and model (the same flags as the subcommands').
+    #[command(flatten)]
+    dashboard: DashboardArgs,
     /// Without a subcommand, classgen opens the dashboard.
     #[command(subcommand)]
     command: Option<Command>,
 }
 
+/// Flags of the dashboard (`classgen` without a subcommand).
+#[derive(Debug, Args)]
+struct DashboardArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The CNN the tabs use: a training run's directory or name (default: the newest finished
+    /// one on the data in use).
+    #[arg(long, value_name = "RUN")]
+    run: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Train a CNN headless: progress, per-epoch metrics, checkpoint in runs/<timestamp>-train/.
+    /// Train a CNN headless: progress, per-epoch metrics, checkpoints in runs/<timestamp>-train/.
     Train(train::TrainArgs),
-    /// Evaluate a saved checkpoint on the test split.
+    /// Evaluate a training run's checkpoint on the test split of its data.
     Eval(eval::EvalArgs),
     /// Ablation study: variants x seeds, a table with mean ± std and Welch's t-test vs seed.
     Ablate(ablate::AblateArgs),
     /// Change an image until the classifier assigns a target class; writes snapshots.
     Invert(invert::InvertArgs),
-    /// Fit the classical baselines and score them next to the latest CNN: one table.
+    /// Fit the classical baselines and score them next to the CNN: one table.
     Baselines(baselines::BaselinesArgs),
     /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
     Confidence(confidence::ConfidenceArgs),
     /// Accuracy under Gaussian noise (every model) and FGSM/PGD attacks (the CNN).
     Robustness(robustness::RobustnessArgs),
+    /// List the runs: kind, data, model, state, age.
+    Runs(runs::RunsArgs),
     /// Open the dashboard on a run another process trains (follows its events.jsonl live; a
     /// finished run is replayed).
     Attach(AttachArgs),
@@ -59,14 +86,13 @@ enum Command {
 /// Flags of `classgen attach`.
 #[derive(Debug, Args)]
 pub struct AttachArgs {
-    /// Run directory, or its name under the runs directory (default: the newest run with an
-    /// events.jsonl).
+    /// Run directory or name (default: the newest training run).
     #[arg(value_name = "RUN")]
     run: Option<String>,
 }
 
 /// Where the data comes from; overrides `[data]` in the config.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct DataArgs {
     /// Data set.
     #[arg(long, value_enum)]
@@ -80,6 +106,11 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// Whether any data flag was given on the command line.
+    fn given(&self) -> bool {
+        self.dataset.is_some() || self.source.is_some() || self.data_dir.is_some()
+    }
+
     /// Applies the flags to the config.
     fn apply(&self, config: &mut Config) {
         if let Some(d) = self.dataset {
@@ -90,55 +121,131 @@ impl DataArgs {
         }
         if let Some(dir) = &self.data_dir {
             config.data.dir = dir.clone();
+            if self.source.is_none() {
+                config.data.source = SourceKind::Dir;
+            }
         }
     }
 }
 
-/// Loads the data set the config asks for, printing where it came from (and any fallback
-/// notice) on stderr.
-pub fn load_data(config: &Config, dataset_override: Option<DatasetKind>) -> anyhow::Result<Loaded> {
-    let request = LoadRequest {
-        kind: dataset_override.unwrap_or(config.data.dataset),
-        source: config.data.source,
-        dir: config.data.dir().map(Path::to_path_buf),
-        hub: HubOptions {
-            endpoint: config.data.hub_endpoint.clone(),
-            cache_dir: config.data.cache_dir(),
-            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        },
-    };
-    let loaded = classgen::data::load(&request).context("loading data")?;
-    if let Some(notice) = &loaded.notice {
-        eprintln!("{notice}");
+/// How to reach the Hub, from the config.
+fn hub_options(config: &Config) -> HubOptions {
+    HubOptions {
+        endpoint: config.data.hub_endpoint.clone(),
+        cache_dir: config.data.cache_dir(),
+        progress: console::interactive(),
     }
-    let d = &loaded.dataset;
-    eprintln!(
-        "data: {} from {} ({} train, {} test)",
-        d.kind,
-        d.origin,
-        d.train.len(),
-        d.test.len()
-    );
-    Ok(loaded)
 }
 
-/// Sets `cancel` on Ctrl-C, SIGTERM and SIGHUP, so a job saves its work and stops.
-pub fn cancel_on_signals(
-    cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<()> {
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, cancel.clone())?;
+/// Loads what `request` asks for, saying on stderr what was loaded (and any fallback).
+fn load(request: &LoadRequest) -> anyhow::Result<Arc<Dataset>> {
+    let loaded = classgen::data::load(request).context("loading data")?;
+    if let Some(notice) = &loaded.notice {
+        note!("{notice}");
     }
-    Ok(())
+    note!("data: {}", DataIdentity::of(&loaded.dataset));
+    Ok(Arc::new(loaded.dataset))
+}
+
+/// Loads the data set the config asks for.
+pub fn load_data(config: &Config) -> anyhow::Result<Arc<Dataset>> {
+    load(&LoadRequest {
+        kind: config.data.dataset,
+        source: config.data.source,
+        dir: config.data.dir().map(Path::to_path_buf),
+        hub: hub_options(config),
+    })
+}
+
+/// Loads the data a run recorded, checking it still is that data.
+pub fn load_recorded(config: &Config, recorded: &DataIdentity) -> anyhow::Result<Arc<Dataset>> {
+    let data = load(&recorded.load_request(hub_options(config))).with_context(|| {
+        format!("loading the run's data ({recorded}; other data: pass --data-dir DIR with the same set)")
+    })?;
+    let found = DataIdentity::of(&data);
+    if !found.same_data(recorded) {
+        anyhow::bail!("the run was made on {recorded}, but its source now holds {found}");
+    }
+    Ok(data)
+}
+
+/// The data a command uses and the CNN it uses with it.
+pub struct Inputs {
+    pub data: Arc<Dataset>,
+    pub cnn: Option<CnnModel>,
+}
+
+/// Whether a command cannot run without a CNN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeedCnn {
+    Required,
+    /// The CNN is a row among others: without one, a notice and no row.
+    Optional,
+}
+
+/// The data and the CNN for a command: with `--run` and no data flags the run's own data; else
+/// the data in use and the newest finished CNN on it. Prints which run it uses.
+pub fn inputs(
+    config: &Config,
+    data_args: &DataArgs,
+    run: Option<&str>,
+    need: NeedCnn,
+) -> anyhow::Result<Inputs> {
+    let store = RunStore::new(&config.paths.runs);
+    let device = classgen::device::open(&config.train.device)?;
+    let named = match run {
+        Some(name) => Some(
+            store
+                .find(name)
+                .and_then(|r| r.expect_kind(RunKind::Train))
+                .map_err(|e| anyhow::anyhow!("--run: {e}"))?,
+        ),
+        None => None,
+    };
+    let data = match &named {
+        Some(info) if !data_args.given() => load_recorded(config, &info.record.data)?,
+        _ => load_data(config)?,
+    };
+    let identity = DataIdentity::of(&data);
+    let info = match named {
+        Some(info) => Some(info),
+        None => match store.newest_finished_cnn(&identity) {
+            Ok(info) => Some(info),
+            Err(e) if need == NeedCnn::Optional => {
+                note!("no CNN row: {e}");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let cnn = match info {
+        Some(info) => {
+            let cnn = CnnModel::load(info, &device)?;
+            if let Some(notice) = cnn.check_data(&identity)? {
+                note!("{notice}");
+            }
+            note!("model: {}", cnn.describe());
+            Some(cnn)
+        }
+        None => None,
+    };
+    Ok(Inputs { data, cnn })
+}
+
+/// Says on stderr which run directory a job writes.
+pub fn announce(run: Option<&RunInfo>) {
+    if let Some(run) = run {
+        note!("run: {}", run.dir.display());
+    }
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
+    if !matches!(cli.command, None | Some(Command::Attach(_))) {
+        // The dashboard watches signals itself.
+        console::install_signal_handlers()?;
+    }
     match cli.command {
         Some(Command::Train(args)) => train::run(args, &mut config),
         Some(Command::Eval(args)) => eval::run(args, &mut config),
@@ -147,7 +254,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Baselines(args)) => baselines::run(args, &mut config),
         Some(Command::Confidence(args)) => confidence::run(args, &mut config),
         Some(Command::Robustness(args)) => robustness::run(args, &mut config),
+        Some(Command::Runs(args)) => runs::run(args, &config),
         Some(Command::Attach(args)) => classgen::tui::attach(&config, args.run.as_deref()),
-        None => classgen::tui::run(&config),
+        None => {
+            cli.dashboard.data.apply(&mut config);
+            config.validate()?;
+            classgen::tui::run(
+                &config,
+                classgen::tui::Start {
+                    run: cli.dashboard.run,
+                    data_given: cli.dashboard.data.given(),
+                },
+            )
+        }
     }
 }

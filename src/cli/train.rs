@@ -1,19 +1,16 @@
 //! `classgen train`: headless training with a progress bar (or plain lines), a final table,
 //! and `--json` for scripts.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use classgen::config::{Config, Schedule};
-use classgen::jobs::train as job;
-use classgen::model::checkpoint::{self, CheckpointMeta};
-use classgen::model::train::{Outcome, TrainEvent};
+use classgen::jobs::train::{self as job, TrainPlan};
+use classgen::model::train::{EpochMetrics, Outcome, TrainEvent};
+use classgen::runs::checkpoint::CheckpointMeta;
+use classgen::runs::{RunInfo, RunKind, RunState, RunStore};
 
+use super::console::{self, note, out};
 use super::DataArgs;
 
 /// Flags of `classgen train`; each overrides `[train]` in the config.
@@ -48,8 +45,9 @@ pub struct TrainArgs {
     /// CPU threads (0 = all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Continue a run: its directory, or the latest train run when no value is given.
-    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "latest")]
+    /// Continue a run (its directory or name; without a value the newest unfinished training
+    /// run) with its own recipe and data; only --epochs and --device may change.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "")]
     resume: Option<String>,
     /// Print one JSON object with the results on stdout (progress goes to stderr).
     #[arg(long)]
@@ -90,17 +88,40 @@ impl TrainArgs {
     }
 }
 
-/// Finds the run directory `--resume` names.
-fn resume_dir(value: &str, config: &Config) -> anyhow::Result<PathBuf> {
-    if value == "latest" {
-        return checkpoint::latest_run(&config.paths.runs, "train").ok_or_else(|| {
-            anyhow::anyhow!(
-                "--resume: no train run with a checkpoint under {}",
-                config.paths.runs.display()
-            )
-        });
+impl TrainArgs {
+    /// The recipe flags given that a resume cannot honour (they would make another experiment).
+    fn fixed_on_resume(&self) -> Vec<&'static str> {
+        let flags = [
+            ("--arch", self.arch.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--schedule", self.schedule.is_some()),
+            ("--augment-shift", self.augment_shift.is_some()),
+            ("--seed", self.seed.is_some()),
+        ];
+        flags
+            .iter()
+            .filter(|(_, given)| *given)
+            .map(|(f, _)| *f)
+            .collect()
     }
-    Ok(PathBuf::from(value))
+}
+
+/// The run `--resume` names; without a name the newest training run not finished.
+fn resume_run(store: &RunStore, name: &str) -> anyhow::Result<RunInfo> {
+    if !name.is_empty() {
+        return Ok(store.find(name)?.expect_kind(RunKind::Train)?);
+    }
+    store
+        .newest(RunKind::Train, |r| {
+            !matches!(r.state(), RunState::Finished | RunState::Running)
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--resume: no stopped or interrupted training run under {} (name one: --resume RUN)",
+                store.root().display()
+            )
+        })
 }
 
 /// Runs `classgen train`.
@@ -108,90 +129,112 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
     args.apply(config);
     config.validate()?;
     classgen::runtime::set_threads(config.train.threads);
-    let resume = args
-        .resume
-        .as_deref()
-        .map(|v| resume_dir(v, config))
-        .transpose()?;
-    // A resumed run trains on the data set its checkpoint was trained on.
-    let dataset = match &resume {
-        Some(dir) => Some(checkpoint::read_meta(dir)?.dataset),
-        None => None,
+    let store = RunStore::new(&config.paths.runs);
+    let (plan, data) = match &args.resume {
+        Some(name) => {
+            let fixed = args.fixed_on_resume();
+            if !fixed.is_empty() {
+                anyhow::bail!(
+                    "{} cannot change when resuming: a run keeps its recipe (start a new run instead; --epochs and --device may change)",
+                    fixed.join(", ")
+                );
+            }
+            let run = resume_run(&store, name)?;
+            let data = if args.data.given() {
+                super::load_data(config)?
+            } else {
+                super::load_recorded(config, &run.record.data)?
+            };
+            let plan = TrainPlan::Resume {
+                run,
+                epochs: args.epochs,
+                device: args.device.clone(),
+            };
+            (plan, data)
+        }
+        None => {
+            let plan = TrainPlan::New {
+                recipe: config.train.clone(),
+                custom_archs: config.archs.clone(),
+            };
+            (plan, super::load_data(config)?)
+        }
     };
-    let data = Arc::new(super::load_data(config, dataset)?.dataset);
-    let cancel = Arc::new(AtomicBool::new(false));
-    super::cancel_on_signals(&cancel)?;
-    let job = job::spawn_with_archs(
-        &config.train,
-        &config.archs,
-        data.clone(),
-        &config.paths.runs,
-        resume.as_deref(),
-        cancel,
-    )?;
-    eprintln!("run: {}", job.run_dir.display());
+    let job = job::spawn(plan, data, &store, console::cancel_flag())?;
+    if let Some(run) = job.run() {
+        note!("run: {}", run.dir.display());
+    }
     let mut printer = Printer::new();
-    for event in job.events.iter() {
+    for event in job.events().iter() {
         printer.show(&event);
     }
-    let run_dir = job.run_dir.clone();
-    let (outcome, meta) = job.join()?;
+    let result = job.join();
     printer.finish();
-    if let Outcome::Cancelled(at) = outcome {
-        eprintln!(
+    let result = result?;
+    if let Outcome::Cancelled(at) = result.outcome {
+        note!(
             "stopped at epoch {} batch {}; checkpoint saved. Continue with: classgen train --resume {}",
             at.epoch + 1,
             at.batch,
-            run_dir.display()
+            result.run.dir.display()
         );
     }
-    print_table(&meta);
     if args.json {
-        println!(
+        out!(
             "{}",
-            serde_json::to_string_pretty(&summary_json(&meta, &run_dir, &outcome))?
+            serde_json::to_string_pretty(&summary_json(
+                &result.meta,
+                &result.run,
+                &result.outcome
+            ))?
         );
+    } else {
+        print_table(&result.meta.progress.history);
     }
     Ok(())
 }
 
 /// The `--json` object.
-fn summary_json(
-    meta: &CheckpointMeta,
-    run_dir: &std::path::Path,
-    outcome: &Outcome,
-) -> serde_json::Value {
-    let last = meta.history.last();
-    let mean = |f: fn(&classgen::model::train::EpochMetrics) -> f64| {
-        let n = meta.history.len().max(1) as f64;
-        meta.history.iter().map(f).sum::<f64>() / n
+fn summary_json(meta: &CheckpointMeta, run: &RunInfo, outcome: &Outcome) -> serde_json::Value {
+    let history = &meta.progress.history;
+    let last = history.last();
+    let mean = |f: fn(&EpochMetrics) -> f64| {
+        let n = history.len().max(1) as f64;
+        history.iter().map(f).sum::<f64>() / n
     };
     serde_json::json!({
+        "run": run.name,
+        "run_dir": run.dir,
         "arch": meta.arch.name,
         "params": meta.params,
-        "dataset": meta.dataset,
-        "origin": meta.origin,
-        "epochs": meta.position.epoch,
+        "data": meta.data,
+        "recipe": meta.recipe,
+        "epochs": meta.progress.position.epoch,
         "finished": matches!(outcome, Outcome::Finished),
+        "state": run.state(),
         "test_accuracy": last.map(|m| m.test_accuracy),
         "test_loss": last.map(|m| m.test_loss),
         "train_accuracy": last.map(|m| m.train_accuracy),
         "seconds_per_epoch": mean(|m| m.seconds),
         "images_per_second": mean(|m| m.images_per_second),
-        "seed": meta.config.seed,
-        "run_dir": run_dir,
-        "history": meta.history,
+        "seed": meta.recipe.seed,
+        "history": history,
     })
 }
 
-fn print_table(meta: &CheckpointMeta) {
-    eprintln!();
-    eprintln!(
+fn print_table(history: &[EpochMetrics]) {
+    out!(
         "{:>5}  {:>10}  {:>9}  {:>9}  {:>8}  {:>7}  {:>8}",
-        "epoch", "train loss", "train acc", "test loss", "test acc", "seconds", "images/s"
+        "epoch",
+        "train loss",
+        "train acc",
+        "test loss",
+        "test acc",
+        "seconds",
+        "images/s"
     );
-    for m in &meta.history {
-        eprintln!(
+    for m in history {
+        out!(
             "{:>5}  {:>10.4}  {:>8.2}%  {:>9.4}  {:>7.2}%  {:>7.1}  {:>8.0}",
             m.epoch,
             m.train_loss,
@@ -216,7 +259,7 @@ impl Printer {
     fn new() -> Self {
         Self {
             bar: None,
-            interactive: std::io::stderr().is_terminal(),
+            interactive: console::interactive(),
             last_plain_decile: 0,
             epochs: 0,
         }
@@ -231,7 +274,7 @@ impl Printer {
                 from,
             } => {
                 self.epochs = *epochs;
-                eprintln!(
+                note!(
                     "training {params} parameters, {epochs} epochs of {batches_per_epoch} batches{}",
                     if from.epoch > 0 || from.batch > 0 {
                         format!(", resuming at epoch {} batch {}", from.epoch + 1, from.batch)
@@ -256,7 +299,10 @@ impl Printer {
                 );
                 if self.interactive {
                     let bar = self.bar.get_or_insert_with(|| {
-                        let bar = ProgressBar::new(*batches as u64);
+                        let bar = ProgressBar::with_draw_target(
+                            Some(*batches as u64),
+                            indicatif::ProgressDrawTarget::stderr(),
+                        );
                         bar.set_style(
                             ProgressStyle::with_template(
                                 "epoch {prefix} [{bar:30}] {pos}/{len} {msg}",
@@ -273,7 +319,7 @@ impl Printer {
                     let decile = batch * 10 / batches;
                     if decile > self.last_plain_decile {
                         self.last_plain_decile = decile;
-                        eprintln!(
+                        note!(
                             "epoch {epoch}/{} batch {batch}/{batches} {text}",
                             self.epochs
                         );
@@ -283,7 +329,7 @@ impl Printer {
             TrainEvent::Epoch(m) => {
                 self.finish();
                 self.last_plain_decile = 0;
-                eprintln!(
+                note!(
                     "epoch {}/{}: train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.1} s, {:.0} img/s",
                     m.epoch,
                     self.epochs,
@@ -297,6 +343,10 @@ impl Printer {
             }
             TrainEvent::Checkpoint { .. } => {}
             TrainEvent::Cancelled { .. } => self.finish(),
+            TrainEvent::Notice { message } => {
+                self.finish();
+                note!("{message}");
+            }
         }
     }
 

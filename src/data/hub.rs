@@ -83,6 +83,14 @@ fn hub_files(kind: DatasetKind) -> HubFiles {
     }
 }
 
+/// The revision of the Hub repositories classgen reads.
+pub const REVISION: &str = "main";
+
+/// The Hub dataset repository of a data set.
+pub fn repo_name(kind: DatasetKind) -> &'static str {
+    hub_files(kind).repo
+}
+
 /// Whether `dir` holds a finished conversion: the marker and all four IDX files.
 fn is_complete(dir: &Path) -> bool {
     dir.join(COMPLETE_MARKER).is_file()
@@ -114,7 +122,7 @@ pub fn fetch(kind: DatasetKind, options: &HubOptions) -> Result<PathBuf, HubErro
     let repo = api.repo(Repo::with_revision(
         files.repo.to_string(),
         RepoType::Dataset,
-        "main".to_string(),
+        REVISION.to_string(),
     ));
     // Download both files before converting either, so a network failure shows at once.
     let download = |name: &str| {

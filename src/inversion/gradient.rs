@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use candle_core::{Tensor, Var};
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::options::{GradientOptions, StepKind};
 use super::{distances, regularise, Frame};
@@ -12,7 +12,7 @@ use crate::data::{CLASSES, PIXELS, SIDE};
 use crate::model::Network;
 
 /// Why an inversion stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// `p_target` reached the threshold.

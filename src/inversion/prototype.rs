@@ -3,15 +3,12 @@
 //! fools the model it inverts (an adversarial image) but hardly any other model; an image that
 //! looks like the digit convinces them too.
 
-use std::path::{Path, PathBuf};
-
 use serde::Serialize;
 
 use super::grid::{median, Cell};
 use super::start::{Predict, Start, StartImage};
 use crate::baselines::knn::KnnIndex;
 use crate::data::{Split, CLASSES, PIXELS};
-use crate::model::checkpoint::{self, CheckpointMeta};
 use crate::snapshot::to_byte;
 
 /// `count` uniform-noise start images, seeded `first_seed`, `first_seed + 1`, ...
@@ -99,32 +96,6 @@ pub fn median_nearest_distance(index: &KnnIndex, images: &[u8]) -> Option<f64> {
     )
 }
 
-/// A CNN to judge `model`'s inversions: the newest train run under `runs`, other than
-/// `model_dir`, on the same data set but trained with another seed; runs on the same data
-/// origin first.
-pub fn find_judge(runs: &Path, model_dir: &Path, model: &CheckpointMeta) -> Option<PathBuf> {
-    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    };
-    std::fs::read_dir(runs)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with("-train"))
-                && !same(p, model_dir)
-        })
-        .filter_map(|p| checkpoint::read_meta(&p).ok().map(|m| (p, m)))
-        .filter(|(_, m)| m.dataset == model.dataset && m.config.seed != model.config.seed)
-        .max_by(|(pa, a), (pb, b)| {
-            let key = |m: &CheckpointMeta| m.origin == model.origin;
-            key(a).cmp(&key(b)).then(pa.cmp(pb))
-        })
-        .map(|(p, _)| p)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,47 +145,6 @@ mod tests {
         assert_eq!(a.per_target[3], 1);
         assert_eq!(a.per_target[4], 0);
         assert!((a.share() - 2.0 / 3.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn the_judge_is_the_newest_other_seed_run_on_the_same_data_preferring_the_same_origin() {
-        use crate::config::TrainConfig;
-        use crate::data::DatasetKind;
-        use crate::model::train::Position;
-        use crate::model::ArchSpec;
-        let runs = tempfile::tempdir().unwrap();
-        let write = |name: &str, dataset, origin: &str, seed| {
-            let dir = runs.path().join(name);
-            std::fs::create_dir_all(&dir).unwrap();
-            let meta = CheckpointMeta {
-                arch: ArchSpec::seed(),
-                params: 0,
-                dataset,
-                origin: origin.into(),
-                position: Position { epoch: 1, batch: 0 },
-                adam_step: 0,
-                config: TrainConfig {
-                    seed,
-                    ..TrainConfig::default()
-                },
-                history: Vec::new(),
-            };
-            let json = serde_json::to_vec(&meta).unwrap();
-            std::fs::write(dir.join(checkpoint::META), json).unwrap();
-            (dir, meta)
-        };
-        let (model_dir, model) = write("1-train", DatasetKind::Mnist, "full", 42);
-        assert_eq!(find_judge(runs.path(), &model_dir, &model), None);
-        write("2-train", DatasetKind::Mnist, "full", 42);
-        write("3-train", DatasetKind::Fashion, "full", 7);
-        assert_eq!(find_judge(runs.path(), &model_dir, &model), None);
-        let (same_origin, _) = write("4-train", DatasetKind::Mnist, "full", 7);
-        write("5-train", DatasetKind::Mnist, "sample", 8);
-        write("6-ablate", DatasetKind::Mnist, "full", 9);
-        assert_eq!(
-            find_judge(runs.path(), &model_dir, &model),
-            Some(same_origin)
-        );
     }
 
     #[test]

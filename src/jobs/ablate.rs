@@ -1,23 +1,24 @@
 //! The ablation job: trains every variant x seed not already done, saving each result as soon
-//! as it finishes, so a cancelled or killed study resumes without retraining anything.
+//! as it finishes, so a cancelled or killed study resumes without retraining anything. A study's
+//! run directory is keyed by its data and recipe: the same study always lands in the same one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::ablation::RunResult;
+use super::{Job, JobEvent, Reporter};
+use crate::ablation::{RunResult, VariantRow};
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::device;
 use crate::model::adam::Adam;
-use crate::model::checkpoint::CheckpointMeta;
-use crate::model::train::{train, Outcome, TrainEvent, TrainRun};
+use crate::model::train::{check_data, train, Outcome, TrainEvent, TrainProgress, TrainRun};
 use crate::model::{ArchSpec, Network};
+use crate::runs::{read_json, DataIdentity, Run, RunKind, RunState, RunStore};
 
 /// What the ablation job reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,7 +33,10 @@ pub enum AblationEvent {
     /// A result found on disk (not retrained).
     Reused(RunResult),
     /// A run begins.
-    RunStarted { variant: String, seed: u64 },
+    RunStarted {
+        variant: String,
+        seed: u64,
+    },
     /// Progress of the run in flight.
     Train {
         variant: String,
@@ -43,14 +47,43 @@ pub enum AblationEvent {
     RunFinished(RunResult),
     /// Stopped on request; finished runs are kept.
     Cancelled,
+    Notice {
+        message: String,
+    },
+}
+
+impl JobEvent for AblationEvent {
+    fn notice(message: String) -> Self {
+        Self::Notice { message }
+    }
+
+    fn progress(&self) -> Option<(usize, usize)> {
+        match self {
+            Self::Train { progress, .. } => progress.progress(),
+            _ => None,
+        }
+    }
 }
 
 /// The study to run.
+#[derive(Debug, Clone)]
 pub struct AblationPlan {
     pub variants: Vec<ArchSpec>,
     pub seeds: Vec<u64>,
     /// The recipe for every run (its `arch` and `seed` are replaced per run).
     pub train: TrainConfig,
+}
+
+/// The study's table, as its `result.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AblationResult {
+    pub data: DataIdentity,
+    pub recipe: TrainConfig,
+    pub seeds: Vec<u64>,
+    /// One row per variant with results, in plan order.
+    pub rows: Vec<VariantRow>,
+    /// Every finished variant x seed run.
+    pub runs: Vec<RunResult>,
 }
 
 /// FNV-1a, for a short stable key of the settings.
@@ -60,105 +93,100 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The directory of a study: the same data and recipe always map to the same directory, so
-/// running the same study again reuses what is done.
-pub fn study_dir(runs: &Path, data: &Dataset, recipe: &TrainConfig) -> PathBuf {
+/// The key of a study: the same data and recipe always give the same key, so running the same
+/// study again reuses what is done.
+pub fn study_key(data: &DataIdentity, recipe: &TrainConfig) -> String {
     let mut recipe = recipe.clone();
     recipe.seed = 0;
     recipe.arch.clear();
     recipe.threads = 0;
+    recipe.device.clear();
     let key = format!(
         "{}|{}|{}|{}|{}",
-        data.kind,
-        data.origin,
-        data.train.len(),
-        data.test.len(),
+        data.dataset,
+        data.source,
+        data.train_images,
+        data.test_images,
         serde_json::to_string(&recipe).unwrap_or_default()
     );
-    runs.join(format!(
-        "ablate-{}-{:08x}",
-        data.kind,
-        fnv1a(key.as_bytes()) as u32
-    ))
+    format!("{}-{:08x}", data.dataset, fnv1a(key.as_bytes()) as u32)
 }
 
-/// The study's table so far, as `result.json` (what the dashboard shows).
-pub const RESULT: &str = "result.json";
+/// File of one finished variant x seed run inside a study.
+fn result_file(variant: &str, seed: u64) -> String {
+    format!("{variant}-seed{seed}.json")
+}
 
-fn write_table(dir: &Path, plan: &AblationPlan, results: &[RunResult]) -> anyhow::Result<()> {
+/// Starts the study on `data` in its run directory under `store`.
+pub fn spawn(
+    plan: AblationPlan,
+    data: Arc<Dataset>,
+    store: &RunStore,
+    cancel: Arc<AtomicBool>,
+) -> anyhow::Result<Job<AblationEvent, AblationResult>> {
+    check_data(&data).map_err(anyhow::Error::msg)?;
+    let identity = DataIdentity::of(&data);
+    let mut run = store
+        .create_keyed(
+            RunKind::Ablate,
+            &study_key(&identity, &plan.train),
+            identity,
+            None,
+        )
+        .with_context(|| format!("creating the study under {}", store.root().display()))?;
+    let log = run.event_log()?;
+    let info = run.info().clone();
+    Ok(
+        Job::spawn("ablate", Some(log), cancel, move |reporter, cancel| {
+            let ended = run_study(&plan, &data, &run, reporter, cancel);
+            let state = match &ended {
+                Ok((_, true)) => RunState::Finished,
+                Ok((_, false)) => RunState::Stopped { at: None },
+                Err(e) => RunState::Failed {
+                    message: format!("{e:#}"),
+                },
+            };
+            let recorded = run.end(state);
+            let (result, _) = ended?;
+            recorded?;
+            Ok(result)
+        })?
+        .in_run(info),
+    )
+}
+
+/// The table of `results` as the study's result.
+fn table(plan: &AblationPlan, data: &Dataset, results: &[RunResult]) -> AblationResult {
     let order: Vec<String> = plan.variants.iter().map(|v| v.name.clone()).collect();
-    let rows: Vec<serde_json::Value> = crate::ablation::table(results, &order, "seed")
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "variant": r.variant, "params": r.params, "runs": r.accuracy.n,
-                "acc_mean": r.accuracy.mean, "acc_std": r.accuracy.std,
-                "s_per_epoch": r.seconds_per_epoch, "infer_per_s": r.inference_images_per_second.round(),
-                "delta": r.delta, "p": r.welch.map(|w| w.p), "verdict": r.verdict,
-            })
-        })
-        .collect();
-    let json = serde_json::json!({ "study": dir, "variants": rows });
-    let path = dir.join(RESULT);
-    crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&json)?.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+    AblationResult {
+        data: DataIdentity::of(data),
+        recipe: plan.train.clone(),
+        seeds: plan.seeds.clone(),
+        rows: crate::ablation::table(results, &order, "seed"),
+        runs: results.to_vec(),
+    }
 }
 
-fn result_path(dir: &Path, variant: &str, seed: u64) -> PathBuf {
-    dir.join(format!("{variant}-seed{seed}.json"))
-}
-
-/// Reads every saved result in a study directory.
-pub fn load_results(dir: &Path) -> Vec<RunResult> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut results: Vec<RunResult> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("-seed"))
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
-        .collect();
-    results.sort_by(|a, b| (&a.variant, a.seed).cmp(&(&b.variant, b.seed)));
-    results
-}
-
-/// Runs the study in `dir`, sending events; returns all results of the plan that exist.
-pub fn run(
+/// Runs the study; returns the table of every result of the plan that exists, and whether the
+/// plan is complete.
+fn run_study(
     plan: &AblationPlan,
     data: &Dataset,
-    dir: &Path,
-    events: &Sender<AblationEvent>,
+    run: &Run,
+    reporter: &Reporter<AblationEvent>,
     cancel: &AtomicBool,
-) -> anyhow::Result<Vec<RunResult>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let settings = serde_json::json!({
-        "dataset": data.kind, "origin": data.origin.to_string(),
-        "train_images": data.train.len(), "test_images": data.test.len(), "recipe": plan.train,
-    });
-    crate::fsutil::write_atomic(
-        &dir.join("settings.json"),
-        serde_json::to_string_pretty(&settings)?.as_bytes(),
-    )
-    .with_context(|| format!("writing {}", dir.display()))?;
-    let send = |e| {
-        let _ = events.send(e);
-    };
-    let existing = load_results(dir);
-    let find = |v: &str, s: u64| {
-        existing
-            .iter()
-            .find(|r| r.variant == v && r.seed == s)
-            .cloned()
-    };
+) -> anyhow::Result<(AblationResult, bool)> {
+    let dir = run.dir();
     let total = plan.variants.len() * plan.seeds.len();
+    let saved =
+        |v: &ArchSpec, s: u64| read_json::<RunResult>(&dir.join(result_file(&v.name, s))).ok();
     let done = plan
         .variants
         .iter()
         .flat_map(|v| plan.seeds.iter().map(move |&s| (v, s)))
-        .filter(|(v, s)| find(&v.name, *s).is_some())
+        .filter(|(v, s)| saved(v, *s).is_some())
         .count();
-    send(AblationEvent::Planned {
+    reporter.emit(AblationEvent::Planned {
         dir: dir.to_path_buf(),
         runs: total,
         done,
@@ -167,28 +195,33 @@ pub fn run(
     let mut results = Vec::new();
     for arch in &plan.variants {
         for &seed in &plan.seeds {
-            if let Some(r) = find(&arch.name, seed) {
-                send(AblationEvent::Reused(r.clone()));
+            if let Some(r) = saved(arch, seed) {
+                reporter.emit(AblationEvent::Reused(r.clone()));
                 results.push(r);
                 continue;
             }
-            send(AblationEvent::RunStarted {
+            reporter.emit(AblationEvent::RunStarted {
                 variant: arch.name.clone(),
                 seed,
             });
-            let Some(result) = train_one(plan, arch, seed, data, &device, events, cancel)? else {
-                send(AblationEvent::Cancelled);
-                return Ok(results);
+            let Some(result) = train_one(plan, arch, seed, data, &device, reporter, cancel)? else {
+                reporter.emit(AblationEvent::Cancelled);
+                let result = table(plan, data, &results);
+                run.write_result(&result)?;
+                return Ok((result, false));
             };
-            let path = result_path(dir, &arch.name, seed);
-            crate::fsutil::write_atomic(&path, serde_json::to_string_pretty(&result)?.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
-            send(AblationEvent::RunFinished(result.clone()));
+            run.write_file(
+                &result_file(&arch.name, seed),
+                &serde_json::to_vec_pretty(&result)?,
+            )?;
+            reporter.emit(AblationEvent::RunFinished(result.clone()));
             results.push(result);
-            write_table(dir, plan, &results)?;
+            run.write_result(&table(plan, data, &results))?;
         }
     }
-    Ok(results)
+    let result = table(plan, data, &results);
+    run.write_result(&result)?;
+    Ok((result, true))
 }
 
 /// Trains one variant with one seed; `None` if cancelled.
@@ -198,7 +231,7 @@ fn train_one(
     seed: u64,
     data: &Dataset,
     device: &candle_core::Device,
-    events: &Sender<AblationEvent>,
+    reporter: &Reporter<AblationEvent>,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Option<RunResult>> {
     let mut config = plan.train.clone();
@@ -206,28 +239,23 @@ fn train_one(
     config.arch = arch.name.clone();
     let net = Network::new(arch, seed, device)?;
     let mut adam = Adam::new(net.vars().cloned().collect())?;
-    let mut meta = CheckpointMeta::fresh(arch, data, &config);
-    let (tx, rx) = channel();
-    let outcome = std::thread::scope(|s| {
-        s.spawn(|| {
-            for event in rx {
-                let _ = events.send(AblationEvent::Train {
-                    variant: arch.name.clone(),
-                    seed,
-                    progress: event,
-                });
-            }
-        });
-        let run = TrainRun {
-            config: &config,
-            data,
-            run_dir: None,
-            events: &tx,
-            cancel,
-        };
-        let outcome = train(&run, &net, &mut adam, &mut meta);
-        drop(tx);
-        outcome
+    let mut progress = TrainProgress::default();
+    let emit = |event| {
+        reporter.emit(AblationEvent::Train {
+            variant: arch.name.clone(),
+            seed,
+            progress: event,
+        })
+    };
+    let run = TrainRun {
+        config: &config,
+        data,
+        events: &emit,
+        cancel,
+    };
+    // A study keeps results, not checkpoints: a killed run is trained again.
+    let outcome = train(&run, &net, &mut adam, &mut progress, &mut |_, _, _| {
+        Ok(None)
     })?;
     if outcome != Outcome::Finished {
         return Ok(None);
@@ -235,9 +263,9 @@ fn train_one(
     let started = Instant::now();
     net.predict_proba(&data.test.images, plan.train.eval_batch)?;
     let inference = data.test.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    let last = meta.history.last().map(|m| m.test_accuracy).unwrap_or(0.0);
-    let seconds =
-        meta.history.iter().map(|m| m.seconds).sum::<f64>() / meta.history.len().max(1) as f64;
+    let history = progress.history;
+    let last = history.last().map(|m| m.test_accuracy).unwrap_or(0.0);
+    let seconds = history.iter().map(|m| m.seconds).sum::<f64>() / history.len().max(1) as f64;
     Ok(Some(RunResult {
         variant: arch.name.clone(),
         seed,
@@ -245,41 +273,6 @@ fn train_one(
         test_accuracy: last,
         seconds_per_epoch: seconds,
         inference_images_per_second: inference,
-        history: meta.history,
+        history,
     }))
-}
-
-/// A running ablation job.
-pub struct AblationJob {
-    pub events: std::sync::mpsc::Receiver<AblationEvent>,
-    pub cancel: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<anyhow::Result<Vec<RunResult>>>,
-}
-
-impl AblationJob {
-    /// Waits for the job; returns every result of the plan that exists.
-    pub fn join(self) -> anyhow::Result<Vec<RunResult>> {
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("the ablation thread panicked"))?
-    }
-}
-
-/// Starts the study on a worker thread.
-pub fn spawn(
-    plan: AblationPlan,
-    data: Arc<Dataset>,
-    dir: PathBuf,
-    cancel: Arc<AtomicBool>,
-) -> anyhow::Result<AblationJob> {
-    let (tx, events) = channel();
-    let flag = cancel.clone();
-    let handle = std::thread::Builder::new()
-        .name("ablate".into())
-        .spawn(move || run(&plan, &data, &dir, &tx, &flag))?;
-    Ok(AblationJob {
-        events,
-        cancel,
-        handle,
-    })
 }

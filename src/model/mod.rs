@@ -1,10 +1,10 @@
-//! The CNN: architectures as data, the fast CPU operations, training, checkpoints.
+//! The CNN: architectures as data, the fast CPU operations, training.
 
 pub mod adam;
 pub mod arch;
-pub mod checkpoint;
 pub mod network;
 pub mod ops;
+pub mod recipe;
 pub mod train;
 
 pub use arch::{ArchSpec, ConvSpec};

@@ -1,9 +1,8 @@
 //! The training loop: Adam on cross-entropy, seeded reshuffling, per-batch and per-epoch events,
 //! test evaluation after every epoch, checkpoints, cancellation between batches.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
@@ -12,9 +11,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
-use super::checkpoint::{self, CheckpointMeta};
 use super::network::{images_tensor, Network};
-use crate::config::{Schedule, TrainConfig};
+use super::recipe::{Schedule, TrainConfig};
 use crate::data::{Dataset, Split, PIXELS, SIDE};
 
 /// Where a run stands: `epoch` epochs are complete and `batch` batches of the next are done.
@@ -65,23 +63,66 @@ pub enum TrainEvent {
     Cancelled {
         at: Position,
     },
+    /// Something the user should know (a changed recipe on resume, a skipped file).
+    Notice {
+        message: String,
+    },
 }
 
-/// Everything a training run needs besides the network and data.
+/// Running sums of the epoch in progress. Checkpoints keep them, so an epoch resumed
+/// mid-way still reports its metrics over the whole epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochSums {
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub seen: usize,
+    /// Training seconds spent on the epoch so far.
+    pub seconds: f64,
+}
+
+/// How far training has got: everything besides the weights and the optimizer's moments that
+/// continuing exactly needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainProgress {
+    pub position: Position,
+    pub adam_step: u64,
+    pub history: Vec<EpochMetrics>,
+    pub partial: EpochSums,
+}
+
+/// Everything a training run needs besides the network, the optimizer and the progress.
 pub struct TrainRun<'a> {
     pub config: &'a TrainConfig,
     pub data: &'a Dataset,
-    /// Where checkpoints go; `None` keeps nothing on disk.
-    pub run_dir: Option<&'a Path>,
-    pub events: &'a Sender<TrainEvent>,
+    /// Receives every event.
+    pub events: &'a dyn Fn(TrainEvent),
     pub cancel: &'a AtomicBool,
 }
+
+/// Saves a checkpoint of the network, the optimizer and the progress; returns where, if it
+/// keeps one.
+pub type Save<'a> =
+    dyn FnMut(&Network, &Adam, &TrainProgress) -> anyhow::Result<Option<PathBuf>> + 'a;
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Finished,
     Cancelled(Position),
+}
+
+/// Why a data set cannot be trained on: an empty split.
+pub fn check_data(data: &Dataset) -> Result<(), String> {
+    if data.train.is_empty() {
+        return Err(format!("{}: the training split has no images", data.origin));
+    }
+    if data.test.is_empty() {
+        return Err(format!(
+            "{}: the test split has no images, so nothing can be evaluated",
+            data.origin
+        ));
+    }
+    Ok(())
 }
 
 /// Mean loss and accuracy of `net` on `split`, in batches of `batch`.
@@ -153,43 +194,47 @@ fn learning_rate(config: &TrainConfig, step: usize, total: usize) -> f64 {
     }
 }
 
-/// Trains `net` from `meta.position` to `config.epochs`, updating `meta` (history, position) and
-/// saving a checkpoint after every epoch and on cancellation.
+/// Trains `net` from `progress.position` to `config.epochs`, updating `progress` and calling
+/// `save` at the start of a fresh run, after every epoch and on cancellation.
 pub fn train(
     run: &TrainRun,
     net: &Network,
     adam: &mut Adam,
-    meta: &mut CheckpointMeta,
+    progress: &mut TrainProgress,
+    save: &mut Save,
 ) -> anyhow::Result<Outcome> {
+    check_data(run.data).map_err(anyhow::Error::msg)?;
     let config = run.config;
     let train = &run.data.train;
     let batch_size = config.batch_size.max(1);
     let batches = train.len().div_ceil(batch_size);
+    if progress.position.batch > batches {
+        anyhow::bail!(
+            "the checkpoint is at batch {} of an epoch that has {batches} batches",
+            progress.position.batch
+        );
+    }
     let total_steps = batches * config.epochs;
-    let send = |e: TrainEvent| {
-        // A closed receiver only means nobody is watching; training goes on.
-        let _ = run.events.send(e);
-    };
+    let send = run.events;
     send(TrainEvent::Started {
         params: net.spec.params(),
         epochs: config.epochs,
         batches_per_epoch: batches,
-        from: meta.position,
+        from: progress.position,
     });
-    let save = |meta: &CheckpointMeta, adam: &Adam| -> anyhow::Result<()> {
-        if let Some(dir) = run.run_dir {
-            let path = checkpoint::save(dir, net, adam, meta)?;
+    let mut checkpoint = |progress: &TrainProgress, adam: &Adam| -> anyhow::Result<()> {
+        if let Some(path) = save(net, adam, progress)? {
             send(TrainEvent::Checkpoint { path });
         }
         Ok(())
     };
-    if meta.position == Position::default() && meta.history.is_empty() {
+    if progress.position == Position::default() && progress.history.is_empty() {
         // A checkpoint from the start, so even a run killed in its first epoch can resume.
-        save(meta, adam)?;
+        checkpoint(progress, adam)?;
     }
     let mut x_buf = vec![0f32; batch_size * PIXELS];
-    while meta.position.epoch < config.epochs {
-        let epoch = meta.position.epoch;
+    while progress.position.epoch < config.epochs {
+        let epoch = progress.position.epoch;
         let mut rng = epoch_rng(config.seed, epoch);
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut rng);
@@ -205,18 +250,28 @@ pub fn train(
             })
             .collect();
         let started = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let sums = progress.partial;
+        let seconds = || sums.seconds + started.elapsed().as_secs_f64();
+        let (mut loss_sum, mut correct, mut seen) = (sums.loss_sum, sums.correct, sums.seen);
         for (b, idx) in order
             .chunks(batch_size)
             .enumerate()
-            .skip(meta.position.batch)
+            .skip(progress.position.batch)
         {
             if run.cancel.load(Ordering::Relaxed) {
-                meta.position.batch = b;
-                meta.adam_step = adam.step;
-                save(meta, adam)?;
-                send(TrainEvent::Cancelled { at: meta.position });
-                return Ok(Outcome::Cancelled(meta.position));
+                progress.position.batch = b;
+                progress.adam_step = adam.step;
+                progress.partial = EpochSums {
+                    loss_sum,
+                    correct,
+                    seen,
+                    seconds: seconds(),
+                };
+                checkpoint(progress, adam)?;
+                send(TrainEvent::Cancelled {
+                    at: progress.position,
+                });
+                return Ok(Outcome::Cancelled(progress.position));
             }
             let n = idx.len();
             let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
@@ -233,7 +288,7 @@ pub fn train(
             loss_sum += loss.to_scalar::<f32>()? as f64 * n as f64;
             correct += count_correct(&logits.detach(), &labels)?;
             seen += n;
-            let elapsed = started.elapsed().as_secs_f64();
+            let elapsed = seconds();
             let rate = seen as f64 / elapsed.max(1e-9);
             let remaining_images = train.len().saturating_sub((b + 1) * batch_size) as f64
                 + ((config.epochs - epoch - 1) * train.len()) as f64;
@@ -248,7 +303,7 @@ pub fn train(
                 eta_seconds: remaining_images / rate,
             });
         }
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = seconds();
         let (test_loss, test_accuracy) = evaluate(net, &run.data.test, config.eval_batch)?;
         let metrics = EpochMetrics {
             epoch: epoch + 1,
@@ -259,14 +314,15 @@ pub fn train(
             seconds,
             images_per_second: seen as f64 / seconds.max(1e-9),
         };
-        meta.history.push(metrics.clone());
-        meta.position = Position {
+        progress.history.push(metrics.clone());
+        progress.position = Position {
             epoch: epoch + 1,
             batch: 0,
         };
-        meta.adam_step = adam.step;
+        progress.partial = EpochSums::default();
+        progress.adam_step = adam.step;
         send(TrainEvent::Epoch(metrics));
-        save(meta, adam)?;
+        checkpoint(progress, adam)?;
     }
     Ok(Outcome::Finished)
 }

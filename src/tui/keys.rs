@@ -415,7 +415,7 @@ pub const BINDINGS: &[Binding] = &[
 
 /// Why config.toml's `[keys]` could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("config key 'keys.{action}': {message}")]
 pub struct KeyConfigError {
     /// The action named in `[keys]` (the config key is `keys.<action>`).
     pub action: String,
@@ -666,6 +666,10 @@ mod tests {
         let err = Keymap::new(&map(&[("launch", "g")])).unwrap_err();
         assert_eq!(err.action, "launch");
         assert!(err.message.contains("train_start"), "{}", err.message);
+        assert!(
+            err.to_string().starts_with("config key 'keys.launch': unknown action"),
+            "{err}"
+        );
         let err = Keymap::new(&map(&[("train_stop", "Ctrl-")])).unwrap_err();
         assert_eq!(err.action, "train_stop");
         let err = Keymap::new(&map(&[("train_start", "q")])).unwrap_err();

@@ -56,5 +56,5 @@ pub fn screen(app: &App, width: u16, height: u16) -> String {
     terminal
         .draw(|f| view::render(f, app))
         .expect("drawing on a test backend");
-    super::widgets::plain::buffer_lines(terminal.backend().buffer()).join("\n")
+    crate::text::buffer_lines(terminal.backend().buffer()).join("\n")
 }

@@ -1,4 +1,3 @@
 //! Widgets the dashboard draws with.
 
 pub mod halfblock;
-pub mod plain;

@@ -1,4 +1,9 @@
-//! Widgets drawn as plain text lines, for headless output and tests.
+//! Drawing shared by the headless commands and the dashboard: charts (ratatui's `Chart`, with
+//! labelled axes) and table cells, rendered into a terminal frame or into plain text lines.
+
+pub mod charts;
+pub mod format;
+pub mod results;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

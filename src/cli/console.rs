@@ -1,0 +1,102 @@
+//! Output a script can trust: results on stdout, progress and notices on stderr, neither
+//! panicking when its reader is gone, and the exit status saying how the command ended.
+//!
+//! A closed pipe (`classgen ... | head`) or Ctrl-C, SIGTERM, SIGHUP sets the cancel flag, so a
+//! running job saves its work and ends; the process then exits with 141 (pipe), 130 (SIGINT),
+//! 143 (SIGTERM) or 129 (SIGHUP). A second Ctrl-C (or signal) exits at once.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Exit status after an output pipe closed: 128 + SIGPIPE, as a shell reports it.
+pub const EXIT_PIPE: u8 = 141;
+
+/// The process-wide cancel flag, set by signals and closed pipes.
+static CANCEL: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+/// The exit status a signal or a closed pipe asks for (0: none).
+static EXIT: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+/// stderr is gone: progress is no longer written.
+static STDERR_GONE: AtomicBool = AtomicBool::new(false);
+
+fn exit_code() -> &'static Arc<AtomicUsize> {
+    EXIT.get_or_init(|| Arc::new(AtomicUsize::new(0)))
+}
+
+/// The flag a job's cancel handle should share.
+pub fn cancel_flag() -> Arc<AtomicBool> {
+    CANCEL
+        .get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone()
+}
+
+/// Makes Ctrl-C, SIGTERM and SIGHUP cancel jobs (and a second one exit at once).
+pub fn install_signal_handlers() -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let cancel = cancel_flag();
+    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143), (SIGHUP, 129)] {
+        signal_hook::flag::register_conditional_shutdown(signal, code, cancel.clone())?;
+        signal_hook::flag::register_usize(signal, exit_code().clone(), code as usize)?;
+        signal_hook::flag::register(signal, cancel.clone())?;
+    }
+    Ok(())
+}
+
+/// The exit status a signal or a closed pipe set, if any.
+pub fn interrupted() -> Option<u8> {
+    match exit_code().load(Ordering::Relaxed) {
+        0 => None,
+        code => u8::try_from(code).ok(),
+    }
+}
+
+fn pipe_closed() {
+    let _ = exit_code().compare_exchange(
+        0,
+        usize::from(EXIT_PIPE),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    cancel_flag().store(true, Ordering::Relaxed);
+}
+
+/// Writes a result line to stdout; a closed stdout cancels the command.
+pub fn out_fmt(args: fmt::Arguments) {
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{args}")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        pipe_closed();
+    }
+}
+
+/// Writes a progress or notice line to stderr; a closed stderr cancels the command.
+pub fn err_fmt(args: fmt::Arguments) {
+    if STDERR_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    if writeln!(std::io::stderr().lock(), "{args}").is_err() {
+        STDERR_GONE.store(true, Ordering::Relaxed);
+        pipe_closed();
+    }
+}
+
+/// `println!` that never panics: a result line on stdout.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::console::out_fmt(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that never panics: progress and notices on stderr.
+macro_rules! note {
+    ($($arg:tt)*) => { $crate::cli::console::err_fmt(format_args!($($arg)*)) };
+}
+
+pub(crate) use {note, out};
+
+/// Whether stderr is a terminal (progress bars) and still open.
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    !STDERR_GONE.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
