@@ -1,9 +1,12 @@
-//! Data: the IDX format, data sets, and where they come from (a directory, the Hub, the sample).
+//! Data: the IDX format, data sets, where they come from (a directory, the Hub, the sample), and
+//! MNIST's preprocessing of a digit.
 
 pub mod dataset;
 pub mod hub;
 pub mod idx;
+pub mod preprocess;
 pub mod source;
 
 pub use dataset::{Dataset, DatasetKind, Origin, Split, CLASSES, PIXELS, SIDE};
+pub use preprocess::{preprocess, Digit, PreprocessError};
 pub use source::{load, DataError, SourceKind};
