@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the parser property tests with a larger budget (default 20,000 cases each).
+# Runs the parser property tests (IDX, config.toml, PNG/JPEG import) with a larger budget (default 20,000 cases each).
 # Failures are saved by proptest under tests/fuzz.proptest-regressions and replayed by `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
