@@ -103,8 +103,7 @@ pub fn load_for_resume(
     let (net, meta) = load_network(dir, device)?;
     let mut adam = Adam::new(net.vars().cloned().collect())?;
     let path = dir.join(OPTIMIZER);
-    let state = candle_core::safetensors::load(&path, device)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let state = super::network::read_safetensors(&path, device)?;
     adam.restore(&state, meta.adam_step)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((net, adam, meta))
