@@ -105,6 +105,7 @@ pub fn load_data(config: &Config, dataset_override: Option<DatasetKind>) -> anyh
             endpoint: config.data.hub_endpoint.clone(),
             cache_dir: config.data.cache_dir(),
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            timeout: config.data.hub_timeout(),
         },
     };
     let loaded = classgen::data::load(&request).context("loading data")?;

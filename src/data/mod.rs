@@ -1,6 +1,7 @@
 //! Data: the IDX format, data sets, and where they come from (a directory, the Hub, the sample).
 
 pub mod dataset;
+pub mod http;
 pub mod hub;
 pub mod idx;
 pub mod source;
