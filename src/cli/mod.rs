@@ -32,7 +32,6 @@ use console::note;
     name = "classgen",
     version,
     about,
-    args_conflicts_with_subcommands = true,
     after_help = "Without a subcommand, classgen opens the dashboard (keys: ? inside it).\n\
                   Exit status: 0 done, 1 error, 2 bad usage, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP \
                   (after saving), 141 the output pipe closed."
@@ -134,6 +133,7 @@ fn hub_options(config: &Config) -> HubOptions {
         endpoint: config.data.hub_endpoint.clone(),
         cache_dir: config.data.cache_dir(),
         progress: console::interactive(),
+        timeout: config.data.hub_timeout(),
     }
 }
 
@@ -241,6 +241,11 @@ pub fn announce(run: Option<&RunInfo>) {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command.is_some() && (cli.dashboard.data.given() || cli.dashboard.run.is_some()) {
+        anyhow::bail!(
+            "data and --run flags go after the subcommand (classgen train --data-dir DIR); before it they are the dashboard's"
+        );
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     if !matches!(cli.command, None | Some(Command::Attach(_))) {
         // The dashboard watches signals itself.
