@@ -187,9 +187,9 @@ fn a_bad_file_is_named_and_the_others_still_print() {
     assert_eq!(output.status.code(), Some(1));
     let report = json(&output);
     let files = report["files"].as_array().unwrap();
-    assert_eq!(top_class(&files[0], "cnn"), 7);
-    assert_eq!(files[1]["path"], "notes.png");
-    let error = files[1]["error"].as_str().unwrap();
+    assert_eq!(files[0]["path"], "notes.png", "in the order given");
+    assert_eq!(top_class(&files[1], "cnn"), 7);
+    let error = files[0]["error"].as_str().unwrap();
     assert!(
         error.starts_with("notes.png is not a PNG or JPEG"),
         "{error}"

@@ -132,17 +132,19 @@ pub fn run(args: PredictArgs, config: &mut Config) -> anyhow::Result<()> {
     config.validate()?;
     classgen::runtime::set_threads(config.train.threads);
     let mode = mode(args.raw);
-    let mut read = Vec::new();
-    let mut failed = Vec::new();
-    for path in &args.files {
-        match import(path, mode) {
-            Ok(imported) => read.push(imported),
-            Err(e) => {
+    // In the order given; a file that cannot be read is said at once.
+    let files: Vec<Result<Imported, (PathBuf, String)>> = args
+        .files
+        .iter()
+        .map(|path| {
+            import(path, mode).map_err(|e| {
                 note!("error: {e}");
-                failed.push((path.clone(), e.to_string()));
-            }
-        }
-    }
+                (path.clone(), e.to_string())
+            })
+        })
+        .collect();
+    let read: Vec<&Imported> = files.iter().filter_map(|f| f.as_ref().ok()).collect();
+    let failed = files.len() - read.len();
     if read.is_empty() {
         anyhow::bail!("none of the {} files could be read", args.files.len());
     }
@@ -208,24 +210,29 @@ pub fn run(args: PredictArgs, config: &mut Config) -> anyhow::Result<()> {
             .collect()
     };
     if args.json {
-        let mut files: Vec<FileReport> = read
-            .into_iter()
-            .enumerate()
-            .map(|(i, imported)| FileReport::Read {
-                path: imported.path,
-                inverted: imported.inverted,
-                predictions: predictions(i),
-            })
-            .collect();
-        files.extend(failed.iter().map(|(path, error)| FileReport::Failed {
-            path: path.clone(),
-            error: error.clone(),
-        }));
+        let mut reports = Vec::with_capacity(files.len());
+        let mut predicted = 0;
+        for file in &files {
+            reports.push(match file {
+                Ok(imported) => {
+                    predicted += 1;
+                    FileReport::Read {
+                        path: imported.path.clone(),
+                        inverted: imported.inverted,
+                        predictions: predictions(predicted - 1),
+                    }
+                }
+                Err((path, error)) => FileReport::Failed {
+                    path: path.clone(),
+                    error: error.clone(),
+                },
+            });
+        }
         let report = Report {
             model_run: cnn.model_ref(),
             data: DataIdentity::of(&data),
             raw: args.raw,
-            files,
+            files: reports,
         };
         out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -253,12 +260,8 @@ pub fn run(args: PredictArgs, config: &mut Config) -> anyhow::Result<()> {
             }
         }
     }
-    if !failed.is_empty() {
-        anyhow::bail!(
-            "{} of {} files could not be read",
-            failed.len(),
-            args.files.len()
-        );
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} files could not be read", args.files.len());
     }
     Ok(())
 }
