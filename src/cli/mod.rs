@@ -7,6 +7,7 @@ mod confidence;
 pub mod console;
 mod eval;
 mod invert;
+mod predict;
 mod robustness;
 mod runs;
 mod train;
@@ -69,6 +70,9 @@ enum Command {
     Ablate(ablate::AblateArgs),
     /// Change an image until the classifier assigns a target class; writes snapshots.
     Invert(invert::InvertArgs),
+    /// The top 3 classes of your own images (PNG, JPEG) by the CNN and, with --models, the
+    /// baselines.
+    Predict(predict::PredictArgs),
     /// Fit the classical baselines and score them next to the CNN: one table.
     Baselines(baselines::BaselinesArgs),
     /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
@@ -256,6 +260,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => eval::run(args, &mut config),
         Some(Command::Ablate(args)) => ablate::run(args, &mut config),
         Some(Command::Invert(args)) => invert::run(args, &mut config),
+        Some(Command::Predict(args)) => predict::run(args, &mut config),
         Some(Command::Baselines(args)) => baselines::run(args, &mut config),
         Some(Command::Confidence(args)) => confidence::run(args, &mut config),
         Some(Command::Robustness(args)) => robustness::run(args, &mut config),
