@@ -327,13 +327,15 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
     match (task, data) {
         (Task::One { source, target }, data) => {
             let spec = ModelSpec::Cnn {
-                run: cnn.run.clone(),
+                run: Box::new(cnn.run.clone()),
                 device: config.train.device.clone(),
             };
             let method = session::gradient_method(&config.invert);
             run_one(&args, config, spec, method, data, source, target)
         }
-        (Task::ClassGrid, Some(data)) => run_grid(&args, config, InvertModel::Cnn(cnn), data),
+        (Task::ClassGrid, Some(data)) => {
+            run_grid(&args, config, InvertModel::Cnn(Box::new(cnn)), data)
+        }
         (Task::NoiseGrid(_), Some(data)) => run_prototypes(&args, config, cnn, data),
         _ => anyhow::bail!("--grid needs the test split"),
     }
@@ -434,7 +436,7 @@ fn run_one(
             InvEvent::Stopped { .. } => break,
             InvEvent::Failed { message, .. } => anyhow::bail!("{message}"),
             InvEvent::Notice { message, .. } => note!("{message}"),
-            InvEvent::Snapshot { .. } => {}
+            InvEvent::Snapshot { .. } | InvEvent::Classified { .. } => {}
         }
     }
     let last = last.context("the inversion produced no frame")?;
