@@ -79,7 +79,9 @@ fn time_arch(
             events: &|_| {},
             cancel: &AtomicBool::new(false),
         };
-        train(&run, &net, &mut adam, &mut progress, &mut |_, _, _| Ok(None))?;
+        train(&run, &net, &mut adam, &mut progress, &mut |_, _, _| {
+            Ok(None)
+        })?;
         let rate = progress.history[0].images_per_second;
         println!("  run {}: {rate:.0} images/s", repeat + 1);
         rates.push(rate);

@@ -1,17 +1,15 @@
-//! End to end: runs the dashboard in a detached tmux session on the bundled sample, sends keys
-//! (switch tabs, help, an inversion step, a snapshot, quit) and checks the screen and the files.
-//! Skips with a notice when tmux is not installed (Debian: apt-get install tmux).
+//! End to end: the dashboard in a detached tmux session on the bundled sample, driven from the
+//! keyboard as a user would, in one run: train one epoch, fit baselines and analyse confidence
+//! from their tabs, open a misclassified image in the Inversion tab and invert it, export a
+//! snapshot, quit; and `classgen attach` following a run another process writes. Skips with a
+//! notice when tmux is not installed (Debian: apt-get install tmux).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use candle_core::Device;
-use classgen::config::TrainConfig;
-use classgen::data::DatasetKind;
-use classgen::model::adam::Adam;
-use classgen::model::checkpoint::{self, CheckpointMeta};
-use classgen::model::{ArchSpec, Network};
+use classgen::data::source::load_sample;
+use classgen::runs::{DataIdentity, RunKind, RunStore};
 
 /// A tmux server of its own, killed on drop.
 struct Tmux {
@@ -19,7 +17,7 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// A server on its own socket running `classgen ARGS` in session `dash` (100x30, in `dir`);
+    /// A server on its own socket running `classgen ARGS` in session `dash` (120x40, in `dir`);
     /// the shell line after it prints `EXITED:<status>` on the restored main screen.
     fn start(socket: &str, dir: &Path, args: &str) -> Self {
         let tmux = Tmux {
@@ -36,9 +34,9 @@ impl Tmux {
             "-s",
             "dash",
             "-x",
-            "100",
+            "120",
             "-y",
-            "30",
+            "40",
             "-c",
             dir,
             "sh",
@@ -80,7 +78,8 @@ impl Tmux {
     /// Polls the screen (bounded tries) until `want` holds; panics with the last screen.
     fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();
-        for _ in 0..300 {
+        // Bounded: 240 s, for a training epoch and the baselines on a loaded 2-core machine.
+        for _ in 0..2400 {
             last = self.screen();
             if want(&last) {
                 return last;
@@ -101,28 +100,8 @@ impl Drop for Tmux {
     }
 }
 
-/// An untrained seed CNN saved as the latest train run under `runs`.
-fn save_model(runs: &Path) -> PathBuf {
-    let dir = runs.join("20250101-000000-train");
-    let arch = ArchSpec::seed();
-    let net = Network::new(&arch, 7, &Device::Cpu).unwrap();
-    let adam = Adam::new(net.vars().cloned().collect()).unwrap();
-    let meta = CheckpointMeta {
-        params: arch.params(),
-        arch,
-        dataset: DatasetKind::Mnist,
-        origin: "test".into(),
-        position: Default::default(),
-        adam_step: 0,
-        config: TrainConfig::default(),
-        history: Vec::new(),
-    };
-    checkpoint::save(&dir, &net, &adam, &meta).unwrap();
-    dir
-}
-
-/// A temporary directory with a config that uses the bundled sample and one thread; `None`
-/// (after saying so) when tmux is not installed.
+/// A temporary directory with a config that uses the bundled sample, one thread and the two
+/// quick baselines; `None` (after saying so) when tmux is not installed.
 fn workspace() -> Option<tempfile::TempDir> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("SKIPPED: tmux is not installed (Debian: apt-get install tmux)");
@@ -131,61 +110,76 @@ fn workspace() -> Option<tempfile::TempDir> {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(
         work.path().join("config.toml"),
-        "[data]\nsource = \"sample\"\n[train]\nthreads = 1\n",
+        "[data]\nsource = \"sample\"\n[train]\nthreads = 1\nschedule = \"constant\"\naugment_shift = 0\n[baselines]\nmodels = [\"logreg\", \"knn\"]\n",
     )
     .unwrap();
     Some(work)
 }
 
 #[test]
-fn dashboard_in_tmux_switches_tabs_inverts_exports_and_quits_cleanly() {
+fn every_job_runs_from_the_keyboard_in_one_session() {
     let Some(work) = workspace() else {
         return;
     };
-    save_model(&work.path().join("runs"));
     let tmux = Tmux::start("classgen-e2e", work.path(), "");
+    tmux.wait_text("data: mnist from bundled sample");
 
-    // Start: the Training tab, the saved run, the sample loaded.
-    let screen = tmux.wait_text("data: mnist from bundled sample");
+    // Training: one epoch, started from the keyboard; the finished run becomes the model.
+    tmux.literal("EEEE");
+    tmux.wait_text("epochs    1");
+    tmux.literal("s");
+    let screen = tmux.wait_text("is now the active model");
+    assert!(screen.contains("-train (seed,"), "{screen}");
+
+    // Baselines: logreg and k-NN next to the CNN.
+    tmux.literal("4s");
+    let screen = tmux.wait_text("baselines done");
+    for model in ["logreg", "knn", "cnn"] {
+        assert!(screen.contains(model), "{screen}");
+    }
+    assert!(screen.contains(" %"), "accuracies are shown:\n{screen}");
+
+    // Confidence: the histograms and the table, not the placeholder.
+    tmux.literal("5s");
+    let screen = tmux.wait_text("confidence done");
+    assert!(screen.contains("m(x) of 2000 test images"), "{screen}");
+    assert!(screen.contains('⣿'), "a braille histogram:\n{screen}");
     assert!(
-        screen.contains("1 Training") && screen.contains("Loss"),
+        screen.contains("knn k=3") && screen.contains("ECE"),
         "{screen}"
     );
-    assert!(screen.contains("20250101-000000-train"), "{screen}");
 
-    // Tabs: a digit, Tab, Shift-Tab.
-    tmux.literal("2");
-    tmux.wait_text("classgen ablate");
-    tmux.keys(&["Tab"]);
-    tmux.wait_text("classgen baselines");
-    tmux.keys(&["BTab"]);
-    tmux.wait_text("classgen ablate");
-
-    // Inversion: browse, target 3, one step on the saved model, snapshot.
-    tmux.literal("5");
-    tmux.wait_text("test 1/2000");
-    tmux.keys(&["Right"]);
-    tmux.wait_text("test 2/2000");
-    tmux.literal("ttt");
-    tmux.wait_text("target 3 (t/T)");
-    tmux.literal(".");
-    tmux.wait_text("step 0  p(target)");
+    // A misclassified image, opened in the Inversion tab towards its true label and inverted.
+    tmux.literal("vv");
+    tmux.wait_text("mistakes, most confident first");
+    tmux.keys(&["Enter"]);
+    tmux.wait_text("p(class) of the source");
+    tmux.literal(" ");
+    tmux.wait_for("the inversion to stop", |s| {
+        s.contains("inversion stopped at step")
+    });
     tmux.literal("s");
-    let screen = tmux.wait_text("snapshot: ");
-    let snapshots = work.path().join("snapshots");
-    let png = snapshots.join("cnn_test-1_to3_log-normalized_step0.png");
-    assert!(png.is_file(), "no {} ({screen})", png.display());
-    assert!(snapshots
-        .join("cnn_test-1_to3_log-normalized_step0_trajectory.png")
-        .is_file());
+    tmux.wait_text("snapshot: ");
+    let snapshots: Vec<_> = std::fs::read_dir(work.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(snapshots.len(), 3, "PNG, strip and GIF: {snapshots:?}");
+    let store = RunStore::new(work.path().join("runs"));
+    for kind in [
+        RunKind::Train,
+        RunKind::Baselines,
+        RunKind::Confidence,
+        RunKind::Invert,
+    ] {
+        assert!(store.newest(kind, |_| true).is_some(), "no {kind} run");
+    }
 
-    // Help from the key table, closed with Escape.
+    // Help from the key table, closed with Escape; then quit with the terminal restored.
     tmux.literal("?");
     tmux.wait_text("Keys: Inversion");
     tmux.keys(&["Escape"]);
     tmux.wait_for("help to close", |s| !s.contains("Keys: Inversion"));
-
-    // Quit: the terminal is restored and nothing was printed behind the dashboard.
     tmux.literal("q");
     let screen = tmux.wait_text("EXITED:");
     let printed: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -193,22 +187,6 @@ fn dashboard_in_tmux_switches_tabs_inverts_exports_and_quits_cleanly() {
         printed,
         vec!["EXITED:0"],
         "screen after quitting:\n{screen}"
-    );
-}
-
-#[test]
-fn attach_to_a_missing_run_says_what_is_wrong() {
-    let work = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_classgen"))
-        .args(["attach", "20250101-nope"])
-        .current_dir(work.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no run '20250101-nope'") && err.contains("runs/20250101-nope"),
-        "{err}"
     );
 }
 
@@ -235,9 +213,11 @@ fn attach_follows_a_run_written_by_another_process() {
     let Some(work) = workspace() else {
         return;
     };
-    let run = work.path().join("runs/20250102-000000-train");
-    std::fs::create_dir_all(&run).unwrap();
-    let events = run.join("events.jsonl");
+    // "Another process": a training run this test holds open and writes the log of.
+    let store = RunStore::new(work.path().join("runs"));
+    let data = DataIdentity::of(&load_sample().unwrap());
+    let run = store.create(RunKind::Train, data, None).unwrap();
+    let events = run.dir().join(classgen::runs::EVENTS);
     let started = classgen::model::train::TrainEvent::Started {
         params: 225_034,
         epochs: 2,
@@ -252,7 +232,7 @@ fn attach_follows_a_run_written_by_another_process() {
     let tmux = Tmux::start("classgen-attach", work.path(), "attach");
     let screen = tmux.wait_text("epoch 1: test 97.00%");
     assert!(
-        screen.contains("20250102-000000-train") && screen.contains("attached"),
+        screen.contains(run.name()) && screen.contains("attached"),
         "{screen}"
     );
     // The other process writes its next epoch, in two pieces.
@@ -270,4 +250,5 @@ fn attach_follows_a_run_written_by_another_process() {
     // Watching is no job of this process: q quits at once.
     tmux.literal("q");
     tmux.wait_text("EXITED:0");
+    drop(run);
 }
