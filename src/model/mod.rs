@@ -3,6 +3,7 @@
 pub mod adam;
 pub mod arch;
 pub mod checkpoint;
+pub mod fused;
 pub mod network;
 pub mod ops;
 pub mod train;
