@@ -5,7 +5,15 @@ use super::plan::ConvGeom;
 use super::simd::multiversion;
 
 /// Marks a pooling window whose maximum was not positive: no gradient flows through it.
-pub(super) const NO_ARGMAX: u32 = u32::MAX;
+pub(super) const NO_ARGMAX: u8 = u8::MAX;
+
+/// Position in the convolution output (of `ow` columns) of corner `q` (0-3, row-major) of
+/// pooling window `(py, px)`.
+#[inline(always)]
+pub(super) fn corner(py: usize, px: usize, q: u8, ow: usize) -> usize {
+    let q = usize::from(q);
+    (2 * py + q / 2) * ow + 2 * px + q % 2
+}
 
 /// Writes the patches of the `n` images in `x` as rows of `cols` (`n * positions` rows of
 /// `patch` values, in (ky, kx, channel) order: the weight matrix's row order).
@@ -56,15 +64,15 @@ multiversion! {
 
 multiversion! {
     /// Bias, ReLU and 2x2 max-pool of the convolution outputs `z` of `n` images: `pooled` gets
-    /// each window's largest `z + bias` if positive (else 0), `arg` its first position in the
-    /// image's `z` (or [`NO_ARGMAX`]). `arg` may be empty when no gradient is wanted.
+    /// each window's largest `z + bias` if positive (else 0), `arg` the first corner holding it
+    /// (see [`corner`]; or [`NO_ARGMAX`]). `arg` may be empty when no gradient is wanted.
     pub(super) fn bias_relu_pool(
         g: &ConvGeom,
         z: &[f32],
         bias: &[f32],
         n: usize,
         pooled: &mut [f32],
-        arg: &mut [u32],
+        arg: &mut [u8],
     ) {
         let (_, ow) = g.out();
         let (ph, pw) = g.act();
@@ -88,11 +96,11 @@ multiversion! {
                         for ch in 0..f {
                             let mut best = 0.0f32;
                             let mut which = NO_ARGMAX;
-                            for &s in &corners {
+                            for (q, &s) in corners.iter().enumerate() {
                                 let v = zi[s + ch] + bias[ch];
                                 if v > best {
                                     best = v;
-                                    which = (s + ch) as u32;
+                                    which = q as u8;
                                 }
                             }
                             o[ch] = best;
@@ -117,14 +125,22 @@ multiversion! {
 }
 
 /// Routes each pooled gradient of `n` images to its window's argmax; everything else is 0.
-pub(super) fn unpool(g: &ConvGeom, gpooled: &[f32], arg: &[u32], n: usize, gz: &mut [f32]) {
+pub(super) fn unpool(g: &ConvGeom, gpooled: &[f32], arg: &[u8], n: usize, gz: &mut [f32]) {
+    let (_, ow) = g.out();
+    let (_, pw) = g.act();
+    let f = g.f;
     for i in 0..n {
         let gzi = &mut gz[i * g.z_len()..(i + 1) * g.z_len()];
         gzi.fill(0.0);
         let range = i * g.act_len()..(i + 1) * g.act_len();
-        for (&a, &d) in arg[range.clone()].iter().zip(&gpooled[range]) {
-            if a != NO_ARGMAX {
-                gzi[a as usize] = d;
+        let windows = arg[range.clone()]
+            .chunks_exact(f)
+            .zip(gpooled[range].chunks_exact(f));
+        for (w, (qs, ds)) in windows.enumerate() {
+            for (ch, (&q, &d)) in qs.iter().zip(ds).enumerate() {
+                if q != NO_ARGMAX {
+                    gzi[corner(w / pw, w % pw, q, ow) * f + ch] = d;
+                }
             }
         }
     }
@@ -235,7 +251,7 @@ mod tests {
         // One 3x3 single-channel output (odd side: the last row and column are dropped).
         let g = geom(5, 5, 1, 3, 1);
         let z = [1.0, 3.0, 9.0, 3.0, 2.0, 9.0, 9.0, 9.0, 9.0];
-        let (mut pooled, mut arg) = ([0.0], [0u32]);
+        let (mut pooled, mut arg) = ([0.0], [0u8]);
         bias_relu_pool(&g, &z, &[-1.0], 1, &mut pooled, &mut arg);
         assert_eq!((pooled[0], arg[0]), (2.0, 1));
         let mut gz = [5.0; 9];

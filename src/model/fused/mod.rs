@@ -25,6 +25,7 @@ mod infer;
 mod kernels;
 mod plan;
 mod simd;
+mod sparse;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -75,13 +76,15 @@ pub enum FusedError {
 }
 
 /// One parameter tensor: values, Adam's moments and the gradient of the step in progress
-/// (the last three empty when the engine does not train).
+/// (empty when the engine does not train), and for the weights of a pooling conv block whose
+/// input gradient is needed, their transpose `[filters, patch]` (else empty).
 #[derive(Debug, Clone)]
 struct Param {
     w: Vec<f32>,
     m: Vec<f32>,
     v: Vec<f32>,
     g: Vec<f32>,
+    t: Vec<f32>,
 }
 
 /// The parameters in the [`Network`]'s variable order.
@@ -172,6 +175,7 @@ impl Engine {
                 m: Vec::new(),
                 v: Vec::new(),
                 g: Vec::new(),
+                t: Vec::new(),
             });
         }
         if params.len() != lens.len() {
@@ -180,6 +184,17 @@ impl Engine {
                 found: 0,
                 expected: lens[params.len()],
             });
+        }
+        // Transposed weights for the sparse input gradient of pooling blocks.
+        for (l, g) in plan.convs.iter().enumerate() {
+            let needed = match mode {
+                Mode::Infer => false,
+                Mode::InputGradient => true,
+                Mode::Train => l > 0,
+            };
+            if g.pool && needed && sparse::fits(g) {
+                params[plan.conv_tensor(l)].t = vec![0.0; g.patch() * g.f];
+            }
         }
         let capacity = images.clamp(1, CHUNK);
         let chunks = (0..lanes.max(1))
@@ -190,7 +205,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        Ok(Self {
+        let mut engine = Self {
             plan,
             params,
             mode,
@@ -202,7 +217,19 @@ impl Engine {
                 beta2: 0.999,
                 epsilon: 1e-7,
             },
-        })
+        };
+        engine.transpose_weights();
+        Ok(engine)
+    }
+
+    /// Refreshes the transposed copies of the weights that have one.
+    fn transpose_weights(&mut self) {
+        for (l, g) in self.plan.convs.iter().enumerate() {
+            let p = &mut self.params[2 * l];
+            if !p.t.is_empty() {
+                sparse::transpose(&p.w, g.patch(), g.f, &mut p.t);
+            }
+        }
     }
 
     /// Fails unless the engine was built for `mode`.

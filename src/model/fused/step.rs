@@ -45,6 +45,7 @@ impl Engine {
         if n == 0 {
             return Ok((0.0, 0));
         }
+        self.transpose_weights();
         let per = self.chunks[0].capacity();
         let used = n.div_ceil(per);
         let scale = 1.0 / n as f32;
@@ -104,7 +105,7 @@ fn finish(
         Role::DenseWeight(j) => DENSE_ROWS * plan.dense[j].outputs,
         _ => BLOCK,
     };
-    let Param { w, m, v, g } = p;
+    let Param { w, m, v, g, .. } = p;
     w.par_chunks_mut(block)
         .zip(m.par_chunks_mut(block))
         .zip(v.par_chunks_mut(block))

@@ -5,6 +5,7 @@ use super::kernels::{
     add_bias, bias_relu_pool, col2im, column_sums, im2col, relu_mask, softmax_xent, unpool,
 };
 use super::plan::Plan;
+use super::sparse;
 use super::Params;
 use crate::data::{CLASSES, PIXELS};
 
@@ -28,12 +29,15 @@ struct ConvBufs {
     z: Vec<f32>,
     /// Pooled activation (pooling blocks only).
     pooled: Vec<f32>,
-    /// Argmax of each pooling window in the image's `z` (pooling blocks with gradients).
-    arg: Vec<u32>,
+    /// Argmax corner of each pooling window (pooling blocks with gradients).
+    arg: Vec<u8>,
+    /// Gradient with respect to `z` (pooling blocks whose patches are too short for the
+    /// sparse kernels, with gradients).
+    gz: Vec<f32>,
     /// Gradient with respect to the activation; masked in place when the block does not pool.
     gact: Vec<f32>,
-    /// Gradient with respect to `z` (pooling blocks with gradients).
-    gz: Vec<f32>,
+    /// This chunk's share of the weight gradient, transposed (pooling blocks, training).
+    gwt: Vec<f32>,
     /// This chunk's share of the weight and bias gradients (training).
     gw: Vec<f32>,
     gb: Vec<f32>,
@@ -82,7 +86,8 @@ impl Workspace {
                     Vec::new()
                 },
                 gact: sized(grads, capacity * g.act_len()),
-                gz: sized(grads && g.pool, capacity * g.z_len()),
+                gz: sized(grads && g.pool && !sparse::fits(g), capacity * g.z_len()),
+                gwt: sized(train && g.pool && sparse::fits(g), g.patch() * g.f),
                 gw: sized(train, g.patch() * g.f),
                 gb: sized(train, g.f),
             })
@@ -250,27 +255,41 @@ impl Workspace {
             let (below, here) = self.convs.split_at_mut(l);
             let b = &mut here[0];
             let rows = n * g.positions();
-            let gz: &[f32] = if g.pool {
+            let cols = &mut b.cols[..rows * g.patch()];
+            let target: Option<&mut [f32]> = match below.last_mut() {
+                Some(prev) => Some(&mut prev.gact),
+                None if want_input => Some(&mut self.gin),
+                None => None,
+            };
+            if g.pool && sparse::fits(g) {
+                // At most one gradient per window and channel: the sparse kernels.
+                let (gact, arg) = (&b.gact[..n * g.act_len()], &b.arg[..n * g.act_len()]);
+                if train {
+                    sparse::weight_grad(g, cols, gact, arg, n, &mut b.gwt, &mut b.gb);
+                    sparse::transpose(&b.gwt, g.f, g.patch(), &mut b.gw);
+                }
+                if let Some(target) = target {
+                    sparse::input_grad(g, &params[t].t, gact, arg, n, target);
+                }
+                continue;
+            }
+            let gz = if g.pool {
                 unpool(g, &b.gact, &b.arg, n, &mut b.gz);
-                &b.gz[..rows * g.f]
+                &mut b.gz[..rows * g.f]
             } else {
                 relu_mask(&mut b.gact[..rows * g.f], &b.z[..rows * g.f]);
-                &b.gact[..rows * g.f]
+                &mut b.gact[..rows * g.f]
             };
-            let cols = &mut b.cols[..rows * g.patch()];
             if train {
                 let patches = View::new(cols, rows, g.patch()).t();
                 gemm(&mut b.gw, patches, View::new(gz, rows, g.f), false);
                 column_sums(gz, &mut b.gb, false);
             }
-            let target: &mut [f32] = match below.last_mut() {
-                Some(prev) => &mut prev.gact,
-                None if want_input => &mut self.gin,
-                None => continue,
-            };
-            let wt = View::new(&params[t].w, g.patch(), g.f).t();
-            gemm(cols, View::new(gz, rows, g.f), wt, false);
-            col2im(g, cols, n, target);
+            if let Some(target) = target {
+                let wt = View::new(&params[t].w, g.patch(), g.f).t();
+                gemm(cols, View::new(gz, rows, g.f), wt, false);
+                col2im(g, cols, n, target);
+            }
         }
     }
 }
