@@ -18,7 +18,7 @@ impl Engine {
         mut collect: impl FnMut(R),
     ) -> Result<(), FusedError> {
         self.expect_mode(Mode::Infer)?;
-        if pixels.len() % PIXELS != 0 {
+        if !pixels.len().is_multiple_of(PIXELS) {
             return Err(FusedError::Images {
                 images: pixels.len(),
                 labels: pixels.len() / PIXELS,

@@ -153,7 +153,7 @@ multiversion! {
         for row in x.chunks_exact_mut(bias.len()) {
             for (v, b) in row.iter_mut().zip(bias) {
                 let s = *v + b;
-                *v = if relu && !(s > 0.0) { 0.0 } else { s };
+                *v = if !relu || s > 0.0 { s } else { 0.0 };
             }
         }
     }
@@ -163,9 +163,7 @@ multiversion! {
     /// Zeroes the gradients `g` where the ReLU output `act` is not positive (gradient 0 at 0).
     pub(super) fn relu_mask(g: &mut [f32], act: &[f32]) {
         for (g, &a) in g.iter_mut().zip(act) {
-            if !(a > 0.0) {
-                *g = 0.0;
-            }
+            *g = if a > 0.0 { *g } else { 0.0 };
         }
     }
 }
