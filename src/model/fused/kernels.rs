@@ -30,9 +30,28 @@ pub(super) fn im2col(g: &ConvGeom, x: &[f32], n: usize, cols: &mut [f32]) {
             let (oy, ox) = (pos / ow, pos % ow);
             for (ky, part) in row.chunks_exact_mut(span).enumerate() {
                 let src = ((oy + ky) * w + ox) * c;
-                part.copy_from_slice(&img[src..src + span]);
+                copy_span(part, &img[src..src + span]);
             }
         }
+    }
+}
+
+/// `dst = src` for equal lengths; the short spans of a first layer (one channel) without a
+/// call to `memcpy` each.
+#[inline(always)]
+fn copy_span(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        let (d, s): (&mut [f32; N], &[f32; N]) = match (dst.try_into(), src.try_into()) {
+            (Ok(d), Ok(s)) => (d, s),
+            _ => return dst.copy_from_slice(src),
+        };
+        *d = *s;
+    }
+    match dst.len() {
+        3 => fixed::<3>(dst, src),
+        5 => fixed::<5>(dst, src),
+        7 => fixed::<7>(dst, src),
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -91,32 +110,19 @@ multiversion! {
                         ((2 * py + 1) * ow + 2 * px) * f,
                         ((2 * py + 1) * ow + 2 * px + 1) * f,
                     ];
-                    if track {
-                        let a = &mut arg[i * g.act_len() + at..i * g.act_len() + at + f];
-                        for ch in 0..f {
-                            let mut best = 0.0f32;
-                            let mut which = NO_ARGMAX;
-                            for (q, &s) in corners.iter().enumerate() {
-                                let v = zi[s + ch] + bias[ch];
-                                if v > best {
-                                    best = v;
-                                    which = q as u8;
-                                }
-                            }
-                            o[ch] = best;
-                            a[ch] = which;
-                        }
+                    let a = if track {
+                        &mut arg[i * g.act_len() + at..i * g.act_len() + at + f]
                     } else {
-                        for ch in 0..f {
-                            let mut best = 0.0f32;
-                            for &s in &corners {
-                                let v = zi[s + ch] + bias[ch];
-                                if v > best {
-                                    best = v;
-                                }
-                            }
-                            o[ch] = best;
-                        }
+                        &mut [][..]
+                    };
+                    let mut ch = 0;
+                    while ch + LANES <= f {
+                        pool_lanes::<LANES>(zi, &corners, bias, ch, o, a);
+                        ch += LANES;
+                    }
+                    while ch < f {
+                        pool_lanes::<1>(zi, &corners, bias, ch, o, a);
+                        ch += 1;
                     }
                 }
             }
@@ -124,22 +130,66 @@ multiversion! {
     }
 }
 
+/// Channels pooled together (one AVX2 register of f32).
+const LANES: usize = 8;
+
+/// Pools channels `ch..ch + L` of one window whose corners start at `corners` in `z`.
+#[inline(always)]
+fn pool_lanes<const L: usize>(
+    z: &[f32],
+    corners: &[usize; 4],
+    bias: &[f32],
+    ch: usize,
+    out: &mut [f32],
+    arg: &mut [u8],
+) {
+    let b = &bias[ch..ch + L];
+    let mut best = [0f32; L];
+    let mut which = [u32::from(NO_ARGMAX); L];
+    for (q, &s) in corners.iter().enumerate() {
+        let zs = &z[s + ch..s + ch + L];
+        for j in 0..L {
+            let v = zs[j] + b[j];
+            let gt = v > best[j];
+            best[j] = if gt { v } else { best[j] };
+            which[j] = if gt { q as u32 } else { which[j] };
+        }
+    }
+    out[ch..ch + L].copy_from_slice(&best);
+    if !arg.is_empty() {
+        for (a, &w) in arg[ch..ch + L].iter_mut().zip(&which) {
+            *a = w as u8;
+        }
+    }
+}
+
 /// Routes each pooled gradient of `n` images to its window's argmax; everything else is 0.
 pub(super) fn unpool(g: &ConvGeom, gpooled: &[f32], arg: &[u8], n: usize, gz: &mut [f32]) {
-    let (_, ow) = g.out();
-    let (_, pw) = g.act();
+    let (oh, ow) = g.out();
+    let (ph, pw) = g.act();
     let f = g.f;
     for i in 0..n {
         let gzi = &mut gz[i * g.z_len()..(i + 1) * g.z_len()];
-        gzi.fill(0.0);
-        let range = i * g.act_len()..(i + 1) * g.act_len();
-        let windows = arg[range.clone()]
-            .chunks_exact(f)
-            .zip(gpooled[range].chunks_exact(f));
-        for (w, (qs, ds)) in windows.enumerate() {
-            for (ch, (&q, &d)) in qs.iter().zip(ds).enumerate() {
-                if q != NO_ARGMAX {
-                    gzi[corner(w / pw, w % pw, q, ow) * f + ch] = d;
+        // Every position inside a window is written below; only an odd side's last row and
+        // column need clearing.
+        if ow % 2 == 1 {
+            for row in gzi.chunks_exact_mut(ow * f) {
+                row[(ow - 1) * f..].fill(0.0);
+            }
+        }
+        if oh % 2 == 1 {
+            gzi[(oh - 1) * ow * f..].fill(0.0);
+        }
+        let (ai, di) = (&arg[i * g.act_len()..], &gpooled[i * g.act_len()..]);
+        for py in 0..ph {
+            for px in 0..pw {
+                let at = (py * pw + px) * f;
+                let (qs, ds) = (&ai[at..at + f], &di[at..at + f]);
+                for q in 0..4u8 {
+                    let start = corner(py, px, q, ow) * f;
+                    for ((z, &a), &d) in gzi[start..start + f].iter_mut().zip(qs).zip(ds) {
+                        *z = if a == q { d } else { 0.0 };
+                    }
                 }
             }
         }
