@@ -108,7 +108,7 @@ impl Engine {
         let logits = self.logits(x)?;
         let ws = &mut self.chunks[0];
         ws.logit_grad_mut().copy_from_slice(&seed(&logits));
-        ws.backward(&self.plan, &self.params);
+        ws.backward(&self.plan, &self.params, x);
         Ok((logits, &ws.gin[..PIXELS]))
     }
 }

@@ -6,117 +6,188 @@
 //! gradient gathers patch rows, the input gradient scatters weight rows straight into the
 //! images (im2col's adjoint folded in). A quarter of the multiply-adds of the dense products.
 
-use super::kernels::{corner, NO_ARGMAX};
+use super::kernels::NO_ARGMAX;
 use super::plan::ConvGeom;
 use super::simd::multiversion;
-
-/// Patch values accumulated in registers at a time.
-const SEG: usize = 64;
 
 /// Whether a block's patches are long enough for these kernels to beat the dense products
 /// (a short patch, as the first block's 3x3x1, leaves too little work per gradient).
 pub(super) fn fits(g: &ConvGeom) -> bool {
-    g.patch() >= SEG
+    g.patch() >= 64
 }
 
-/// `acc += g * src` over a full segment (fixed length, so it stays in registers).
-#[inline(always)]
-fn axpy_seg(acc: &mut [f32; SEG], g: f32, src: &[f32]) {
-    let src = &src[..SEG];
-    for j in 0..SEG {
-        acc[j] += g * src[j];
+/// One image's non-zero gradients of a pooling block, listed twice: by channel (with the
+/// input offset of the argmax's patch) for the weight gradient, and by window and corner (with
+/// the channel's row in the transposed weights) for the input gradient. Buffers are sized once.
+#[derive(Debug, Default)]
+pub(super) struct Lists {
+    /// Channel `ch`'s entries are `[ch * windows, ch * windows + by_channel_len[ch])`.
+    by_channel_at: Vec<u32>,
+    by_channel_d: Vec<f32>,
+    by_channel_len: Vec<u32>,
+    /// Window `w`'s entries for corner `q` are `[w * f + start, w * f + end)` with `start`,
+    /// `end` consecutive values of `by_corner_bounds[w * 5..w * 5 + 5]`.
+    by_corner_at: Vec<u32>,
+    by_corner_d: Vec<f32>,
+    by_corner_bounds: Vec<u32>,
+}
+
+impl Lists {
+    pub fn new(g: &ConvGeom) -> Self {
+        // One spare slot: `fill` writes an entry before deciding to keep it.
+        let entries = g.act_len() + 1;
+        let windows = g.act_len() / g.f;
+        Self {
+            by_channel_at: vec![0; entries],
+            by_channel_d: vec![0.0; entries],
+            by_channel_len: vec![0; g.f],
+            by_corner_at: vec![0; entries],
+            by_corner_d: vec![0.0; entries],
+            by_corner_bounds: vec![0; windows * 5],
+        }
     }
-}
 
-multiversion! {
-    /// The transposed weight gradient `gwt` (`[f, patch]`) and the bias gradient `gb` of `n`
-    /// images, from their patches `cols`, pooled gradients `gact` and argmax corners `arg`
-    /// (both overwritten, summed over images in order).
-    pub(super) fn weight_grad(
-        g: &ConvGeom,
-        cols: &[f32],
-        gact: &[f32],
-        arg: &[u8],
-        n: usize,
-        gwt: &mut [f32],
-        gb: &mut [f32],
-    ) {
-        let (_, ow) = g.out();
+    /// Lists the gradients `gact` of one image whose argmax corners are `arg`.
+    fn fill(&mut self, g: &ConvGeom, gact: &[f32], arg: &[u8], weights: bool, input: bool) {
         let (ph, pw) = g.act();
-        let (p, f, a) = (g.patch(), g.f, g.act_len());
-        gwt.fill(0.0);
-        gb.fill(0.0);
-        for i in 0..n {
-            let cols = &cols[i * g.positions() * p..(i + 1) * g.positions() * p];
-            let (gi, ai) = (&gact[i * a..(i + 1) * a], &arg[i * a..(i + 1) * a]);
-            for (ds, qs) in gi.chunks_exact(f).zip(ai.chunks_exact(f)) {
-                for ((b, &d), &q) in gb.iter_mut().zip(ds).zip(qs) {
-                    if q != NO_ARGMAX {
-                        *b += d;
+        let (f, c, p) = (g.f, g.c, g.patch());
+        let windows = ph * pw;
+        if weights {
+            self.by_channel_len.fill(0);
+        }
+        for py in 0..ph {
+            for px in 0..pw {
+                let w = py * pw + px;
+                let (qs, ds) = (&arg[w * f..(w + 1) * f], &gact[w * f..(w + 1) * f]);
+                if weights {
+                    for (ch, (&q, &d)) in qs.iter().zip(ds).enumerate() {
+                        // Written unconditionally, kept only if the window has a gradient.
+                        let (oy, ox) = (2 * py + usize::from(q / 2), 2 * px + usize::from(q % 2));
+                        let len = &mut self.by_channel_len[ch];
+                        let slot = ch * windows + *len as usize;
+                        self.by_channel_at[slot] = ((oy * g.w + ox) * c) as u32;
+                        self.by_channel_d[slot] = d;
+                        *len += u32::from(q != NO_ARGMAX);
+                    }
+                }
+                if input {
+                    let bounds = &mut self.by_corner_bounds[w * 5..w * 5 + 5];
+                    let mut len = 0;
+                    bounds[0] = 0;
+                    for q in 0..4u8 {
+                        for (ch, (&a, &d)) in qs.iter().zip(ds).enumerate() {
+                            let slot = w * f + len;
+                            self.by_corner_at[slot] = (ch * p) as u32;
+                            self.by_corner_d[slot] = d;
+                            len += usize::from(a == q);
+                        }
+                        bounds[usize::from(q) + 1] = len as u32;
                     }
                 }
             }
-            let mut start = 0;
-            while start < p {
-                let len = SEG.min(p - start);
-                for ch in 0..f {
-                    let row = &mut gwt[ch * p + start..ch * p + start + len];
-                    let mut acc = [0f32; SEG];
-                    for py in 0..ph {
-                        for px in 0..pw {
-                            let k = (py * pw + px) * f + ch;
-                            let q = ai[k];
-                            if q == NO_ARGMAX {
-                                continue;
-                            }
-                            let (d, src) = (gi[k], corner(py, px, q, ow) * p + start);
-                            if len == SEG {
-                                axpy_seg(&mut acc, d, &cols[src..src + SEG]);
-                            } else {
-                                for (r, s) in acc.iter_mut().zip(&cols[src..src + len]) {
-                                    *r += d * s;
-                                }
-                            }
-                        }
-                    }
-                    row.iter_mut().zip(&acc).for_each(|(r, a)| *r += a);
-                }
-                start += len;
+        }
+    }
+}
+
+/// `dst += sum over entries e of d[e] * src[at[e] + shift..][..dst.len()]`, accumulated in
+/// registers over pieces of at most 64 values.
+#[inline(always)]
+fn gather_axpy(dst: &mut [f32], src: &[f32], at: &[u32], d: &[f32], shift: usize) {
+    let mut start = 0;
+    while start < dst.len() {
+        let left = dst.len() - start;
+        let piece = &mut dst[start..];
+        let offset = shift + start;
+        start += match left {
+            64.. => piece_axpy::<64>(piece, src, at, d, offset),
+            32.. => piece_axpy::<32>(piece, src, at, d, offset),
+            16.. => piece_axpy::<16>(piece, src, at, d, offset),
+            8.. => piece_axpy::<8>(piece, src, at, d, offset),
+            _ => piece_axpy::<1>(piece, src, at, d, offset),
+        };
+    }
+}
+
+/// [`gather_axpy`] over the first `N` values of `dst`; returns `N`.
+#[inline(always)]
+fn piece_axpy<const N: usize>(
+    dst: &mut [f32],
+    src: &[f32],
+    at: &[u32],
+    d: &[f32],
+    offset: usize,
+) -> usize {
+    let mut acc = [0f32; N];
+    for (&a, &d) in at.iter().zip(d) {
+        let s = &src[a as usize + offset..a as usize + offset + N];
+        for j in 0..N {
+            acc[j] += d * s[j];
+        }
+    }
+    for (x, a) in dst[..N].iter_mut().zip(&acc) {
+        *x += a;
+    }
+    N
+}
+
+multiversion! {
+    /// Adds one image's share to the transposed weight gradient `gwt` (`[f, patch]`) and the
+    /// bias gradient `gb` of a pooling block: `x` is the image's input to the block, `gact`
+    /// and `arg` its pooled gradients and argmax corners.
+    pub(super) fn weight_grad(
+        g: &ConvGeom,
+        lists: &mut Lists,
+        x: &[f32],
+        gact: &[f32],
+        arg: &[u8],
+        gwt: &mut [f32],
+        gb: &mut [f32],
+    ) {
+        lists.fill(g, gact, arg, true, false);
+        let (p, span, windows) = (g.patch(), g.k * g.c, g.act_len() / g.f);
+        for ch in 0..g.f {
+            let len = lists.by_channel_len[ch] as usize;
+            let at = &lists.by_channel_at[ch * windows..ch * windows + len];
+            let d = &lists.by_channel_d[ch * windows..ch * windows + len];
+            gb[ch] += d.iter().sum::<f32>();
+            for ky in 0..g.k {
+                let dst = &mut gwt[ch * p + ky * span..ch * p + (ky + 1) * span];
+                gather_axpy(dst, x, at, d, ky * g.w * g.c);
             }
         }
     }
 }
 
 multiversion! {
-    /// The input gradient `dx` (overwritten) of `n` images from the transposed weights `wt`
-    /// (`[f, patch]`), pooled gradients `gact` and argmax corners `arg`.
+    /// One image's input gradient `dx` (overwritten) of a pooling block from the transposed
+    /// weights `wt` (`[f, patch]`), its pooled gradients `gact` and argmax corners `arg`.
     pub(super) fn input_grad(
         g: &ConvGeom,
+        lists: &mut Lists,
         wt: &[f32],
         gact: &[f32],
         arg: &[u8],
-        n: usize,
         dx: &mut [f32],
     ) {
-        let (_, pw) = g.act();
-        let (p, f, a, span) = (g.patch(), g.f, g.act_len(), g.k * g.c);
-        for i in 0..n {
-            let dxi = &mut dx[i * g.in_len()..(i + 1) * g.in_len()];
-            dxi.fill(0.0);
-            let (gi, ai) = (&gact[i * a..(i + 1) * a], &arg[i * a..(i + 1) * a]);
-            for (w, (ds, qs)) in gi.chunks_exact(f).zip(ai.chunks_exact(f)).enumerate() {
-                let (py, px) = (w / pw, w % pw);
-                for (ch, (&d, &q)) in ds.iter().zip(qs).enumerate() {
-                    if q == NO_ARGMAX {
+        lists.fill(g, gact, arg, false, true);
+        let (ph, pw) = g.act();
+        let (f, span) = (g.f, g.k * g.c);
+        dx.fill(0.0);
+        for py in 0..ph {
+            for px in 0..pw {
+                let w = py * pw + px;
+                let bounds = &lists.by_corner_bounds[w * 5..w * 5 + 5];
+                for q in 0..4 {
+                    let (start, end) = (w * f + bounds[q] as usize, w * f + bounds[q + 1] as usize);
+                    if start == end {
                         continue;
                     }
-                    let (oy, ox) = (2 * py + usize::from(q / 2), 2 * px + usize::from(q % 2));
-                    let weights = &wt[ch * p..(ch + 1) * p];
-                    for (ky, src) in weights.chunks_exact(span).enumerate() {
-                        let at = ((oy + ky) * g.w + ox) * g.c;
-                        for (x, s) in dxi[at..at + span].iter_mut().zip(src) {
-                            *x += d * s;
-                        }
+                    let at = &lists.by_corner_at[start..end];
+                    let d = &lists.by_corner_d[start..end];
+                    let (oy, ox) = (2 * py + q / 2, 2 * px + q % 2);
+                    for ky in 0..g.k {
+                        let base = ((oy + ky) * g.w + ox) * g.c;
+                        gather_axpy(&mut dx[base..base + span], wt, at, d, ky * span);
                     }
                 }
             }
@@ -181,15 +252,22 @@ mod tests {
             gemm(&mut dcols, View::new(&gz, rows, f), wt, false);
             let mut dx = vec![0.0; x.len()];
             col2im(&g, &dcols, n, &mut dx);
-            // Sparse.
-            let (mut gwt, mut gb) = (vec![9.0; gw.len()], vec![9.0; f]);
-            weight_grad(&g, &cols, &gact, &arg, n, &mut gwt, &mut gb);
-            let mut got = vec![0.0; gw.len()];
-            transpose(&gwt, f, g.patch(), &mut got);
+            // Sparse, image by image.
+            let mut lists = Lists::new(&g);
+            let (mut gwt, mut gb) = (vec![0.0; gw.len()], vec![0.0; f]);
             let mut w_t = vec![0.0; w.len()];
             transpose(&w, g.patch(), f, &mut w_t);
             let mut dx_sparse = vec![9.0; x.len()];
-            input_grad(&g, &w_t, &gact, &arg, n, &mut dx_sparse);
+            let a = g.act_len();
+            for i in 0..n {
+                let (gi, ai) = (&gact[i * a..(i + 1) * a], &arg[i * a..(i + 1) * a]);
+                let xi = &x[i * g.in_len()..(i + 1) * g.in_len()];
+                weight_grad(&g, &mut lists, xi, gi, ai, &mut gwt, &mut gb);
+                let dxi = &mut dx_sparse[i * g.in_len()..(i + 1) * g.in_len()];
+                input_grad(&g, &mut lists, &w_t, gi, ai, dxi);
+            }
+            let mut got = vec![0.0; gw.len()];
+            transpose(&gwt, f, g.patch(), &mut got);
             let close = |a: &[f32], b: &[f32]| {
                 a.iter()
                     .zip(b)

@@ -57,7 +57,7 @@ impl Engine {
             .for_each(|((ws, x), y)| {
                 ws.forward(plan, params, x);
                 ws.loss(y, scale);
-                ws.backward(plan, params);
+                ws.backward(plan, params, x);
             });
         self.adam.step += 1;
         let a = self.adam;

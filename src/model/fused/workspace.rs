@@ -23,7 +23,8 @@ pub(super) enum Mode {
 /// Buffers of one conv block.
 #[derive(Debug)]
 struct ConvBufs {
-    /// im2col patches; in backward, overwritten by the patch gradients.
+    /// im2col patches; in backward, overwritten by the patch gradients. One image's only
+    /// for blocks with sparse backward (their weight gradient reads the input instead).
     cols: Vec<f32>,
     /// Convolution output plus bias, ReLU'd in place when the block does not pool.
     z: Vec<f32>,
@@ -36,8 +37,10 @@ struct ConvBufs {
     gz: Vec<f32>,
     /// Gradient with respect to the activation; masked in place when the block does not pool.
     gact: Vec<f32>,
-    /// This chunk's share of the weight gradient, transposed (pooling blocks, training).
+    /// This chunk's share of the weight gradient, transposed (sparse blocks, training).
     gwt: Vec<f32>,
+    /// The non-zero gradients of one image (sparse blocks with gradients).
+    lists: sparse::Lists,
     /// This chunk's share of the weight and bias gradients (training).
     gw: Vec<f32>,
     gb: Vec<f32>,
@@ -77,7 +80,10 @@ impl Workspace {
             .convs
             .iter()
             .map(|g| ConvBufs {
-                cols: vec![0.0; capacity * g.positions() * g.patch()],
+                cols: vec![
+                    0.0;
+                    if sparse_block(g) { 1 } else { capacity } * g.positions() * g.patch()
+                ],
                 z: vec![0.0; capacity * g.z_len()],
                 pooled: sized(g.pool, capacity * g.act_len()),
                 arg: if g.pool && grads {
@@ -86,8 +92,13 @@ impl Workspace {
                     Vec::new()
                 },
                 gact: sized(grads, capacity * g.act_len()),
-                gz: sized(grads && g.pool && !sparse::fits(g), capacity * g.z_len()),
-                gwt: sized(train && g.pool && sparse::fits(g), g.patch() * g.f),
+                gz: sized(grads && g.pool && !sparse_block(g), capacity * g.z_len()),
+                gwt: sized(train && sparse_block(g), g.patch() * g.f),
+                lists: if grads && sparse_block(g) {
+                    sparse::Lists::new(g)
+                } else {
+                    sparse::Lists::default()
+                },
                 gw: sized(train, g.patch() * g.f),
                 gb: sized(train, g.f),
             })
@@ -173,12 +184,20 @@ impl Workspace {
             };
             let b = &mut rest[0];
             let t = plan.conv_tensor(l);
-            let rows = n * g.positions();
-            let cols = &mut b.cols[..rows * g.patch()];
-            im2col(g, input, n, cols);
-            let z = &mut b.z[..n * g.z_len()];
             let w = View::new(&params[t].w, g.patch(), g.f);
-            gemm(z, View::new(cols, rows, g.patch()), w, false);
+            // Image by image when the patches need not be kept: they stay in cache.
+            let per = if sparse_block(g) { 1 } else { n.max(1) };
+            let rows = per * g.positions();
+            let cols = &mut b.cols[..rows * g.patch()];
+            for (x, z) in input
+                .chunks(per * g.in_len())
+                .zip(b.z.chunks_mut(per * g.z_len()))
+                .take(n.div_ceil(per))
+            {
+                im2col(g, x, per, cols);
+                gemm(z, View::new(cols, rows, g.patch()), w, false);
+            }
+            let z = &mut b.z[..n * g.z_len()];
             if g.pool {
                 let arg = if b.arg.is_empty() {
                     &mut [][..]
@@ -229,7 +248,7 @@ impl Workspace {
     /// every activation gradient, the chunk's conv weight and bias gradients (training) or the
     /// input gradient `gin` ([`Mode::InputGradient`]). Dense weight gradients are left to the
     /// caller, which sums them over all chunks of a batch.
-    pub fn backward(&mut self, plan: &Plan, params: &Params) {
+    pub fn backward(&mut self, plan: &Plan, params: &Params, images: &[f32]) {
         let n = self.n;
         let train = self.mode == Mode::Train;
         let want_input = self.mode == Mode::InputGradient;
@@ -254,6 +273,41 @@ impl Workspace {
             let t = plan.conv_tensor(l);
             let (below, here) = self.convs.split_at_mut(l);
             let b = &mut here[0];
+            if sparse_block(g) {
+                // At most one gradient per window and channel: the sparse kernels.
+                let (input, mut target): (&[f32], Option<&mut [f32]>) = match below.last_mut() {
+                    Some(prev) => {
+                        let act = if plan.convs[l - 1].pool {
+                            &prev.pooled
+                        } else {
+                            &prev.z
+                        };
+                        (act, Some(&mut prev.gact))
+                    }
+                    None if want_input => (images, Some(&mut self.gin)),
+                    None => (images, None),
+                };
+                let (a, len) = (g.act_len(), g.in_len());
+                if train {
+                    b.gwt.fill(0.0);
+                    b.gb.fill(0.0);
+                }
+                for i in 0..n {
+                    let (gact, arg) = (&b.gact[i * a..(i + 1) * a], &b.arg[i * a..(i + 1) * a]);
+                    if train {
+                        let x = &input[i * len..(i + 1) * len];
+                        sparse::weight_grad(g, &mut b.lists, x, gact, arg, &mut b.gwt, &mut b.gb);
+                    }
+                    if let Some(target) = target.as_deref_mut() {
+                        let dx = &mut target[i * len..(i + 1) * len];
+                        sparse::input_grad(g, &mut b.lists, &params[t].t, gact, arg, dx);
+                    }
+                }
+                if train {
+                    sparse::transpose(&b.gwt, g.f, g.patch(), &mut b.gw);
+                }
+                continue;
+            }
             let rows = n * g.positions();
             let cols = &mut b.cols[..rows * g.patch()];
             let target: Option<&mut [f32]> = match below.last_mut() {
@@ -261,18 +315,6 @@ impl Workspace {
                 None if want_input => Some(&mut self.gin),
                 None => None,
             };
-            if g.pool && sparse::fits(g) {
-                // At most one gradient per window and channel: the sparse kernels.
-                let (gact, arg) = (&b.gact[..n * g.act_len()], &b.arg[..n * g.act_len()]);
-                if train {
-                    sparse::weight_grad(g, cols, gact, arg, n, &mut b.gwt, &mut b.gb);
-                    sparse::transpose(&b.gwt, g.f, g.patch(), &mut b.gw);
-                }
-                if let Some(target) = target {
-                    sparse::input_grad(g, &params[t].t, gact, arg, n, target);
-                }
-                continue;
-            }
             let gz = if g.pool {
                 unpool(g, &b.gact, &b.arg, n, &mut b.gz);
                 &mut b.gz[..rows * g.f]
@@ -292,4 +334,9 @@ impl Workspace {
             }
         }
     }
+}
+
+/// Whether block `g`'s backward uses the sparse kernels (pooling, patches long enough).
+fn sparse_block(g: &super::plan::ConvGeom) -> bool {
+    g.pool && sparse::fits(g)
 }
