@@ -18,72 +18,81 @@ pub(super) fn fits(g: &ConvGeom) -> bool {
 
 /// One image's non-zero gradients of a pooling block, listed twice: by channel (with the
 /// input offset of the argmax's patch) for the weight gradient, and by window and corner (with
-/// the channel's row in the transposed weights) for the input gradient. Buffers are sized once.
+/// the channel's row in the transposed weights) for the input gradient. Sized once.
 #[derive(Debug, Default)]
 pub(super) struct Lists {
     /// Channel `ch`'s entries are `[ch * windows, ch * windows + by_channel_len[ch])`.
     by_channel_at: Vec<u32>,
     by_channel_d: Vec<f32>,
     by_channel_len: Vec<u32>,
-    /// Window `w`'s entries for corner `q` are `[w * f + start, w * f + end)` with `start`,
-    /// `end` consecutive values of `by_corner_bounds[w * 5..w * 5 + 5]`.
+    /// Window `w`'s entries for corner `q` are `[w * f + ends[q - 1], w * f + ends[q])`
+    /// (from `w * f` for `q = 0`), `ends = by_corner_ends[w * 4..w * 4 + 4]`.
     by_corner_at: Vec<u32>,
     by_corner_d: Vec<f32>,
-    by_corner_bounds: Vec<u32>,
+    by_corner_ends: Vec<u32>,
 }
 
 impl Lists {
     pub fn new(g: &ConvGeom) -> Self {
-        // One spare slot: `fill` writes an entry before deciding to keep it.
-        let entries = g.act_len() + 1;
-        let windows = g.act_len() / g.f;
         Self {
-            by_channel_at: vec![0; entries],
-            by_channel_d: vec![0.0; entries],
+            // One spare slot: an entry is written before it is known to count.
+            by_channel_at: vec![0; g.act_len() + 1],
+            by_channel_d: vec![0.0; g.act_len() + 1],
             by_channel_len: vec![0; g.f],
-            by_corner_at: vec![0; entries],
-            by_corner_d: vec![0.0; entries],
-            by_corner_bounds: vec![0; windows * 5],
+            by_corner_at: vec![0; g.act_len()],
+            by_corner_d: vec![0.0; g.act_len()],
+            by_corner_ends: vec![0; 4 * g.act_len() / g.f],
         }
     }
 
-    /// Lists the gradients `gact` of one image whose argmax corners are `arg`.
-    fn fill(&mut self, g: &ConvGeom, gact: &[f32], arg: &[u8], weights: bool, input: bool) {
+    /// Lists one image's gradients `gact` (argmax corners `arg`) by channel.
+    fn fill_by_channel(&mut self, g: &ConvGeom, gact: &[f32], arg: &[u8]) {
         let (ph, pw) = g.act();
-        let (f, c, p) = (g.f, g.c, g.patch());
+        let (f, c) = (g.f, g.c);
         let windows = ph * pw;
-        if weights {
-            self.by_channel_len.fill(0);
-        }
+        self.by_channel_len.fill(0);
         for py in 0..ph {
             for px in 0..pw {
                 let w = py * pw + px;
                 let (qs, ds) = (&arg[w * f..(w + 1) * f], &gact[w * f..(w + 1) * f]);
-                if weights {
-                    for (ch, (&q, &d)) in qs.iter().zip(ds).enumerate() {
-                        // Written unconditionally, kept only if the window has a gradient.
-                        let (oy, ox) = (2 * py + usize::from(q / 2), 2 * px + usize::from(q % 2));
-                        let len = &mut self.by_channel_len[ch];
-                        let slot = ch * windows + *len as usize;
-                        self.by_channel_at[slot] = ((oy * g.w + ox) * c) as u32;
-                        self.by_channel_d[slot] = d;
-                        *len += u32::from(q != NO_ARGMAX);
-                    }
+                // Input offsets of the patches at the four corners (and a dummy).
+                let at = |q: usize| (((2 * py + q / 2) * g.w + 2 * px + q % 2) * c) as u32;
+                let corners = [at(0), at(1), at(2), at(3), 0];
+                for (ch, (&q, &d)) in qs.iter().zip(ds).enumerate() {
+                    // Written unconditionally, kept only if the window has a gradient.
+                    let len = &mut self.by_channel_len[ch];
+                    let slot = ch * windows + *len as usize;
+                    self.by_channel_at[slot] = corners[usize::from(q.min(4))];
+                    self.by_channel_d[slot] = d;
+                    *len += u32::from(q != NO_ARGMAX);
                 }
-                if input {
-                    let bounds = &mut self.by_corner_bounds[w * 5..w * 5 + 5];
-                    let mut len = 0;
-                    bounds[0] = 0;
-                    for q in 0..4u8 {
-                        for (ch, (&a, &d)) in qs.iter().zip(ds).enumerate() {
-                            let slot = w * f + len;
-                            self.by_corner_at[slot] = (ch * p) as u32;
-                            self.by_corner_d[slot] = d;
-                            len += usize::from(a == q);
-                        }
-                        bounds[usize::from(q) + 1] = len as u32;
-                    }
-                }
+            }
+        }
+    }
+
+    /// Lists one image's gradients `gact` (argmax corners `arg`) by window and corner.
+    fn fill_by_corner(&mut self, g: &ConvGeom, gact: &[f32], arg: &[u8]) {
+        let (f, p) = (g.f, g.patch());
+        let windows = gact.chunks_exact(f).zip(arg.chunks_exact(f));
+        for (w, (ds, qs)) in windows.enumerate() {
+            let mut count = [0usize; 5];
+            for &q in qs {
+                count[usize::from(q.min(4))] += 1;
+            }
+            let mut next = [0; 5];
+            for q in 1..5 {
+                next[q] = next[q - 1] + count[q - 1];
+            }
+            for (q, end) in self.by_corner_ends[w * 4..w * 4 + 4].iter_mut().enumerate() {
+                *end = (next[q] + count[q]) as u32;
+            }
+            for (ch, (&q, &d)) in qs.iter().zip(ds).enumerate() {
+                let q = usize::from(q.min(4));
+                // The channels without a gradient go last, past the four lists.
+                let slot = w * f + next[q];
+                self.by_corner_at[slot] = (ch * p) as u32;
+                self.by_corner_d[slot] = d;
+                next[q] += 1;
             }
         }
     }
@@ -143,7 +152,7 @@ multiversion! {
         gwt: &mut [f32],
         gb: &mut [f32],
     ) {
-        lists.fill(g, gact, arg, true, false);
+        lists.fill_by_channel(g, gact, arg);
         let (p, span, windows) = (g.patch(), g.k * g.c, g.act_len() / g.f);
         for ch in 0..g.f {
             let len = lists.by_channel_len[ch] as usize;
@@ -169,25 +178,27 @@ multiversion! {
         arg: &[u8],
         dx: &mut [f32],
     ) {
-        lists.fill(g, gact, arg, false, true);
+        lists.fill_by_corner(g, gact, arg);
         let (ph, pw) = g.act();
         let (f, span) = (g.f, g.k * g.c);
         dx.fill(0.0);
-        for py in 0..ph {
-            for px in 0..pw {
-                let w = py * pw + px;
-                let bounds = &lists.by_corner_bounds[w * 5..w * 5 + 5];
-                for q in 0..4 {
-                    let (start, end) = (w * f + bounds[q] as usize, w * f + bounds[q + 1] as usize);
-                    if start == end {
-                        continue;
-                    }
-                    let at = &lists.by_corner_at[start..end];
-                    let d = &lists.by_corner_d[start..end];
-                    let (oy, ox) = (2 * py + q / 2, 2 * px + q % 2);
-                    for ky in 0..g.k {
-                        let base = ((oy + ky) * g.w + ox) * g.c;
-                        gather_axpy(&mut dx[base..base + span], wt, at, d, ky * span);
+        // One kernel row at a time: its slice of the weights stays in the L1 cache.
+        for ky in 0..g.k {
+            for py in 0..ph {
+                for px in 0..pw {
+                    let w = py * pw + px;
+                    let ends = &lists.by_corner_ends[w * 4..w * 4 + 4];
+                    let mut start = w * f;
+                    for (q, &end) in ends.iter().enumerate() {
+                        let end = w * f + end as usize;
+                        if end > start {
+                            let at = &lists.by_corner_at[start..end];
+                            let d = &lists.by_corner_d[start..end];
+                            let (oy, ox) = (2 * py + q / 2, 2 * px + q % 2);
+                            let base = ((oy + ky) * g.w + ox) * g.c;
+                            gather_axpy(&mut dx[base..base + span], wt, at, d, ky * span);
+                        }
+                        start = end;
                     }
                 }
             }
