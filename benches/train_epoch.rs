@@ -4,7 +4,8 @@
 //! prints the median images/s and the seconds a 60,000-image epoch takes at that rate, then the
 //! median time to classify the test split. Uses full MNIST from `CLASSGEN_BENCH_DATA` or
 //! `../shared/data/mnist` when present, else the bundled sample. Other built-in variants are
-//! timed by name: `cargo bench --bench train_epoch -- no-pool1 narrow`.
+//! timed by name: `cargo bench --bench train_epoch -- no-pool1 narrow`. `--inference` times only
+//! the classification of the test split (an untrained network: the weights do not change it).
 
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -44,19 +45,25 @@ fn main() -> anyhow::Result<()> {
         augment_shift: 0,
         ..TrainConfig::default()
     };
-    let names: Vec<String> = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let inference_only = args.iter().any(|a| a == "--inference");
+    let mut archs: Vec<ArchSpec> = args
+        .iter()
         .filter(|a| !a.starts_with('-'))
-        .collect();
-    if names.is_empty() {
-        time_arch(&ArchSpec::seed(), &subset, &config, &full)
-    } else {
-        for name in names {
-            let arch = ArchSpec::by_name(&name, &[]).map_err(anyhow::Error::msg)?;
-            time_arch(&arch, &subset, &config, &full)?;
-        }
-        Ok(())
+        .map(|name| ArchSpec::by_name(name, &[]).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
+    if archs.is_empty() {
+        archs.push(ArchSpec::seed());
     }
+    for arch in &archs {
+        if inference_only {
+            println!("arch: {}", arch.name);
+            time_inference(&Network::new(arch, 1, &Device::Cpu)?, &full)?;
+        } else {
+            time_arch(arch, &subset, &config, &full)?;
+        }
+    }
+    Ok(())
 }
 
 /// Prints the median training rate of `arch` on `subset`, then its inference time on `full`.
@@ -91,6 +98,11 @@ fn time_arch(
         "train: median {rate:.0} images/s = {:.1} s per 60,000-image epoch",
         60_000.0 / rate
     );
+    time_inference(&net, full)
+}
+
+/// Prints the median time of `net` to classify `full`'s test split (3 runs).
+fn time_inference(net: &Network, full: &Dataset) -> anyhow::Result<()> {
     let mut times = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::options::{GradientOptions, StepKind};
 use super::{distances, regularise, Frame};
 use crate::data::{CLASSES, PIXELS, SIDE};
+use crate::model::fused::Engine;
 use crate::model::Network;
 
 /// Why an inversion stopped.
@@ -52,6 +53,8 @@ pub enum InvertError {
 /// [0,1]. Once stopped, `step` keeps returning the final frame; the iterator ends after it.
 pub struct GradientInverter {
     net: Arc<Network>,
+    /// The fused engine with a copy of the weights (CPU networks): the fast path.
+    engine: Option<Engine>,
     start: Vec<f32>,
     x: Vec<f32>,
     options: GradientOptions,
@@ -72,8 +75,14 @@ impl GradientInverter {
             return Err(InvertError::Pixels(start.len()));
         }
         let start: Vec<f32> = start.iter().map(|p| p.clamp(0.0, 1.0)).collect();
+        let engine = if net.device().is_cpu() {
+            Engine::inverter(&net).ok()
+        } else {
+            None
+        };
         Ok(Self {
             net,
+            engine,
             x: start.clone(),
             start,
             rng: rand::rngs::StdRng::seed_from_u64(options.seed),
@@ -118,13 +127,13 @@ impl GradientInverter {
             (0, 0)
         };
         let (probs, grad) = if (dx, dy) == (0, 0) {
-            probs_and_grad(&self.net, &self.x, &o)?
+            probs_and_grad(&self.net, &mut self.engine, &self.x, &o)?
         } else {
             // The frame reports the current image; only the gradient is taken at the shift.
             let shifted = regularise::shift(&self.x, dx, dy);
-            let (_, grad) = probs_and_grad(&self.net, &shifted, &o)?;
+            let (_, grad) = probs_and_grad(&self.net, &mut self.engine, &shifted, &o)?;
             (
-                probabilities(&self.net, &self.x)?,
+                probs_at(&self.net, &mut self.engine, &self.x)?,
                 regularise::shift(&grad, -dx, -dy),
             )
         };
@@ -219,9 +228,21 @@ fn norm(v: &[f32]) -> f32 {
 /// The probabilities at `x` and the objective's gradient with respect to `x`.
 fn probs_and_grad(
     net: &Network,
+    engine: &mut Option<Engine>,
     x: &[f32],
     o: &GradientOptions,
 ) -> candle_core::Result<([f32; CLASSES], Vec<f32>)> {
+    if let Some(engine) = engine {
+        let mut p = Vec::new();
+        let (_, grad) = engine
+            .input_gradient(x, |z| {
+                p = softmax(z);
+                let dz = o.objective.dlogits(&p, o.target);
+                std::array::from_fn(|i| dz[i] as f32)
+            })
+            .map_err(candle_core::Error::wrap)?;
+        return Ok((probs_f32(&p), grad.to_vec()));
+    }
     let device = net.device();
     let var = Var::from_slice(x, (1, SIDE, SIDE, 1), device)?;
     let logits = net.forward_frozen(var.as_tensor())?;
@@ -252,6 +273,19 @@ fn probs_and_grad(
 /// The class probabilities of one 28x28 image (784 values in [0,1]): a forward pass without
 /// gradients.
 pub fn probabilities(net: &Network, x: &[f32]) -> candle_core::Result<[f32; CLASSES]> {
+    probs_at(net, &mut None, x)
+}
+
+/// The probabilities at `x`: a forward pass without gradients.
+fn probs_at(
+    net: &Network,
+    engine: &mut Option<Engine>,
+    x: &[f32],
+) -> candle_core::Result<[f32; CLASSES]> {
+    if let Some(engine) = engine {
+        let z = engine.logits(x).map_err(candle_core::Error::wrap)?;
+        return Ok(probs_f32(&softmax(&z)));
+    }
     let input = Tensor::from_slice(x, (1, SIDE, SIDE, 1), net.device())?;
     let z: Vec<f32> = net.forward_frozen(&input)?.flatten_all()?.to_vec1()?;
     let mut probs = [0f32; CLASSES];
@@ -259,6 +293,10 @@ pub fn probabilities(net: &Network, x: &[f32]) -> candle_core::Result<[f32; CLAS
         *dst = src as f32;
     }
     Ok(probs)
+}
+
+fn probs_f32(p: &[f64]) -> [f32; CLASSES] {
+    std::array::from_fn(|i| p.get(i).copied().unwrap_or(0.0) as f32)
 }
 
 fn softmax(z: &[f32]) -> Vec<f64> {

@@ -2,6 +2,7 @@
 
 pub mod adam;
 pub mod arch;
+pub mod fused;
 pub mod network;
 pub mod ops;
 pub mod recipe;

@@ -142,8 +142,15 @@ impl Network {
         x.matmul(&w)?.broadcast_add(&b)
     }
 
-    /// Class probabilities `[n, 10]` for `n` images of u8 pixels, computed in batches.
+    /// Class probabilities `[n, 10]` for `n` images of u8 pixels, computed in batches (on the
+    /// CPU, the fused engine's fixed chunks instead, so `batch` does not change the result).
     pub fn predict_proba(&self, pixels: &[u8], batch: usize) -> candle_core::Result<Vec<f32>> {
+        if self.device.is_cpu() {
+            let engine = super::fused::Engine::inference(self).map_err(candle_core::Error::wrap);
+            return engine?
+                .predict_proba(pixels)
+                .map_err(candle_core::Error::wrap);
+        }
         let per = SIDE * SIDE;
         let mut out = Vec::with_capacity(pixels.len() / per * 10);
         for chunk in pixels.chunks(batch.max(1) * per) {

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
+use super::fused::Engine;
 use super::network::{images_tensor, Network};
 use super::recipe::{Schedule, TrainConfig};
 use crate::data::{Dataset, Split, PIXELS, SIDE};
@@ -125,8 +126,13 @@ pub fn check_data(data: &Dataset) -> Result<(), String> {
     Ok(())
 }
 
-/// Mean loss and accuracy of `net` on `split`, in batches of `batch`.
+/// Mean loss and accuracy of `net` on `split`, in batches of `batch` (on the CPU, the fused
+/// engine's fixed chunks instead).
 pub fn evaluate(net: &Network, split: &Split, batch: usize) -> candle_core::Result<(f64, f64)> {
+    if net.device().is_cpu() {
+        let engine = Engine::inference(net).map_err(candle_core::Error::wrap);
+        return engine?.evaluate(split).map_err(candle_core::Error::wrap);
+    }
     let mut loss_sum = 0.0;
     let mut correct = 0usize;
     for (images, labels) in split
@@ -233,6 +239,17 @@ pub fn train(
         checkpoint(progress, adam)?;
     }
     let mut x_buf = vec![0f32; batch_size * PIXELS];
+    let mut labels = Vec::with_capacity(batch_size);
+    // On the CPU the fused engine trains; `net` and `adam` are synced before every save.
+    let mut fused = if net.device().is_cpu() {
+        Some(Engine::trainer(net, adam, batch_size)?)
+    } else {
+        None
+    };
+    let sync = |fused: &Option<Engine>, adam: &mut Adam| match fused {
+        Some(engine) => engine.sync_to(net, adam),
+        None => Ok(()),
+    };
     while progress.position.epoch < config.epochs {
         let epoch = progress.position.epoch;
         let mut rng = epoch_rng(config.seed, epoch);
@@ -259,6 +276,7 @@ pub fn train(
             .skip(progress.position.batch)
         {
             if run.cancel.load(Ordering::Relaxed) {
+                sync(&fused, adam)?;
                 progress.position.batch = b;
                 progress.adam_step = adam.step;
                 progress.partial = EpochSums {
@@ -274,19 +292,20 @@ pub fn train(
                 return Ok(Outcome::Cancelled(progress.position));
             }
             let n = idx.len();
-            let labels: Vec<u8> = idx.iter().map(|&i| train.labels[i]).collect();
+            labels.clear();
+            labels.extend(idx.iter().map(|&i| train.labels[i]));
             for (slot, &i) in x_buf.chunks_exact_mut(PIXELS).zip(idx) {
                 let (dy, dx) = shifts[i];
                 shifted(train.image(i), slot, dy, dx);
             }
-            let x = Tensor::from_slice(&x_buf[..n * PIXELS], (n, SIDE, SIDE, 1), net.device())?;
-            let y = labels_tensor(&labels, net.device())?;
-            let logits = net.forward(&x)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let x = &x_buf[..n * PIXELS];
             let lr = learning_rate(config, epoch * batches + b, total_steps);
-            adam.backward_step(&loss, lr)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64 * n as f64;
-            correct += count_correct(&logits.detach(), &labels)?;
+            let (batch_loss, batch_correct) = match &mut fused {
+                Some(engine) => engine.step(x, &labels, lr)?,
+                None => candle_step(net, adam, x, &labels, lr)?,
+            };
+            loss_sum += batch_loss;
+            correct += batch_correct;
             seen += n;
             let elapsed = seconds();
             let rate = seen as f64 / elapsed.max(1e-9);
@@ -304,6 +323,7 @@ pub fn train(
             });
         }
         let seconds = seconds();
+        sync(&fused, adam)?;
         let (test_loss, test_accuracy) = evaluate(net, &run.data.test, config.eval_batch)?;
         let metrics = EpochMetrics {
             epoch: epoch + 1,
@@ -325,4 +345,23 @@ pub fn train(
         checkpoint(progress, adam)?;
     }
     Ok(Outcome::Finished)
+}
+
+/// One Adam step through candle's graph (devices other than the CPU): summed loss and correct
+/// predictions of the batch.
+fn candle_step(
+    net: &Network,
+    adam: &mut Adam,
+    x: &[f32],
+    labels: &[u8],
+    lr: f64,
+) -> candle_core::Result<(f64, usize)> {
+    let n = labels.len();
+    let x = Tensor::from_slice(x, (n, SIDE, SIDE, 1), net.device())?;
+    let y = labels_tensor(labels, net.device())?;
+    let logits = net.forward(&x)?;
+    let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+    adam.backward_step(&loss, lr)?;
+    let correct = count_correct(&logits.detach(), labels)?;
+    Ok((loss.to_scalar::<f32>()? as f64 * n as f64, correct))
 }
