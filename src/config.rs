@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,16 +11,15 @@ pub use crate::baselines::BaselinesConfig;
 use crate::data::{DatasetKind, SourceKind};
 use crate::inversion::{GradientOptions, Objective, Regularisers, StepKind};
 pub use crate::model::recipe::{Schedule, TrainConfig};
+use crate::limits::{self, check_max, check_range};
 use crate::model::ArchSpec;
+use crate::userfile::{self, ReadError};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Read { path: PathBuf, error: ReadError },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key '{key}': {message}")]
@@ -77,6 +77,8 @@ pub struct DataConfig {
     /// A directory with the four IDX files; empty for none.
     pub dir: PathBuf,
     pub hub_endpoint: String,
+    /// Seconds a Hub request may go without progress (connect, answer, each read).
+    pub hub_timeout_secs: u64,
     /// Cache for Hub downloads; empty for `$XDG_CACHE_HOME/classgen` or `~/.cache/classgen`.
     pub cache_dir: PathBuf,
 }
@@ -88,12 +90,18 @@ impl Default for DataConfig {
             source: SourceKind::Auto,
             dir: PathBuf::new(),
             hub_endpoint: "https://huggingface.co".into(),
+            hub_timeout_secs: 30,
             cache_dir: PathBuf::new(),
         }
     }
 }
 
 impl DataConfig {
+    /// How long a Hub request may go without progress.
+    pub fn hub_timeout(&self) -> Duration {
+        Duration::from_secs(self.hub_timeout_secs)
+    }
+
     /// The data directory, if one is set.
     pub fn dir(&self) -> Option<&Path> {
         (!self.dir.as_os_str().is_empty()).then_some(self.dir.as_path())
@@ -321,8 +329,19 @@ impl RobustnessConfig {
                 format!("must be a positive number, found {}", self.pgd_step_size),
             );
         }
-        if self.batch == 0 {
-            return invalid("robustness.batch", "must be at least 1".into());
+        if let Err(message) = check_range(self.batch, limits::MAX_BATCH) {
+            return invalid("robustness.batch", message);
+        }
+        for (key, levels) in [
+            ("robustness.sigmas", self.sigmas.len()),
+            ("robustness.epsilons", self.epsilons.len()),
+        ] {
+            if levels > limits::MAX_LEVELS {
+                return invalid(
+                    key,
+                    format!("at most {} levels, found {levels}", limits::MAX_LEVELS),
+                );
+            }
         }
         Ok(())
     }
@@ -347,40 +366,28 @@ impl Config {
             None if default_path.is_file() => default_path,
             None => return Ok(Self::default()),
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_error = |error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
+        };
+        let bytes = userfile::read_capped(path, limits::MAX_CONFIG_BYTES).map_err(read_error)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            read_error(ReadError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text ({e})"),
+            )))
         })?;
         Self::parse(&text, path)
     }
 
-    /// Checks values serde cannot: ranges and finiteness.
+    /// Checks values serde cannot: ranges (the bounds of [`crate::limits`]) and finiteness.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.train;
         let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
-        if t.epochs == 0 {
-            return invalid("train.epochs", "must be at least 1".into());
-        }
-        if t.batch_size == 0 {
-            return invalid("train.batch_size", "must be at least 1".into());
-        }
-        if t.eval_batch == 0 {
-            return invalid("train.eval_batch", "must be at least 1".into());
-        }
-        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            return invalid(
-                "train.learning_rate",
-                format!("must be a positive number, found {}", t.learning_rate),
-            );
-        }
-        if t.augment_shift > 8 {
-            return invalid(
-                "train.augment_shift",
-                format!("must be 0..=8 pixels, found {}", t.augment_shift),
-            );
-        }
-        if let Err(message) = crate::device::parse(&t.device).map(|_| ()) {
-            return invalid("train.device", message);
+        self.data.validate()?;
+        t.validate()?;
+        if let Err(message) = limits::check_threads(t.threads) {
+            return invalid("train.threads", message);
         }
         for (i, arch) in self.archs.iter().enumerate() {
             if let Err(message) = arch.validate() {
@@ -397,26 +404,36 @@ impl Config {
                 );
             }
         }
-        if let Err(message) = ArchSpec::by_name(&t.arch, &self.archs) {
-            return invalid("train.arch", message);
+        let arch = match ArchSpec::by_name(&t.arch, &self.archs) {
+            Ok(arch) => arch,
+            Err(message) => return invalid("train.arch", message),
+        };
+        if let Err(message) = fits_batch(&arch, t.batch_size) {
+            return invalid("train.batch_size", message);
+        }
+        if let Err(message) = fits_batch(&arch, t.eval_batch) {
+            return invalid("train.eval_batch", message);
         }
         let a = &self.ablation;
-        if a.seeds == 0 || a.epochs == 0 {
-            return invalid(
-                "ablation.seeds",
-                "seeds and epochs must be at least 1".into(),
-            );
+        if let Err(message) = check_range(a.seeds, limits::MAX_SEEDS) {
+            return invalid("ablation.seeds", message);
         }
-        if let Some(message) = a
-            .variants
-            .iter()
-            .find_map(|v| ArchSpec::by_name(v, &self.archs).err())
-        {
-            return invalid("ablation.variants", message);
+        if let Err(message) = check_range(a.epochs, limits::MAX_EPOCHS) {
+            return invalid("ablation.epochs", message);
+        }
+        for variant in &a.variants {
+            match ArchSpec::by_name(variant, &self.archs) {
+                Err(message) => return invalid("ablation.variants", message),
+                Ok(arch) => {
+                    if let Err(message) = fits_batch(&arch, t.batch_size) {
+                        return invalid("train.batch_size", message);
+                    }
+                }
+            }
         }
         let b = &self.baselines;
-        if b.k == 0 {
-            return invalid("baselines.k", "must be at least 1".into());
+        if let Err(message) = check_range(b.k, limits::MAX_K) {
+            return invalid("baselines.k", message);
         }
         if b.knn_pca_dims > crate::data::PIXELS {
             return invalid(
@@ -436,17 +453,93 @@ impl Config {
                 format!("must be a positive number, found {}", b.svm_c),
             );
         }
-        if b.forest_trees == 0 {
-            return invalid("baselines.forest_trees", "must be at least 1".into());
-        }
-        if b.histogram_bins == 0 || b.ece_bins == 0 {
-            return invalid(
-                "baselines.histogram_bins / baselines.ece_bins",
-                "must be at least 1".into(),
-            );
+        let sizes = [
+            (
+                "baselines.forest_trees",
+                check_range(b.forest_trees, limits::MAX_TREES),
+            ),
+            (
+                "baselines.max_depth",
+                check_max(b.max_depth, limits::MAX_DEPTH, "until pure"),
+            ),
+            (
+                "baselines.svm_train_images",
+                check_max(b.svm_train_images, limits::MAX_SVM_IMAGES, "all"),
+            ),
+            (
+                "baselines.histogram_bins",
+                check_range(b.histogram_bins, limits::MAX_BINS),
+            ),
+            (
+                "baselines.ece_bins",
+                check_range(b.ece_bins, limits::MAX_BINS),
+            ),
+        ];
+        if let Some((key, Err(message))) = sizes.into_iter().find(|(_, r)| r.is_err()) {
+            return invalid(key, message);
         }
         self.robustness.validate()?;
         self.invert.validate()?;
+        Ok(())
+    }
+}
+
+/// Checks `arch` can hold `batch` images at once (see [`ArchSpec::max_batch`]).
+pub fn fits_batch(arch: &ArchSpec, batch: usize) -> Result<(), String> {
+    let max = arch.max_batch();
+    if batch <= max {
+        return Ok(());
+    }
+    Err(format!(
+        "{batch} images at once are too many for architecture '{}' ({} activations per image): at most {max}",
+        arch.name,
+        arch.activations()
+    ))
+}
+
+impl DataConfig {
+    /// Checks ranges; errors name the key under `data.`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let max = limits::MAX_HUB_TIMEOUT_SECS;
+        if !(1..=max).contains(&self.hub_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "data.hub_timeout_secs",
+                message: format!("must be 1..={max} seconds, found {}", self.hub_timeout_secs),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// Checks the recipe's ranges (a checkpoint's stored recipe too; the thread count, a
+    /// property of the machine, is checked by [`Config::validate`]); errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if let Err(message) = check_range(self.epochs, limits::MAX_EPOCHS) {
+            return invalid("train.epochs", message);
+        }
+        if let Err(message) = check_range(self.batch_size, limits::MAX_BATCH) {
+            return invalid("train.batch_size", message);
+        }
+        if let Err(message) = check_range(self.eval_batch, limits::MAX_EVAL_BATCH) {
+            return invalid("train.eval_batch", message);
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return invalid(
+                "train.learning_rate",
+                format!("must be a positive number, found {}", self.learning_rate),
+            );
+        }
+        if self.augment_shift > 8 {
+            return invalid(
+                "train.augment_shift",
+                format!("must be 0..=8 pixels, found {}", self.augment_shift),
+            );
+        }
+        if let Err(message) = crate::device::parse(&self.device).map(|_| ()) {
+            return invalid("train.device", message);
+        }
         Ok(())
     }
 }
@@ -486,8 +579,32 @@ impl InvertConfig {
                 format!("must be 1..=64, found {}", self.scale),
             );
         }
-        if self.strip == 0 {
-            return invalid("invert.strip", "must be at least 1".into());
+        let sizes = [
+            ("invert.strip", check_range(self.strip, limits::MAX_STRIP)),
+            (
+                "invert.gif_frames",
+                check_max(self.gif_frames, limits::MAX_GIF_FRAMES, "no GIF"),
+            ),
+            ("invert.threads", limits::check_threads(self.threads)),
+            (
+                "invert.max_steps",
+                check_range(self.max_steps, limits::MAX_INVERT_STEPS),
+            ),
+            (
+                "invert.knn.max_steps",
+                check_range(self.knn.max_steps, limits::MAX_INVERT_STEPS),
+            ),
+            (
+                "invert.prototype.max_steps",
+                check_range(self.prototype.max_steps, limits::MAX_INVERT_STEPS),
+            ),
+            (
+                "invert.prototype.starts",
+                check_range(self.prototype.starts, limits::MAX_STARTS),
+            ),
+        ];
+        if let Some((key, Err(message))) = sizes.into_iter().find(|(_, r)| r.is_err()) {
+            return invalid(key, message);
         }
         let r = &self.reg;
         if [r.tv, r.l2, r.blur]
@@ -500,9 +617,6 @@ impl InvertConfig {
             return invalid("invert.reg.blur_every", "must be at least 1".into());
         }
         let p = &self.prototype;
-        if p.starts == 0 {
-            return invalid("invert.prototype.starts", "must be at least 1".into());
-        }
         if !(p.lr.is_finite() && p.lr > 0.0) {
             return invalid(
                 "invert.prototype.lr",
@@ -588,6 +702,131 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'arch'") && err.contains("taken"), "{err}");
+    }
+
+    /// Every upper bound: one past it is an error naming the key and the bound; the bound
+    /// itself is accepted.
+    #[test]
+    fn every_upper_bound_is_checked_and_named() {
+        use crate::limits::*;
+        let cpus = max_threads();
+        let cases: Vec<(&str, &str, usize)> = vec![
+            ("data", "hub_timeout_secs", MAX_HUB_TIMEOUT_SECS as usize),
+            ("train", "batch_size", MAX_BATCH),
+            ("train", "eval_batch", MAX_EVAL_BATCH),
+            ("train", "epochs", MAX_EPOCHS),
+            ("train", "threads", cpus),
+            ("ablation", "epochs", MAX_EPOCHS),
+            ("ablation", "seeds", MAX_SEEDS),
+            ("baselines", "k", MAX_K),
+            ("baselines", "forest_trees", MAX_TREES),
+            ("baselines", "max_depth", MAX_DEPTH),
+            ("baselines", "svm_train_images", MAX_SVM_IMAGES),
+            ("baselines", "histogram_bins", MAX_BINS),
+            ("baselines", "ece_bins", MAX_BINS),
+            ("robustness", "batch", MAX_BATCH),
+            ("invert", "max_steps", MAX_INVERT_STEPS),
+            ("invert", "strip", MAX_STRIP),
+            ("invert", "gif_frames", MAX_GIF_FRAMES),
+            ("invert", "threads", cpus),
+            ("invert.knn", "max_steps", MAX_INVERT_STEPS),
+            ("invert.prototype", "max_steps", MAX_INVERT_STEPS),
+            ("invert.prototype", "starts", MAX_STARTS),
+        ];
+        for (section, name, max) in cases {
+            let key = format!("{section}.{name}");
+            parse(&format!("[{section}]\n{name} = {max}\n"))
+                .unwrap_or_else(|e| panic!("{key} = {max}: {e}"));
+            let err = parse(&format!("[{section}]\n{name} = {}\n", max + 1))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&key) && err.contains(&format!("{max}")),
+                "{err}"
+            );
+            assert!(err.contains(&format!("found {}", max + 1)), "{err}");
+        }
+        let err = parse("[train]\nthreads = 1000000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("{cpus} CPUs")), "{err}");
+        let levels = vec!["0.1"; MAX_LEVELS + 1].join(", ");
+        for key in ["sigmas", "epsilons"] {
+            let err = parse(&format!("[robustness]\n{key} = [{levels}]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("robustness.{key}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn sizes_from_the_issue_are_rejected_with_the_key_named() {
+        let cases = [
+            ("[train]\nbatch_size = 10000000\n", "train.batch_size"),
+            (
+                "[train]\nbatch_size = 9223372036854775807\n",
+                "train.batch_size",
+            ),
+            ("[train]\nthreads = 1000\n", "train.threads"),
+            ("[invert]\nthreads = 100000\n", "invert.threads"),
+            (
+                "[baselines]\nhistogram_bins = 1000000000000\n",
+                "baselines.histogram_bins",
+            ),
+            ("[baselines]\nk = 100000\n", "baselines.k"),
+            (
+                "[[arch]]\nname = \"huge\"\nconvs = []\ndense = 1000000000\n",
+                "dense width 1000000000",
+            ),
+        ];
+        for (text, what) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(what), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_batch_too_big_for_its_architecture_names_both() {
+        // 8 convolutions of 1024 1x1 filters: 6,423,322 activations per image, 167 per batch.
+        let arch = format!(
+            "[[arch]]\nname = \"fat\"\nconvs = [{}]\n",
+            ["{ filters = 1024, kernel = 1, pool = false }"; 8].join(", ")
+        );
+        let train = |batch, eval| {
+            format!("[train]\narch = \"fat\"\nbatch_size = {batch}\neval_batch = {eval}\n{arch}")
+        };
+        let err = parse(&train(168, 100)).unwrap_err().to_string();
+        assert!(
+            err.contains("train.batch_size")
+                && err.contains("'fat'")
+                && err.contains("at most 167"),
+            "{err}"
+        );
+        let err = parse(&train(100, 1000)).unwrap_err().to_string();
+        assert!(err.contains("train.eval_batch"), "{err}");
+        parse(&train(167, 167)).unwrap();
+        // The same architecture as an ablation variant is checked too.
+        let err = parse(&format!(
+            "[train]\nbatch_size = 168\n[ablation]\nvariants = [\"fat\"]\n{arch}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("train.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn an_endless_or_unreadable_config_is_a_clear_error_naming_it() {
+        let err = Config::load(Some(Path::new("/dev/zero"))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/zero: is larger than the 1048576-byte limit"
+        );
+        // The cause appears once, also as the binary prints errors ({:#} walks the sources).
+        let dir = tempfile::tempdir().unwrap();
+        let err = anyhow::Error::from(Config::load(Some(dir.path())).unwrap_err());
+        let shown = format!("{err:#}");
+        assert!(shown.contains("cannot read"), "{shown}");
+        assert_eq!(shown.matches("(os error 21)").count(), 1, "{shown}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Property tests ("fuzzing" with a fixed budget) of the parsers that read user files: IDX,
 //! config.toml and images (PNG, JPEG). They must never panic and never allocate from a size a
-//! header claims beyond the bytes present (or, for images, beyond a bound checked first).
+//! header claims beyond the bytes present (or, for images, beyond a bound checked first), and
+//! every size past its bound is an error naming the key, checked before anything is allocated.
 //! `scripts/fuzz.sh` runs them with a larger budget.
 
 use std::io::Cursor;
@@ -11,6 +12,9 @@ use classgen::data::idx::{self, encode};
 use classgen::data::import::{import_bytes, ImportError, MAX_PIXELS};
 use classgen::data::{preprocess, Digit, Mode, PreprocessError};
 use image::{GrayImage, ImageFormat, Luma};
+use classgen::limits::{self, *};
+use classgen::model::arch::{ArchSpec, ConvSpec};
+
 use proptest::prelude::*;
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
@@ -35,6 +39,35 @@ fn image_file(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
 fn is_normalised(digit: &Digit) -> bool {
     let peak = digit.pixels.iter().copied().fold(0.0f32, f32::max);
     digit.pixels.iter().all(|v| (0.0..=1.0).contains(v)) && (peak - 1.0).abs() < 1e-6
+}
+
+/// Every bounded size key: section, name and its upper bound.
+fn bounded_keys() -> Vec<(&'static str, &'static str, u64)> {
+    let cpus = limits::max_threads() as u64;
+    let max = |v: usize| v as u64;
+    vec![
+        ("data", "hub_timeout_secs", MAX_HUB_TIMEOUT_SECS),
+        ("train", "batch_size", max(MAX_BATCH)),
+        ("train", "eval_batch", max(MAX_EVAL_BATCH)),
+        ("train", "epochs", max(MAX_EPOCHS)),
+        ("ablation", "epochs", max(MAX_EPOCHS)),
+        ("ablation", "seeds", max(MAX_SEEDS)),
+        ("train", "threads", cpus),
+        ("baselines", "k", max(MAX_K)),
+        ("baselines", "forest_trees", max(MAX_TREES)),
+        ("baselines", "max_depth", max(MAX_DEPTH)),
+        ("baselines", "svm_train_images", max(MAX_SVM_IMAGES)),
+        ("baselines", "histogram_bins", max(MAX_BINS)),
+        ("baselines", "ece_bins", max(MAX_BINS)),
+        ("robustness", "batch", max(MAX_BATCH)),
+        ("invert", "max_steps", max(MAX_INVERT_STEPS)),
+        ("invert", "strip", max(MAX_STRIP)),
+        ("invert", "gif_frames", max(MAX_GIF_FRAMES)),
+        ("invert", "threads", cpus),
+        ("invert.knn", "max_steps", max(MAX_INVERT_STEPS)),
+        ("invert.prototype", "max_steps", max(MAX_INVERT_STEPS)),
+        ("invert.prototype", "starts", max(MAX_STARTS)),
+    ]
 }
 
 proptest! {
@@ -163,6 +196,82 @@ proptest! {
             let message = e.to_string();
             prop_assert!(message.contains("fuzz.toml") || message.contains(key), "{}", message);
         }
+    }
+}
+
+proptest! {
+    /// A size past its bound (up to TOML's largest integer): an error naming the key, never a
+    /// panic or an abort.
+    #[test]
+    fn oversized_values_are_rejected_naming_the_key(
+        (section, name, max) in prop::sample::select(bounded_keys()),
+        extra in 1u64..=u64::MAX,
+    ) {
+        let value = max.saturating_add(extra).min(i64::MAX as u64);
+        let text = format!("[{section}]\n{name} = {value}\n");
+        let message = Config::parse(&text, Path::new("fuzz.toml")).unwrap_err().to_string();
+        let key = format!("{section}.{name}");
+        prop_assert!(message.contains(&key), "{}", message);
+        prop_assert!(message.contains(&format!("found {value}")), "{}", message);
+    }
+
+    /// Any size at or under its bound is accepted on its own (0 where it means "all" or "off").
+    #[test]
+    fn values_within_bounds_are_accepted(
+        (section, name, max) in prop::sample::select(bounded_keys()),
+        fraction in 0.0f64..=1.0,
+    ) {
+        let value = ((max as f64 * fraction) as u64).clamp(1, max);
+        let text = format!("[{section}]\n{name} = {value}\n");
+        prop_assert!(Config::parse(&text, Path::new("fuzz.toml")).is_ok(), "{}", text);
+    }
+
+    /// Any architecture, as config.toml or a checkpoint may carry one: `validate` never panics,
+    /// and what it accepts stays within the bounds, with room for a batch of at least one.
+    #[test]
+    fn arch_validation_bounds_every_size(
+        convs in proptest::collection::vec((any::<usize>(), 0usize..40, any::<bool>()), 0..12),
+        dense in proptest::option::of(any::<usize>()),
+        small in any::<bool>(),
+    ) {
+        // Half the cases with sizes near the bounds, half anywhere in usize.
+        let shrink = |v: usize, m: usize| if small { v % (2 * m) } else { v };
+        let spec = ArchSpec {
+            name: "fuzz".into(),
+            convs: convs
+                .iter()
+                .map(|&(filters, kernel, pool)| ConvSpec {
+                    filters: shrink(filters, MAX_FILTERS),
+                    kernel,
+                    pool,
+                })
+                .collect(),
+            dense: dense.map(|d| shrink(d, MAX_DENSE)),
+        };
+        if spec.validate().is_ok() {
+            prop_assert!(spec.convs.len() <= MAX_CONVS);
+            prop_assert!(spec.convs.iter().all(|c| (1..=MAX_FILTERS).contains(&c.filters)));
+            prop_assert!(spec.dense.is_none_or(|d| (1..=MAX_DENSE).contains(&d)));
+            prop_assert!(spec.params() <= MAX_PARAMS);
+            prop_assert!(spec.max_batch() >= 1);
+            prop_assert!(spec.max_batch() == 1 || spec.max_batch() * spec.activations() <= MAX_BATCH_FLOATS);
+        }
+    }
+
+    /// `[[arch]]` with huge widths in config.toml: an error naming `arch`, never an abort.
+    #[test]
+    fn huge_arch_sizes_in_config_are_rejected(
+        filters in (MAX_FILTERS as u64 + 1)..=i64::MAX as u64,
+        dense in (MAX_DENSE as u64 + 1)..=i64::MAX as u64,
+        which in any::<bool>(),
+    ) {
+        let text = if which {
+            format!("[[arch]]\nname = \"x\"\nconvs = [{{ filters = {filters} }}]\n")
+        } else {
+            format!("[[arch]]\nname = \"x\"\nconvs = []\ndense = {dense}\n")
+        };
+        let message = Config::parse(&text, Path::new("fuzz.toml")).unwrap_err().to_string();
+        prop_assert!(message.contains("'arch'") && message.contains("at most"), "{}", message);
     }
 }
 

@@ -8,7 +8,8 @@ use classgen::data::import::{decode_file, import_file, Background, Mode};
 use classgen::data::source::load_sample;
 use classgen::data::{preprocess, Split, SIDE};
 use classgen::inversion::start::first_confident;
-use classgen::model::{checkpoint, Network};
+use classgen::model::Network;
+use classgen::runs::checkpoint;
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, GrayImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 

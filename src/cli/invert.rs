@@ -3,15 +3,17 @@
 //! class to every target per method, or `--grid --from noise`: noise prototypes judged by
 //! other models.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use classgen::config::Config;
-use classgen::data::{Dataset, CLASSES};
+use classgen::data::{import_file, Dataset, Mode, CLASSES};
 use classgen::inversion::grid::Cell;
-use classgen::inversion::{Frame, GradientOptions, Objective, Start, StepKind, StopReason};
+use classgen::inversion::start::StartError;
+use classgen::inversion::{Frame, GradientOptions, Objective, StartImage, StepKind, StopReason};
 use classgen::jobs::invert::{
     self as session, InvEvent, InvRequest, InvertModel, Method, ModelSpec, SnapshotSettings, Source,
 };
@@ -21,7 +23,7 @@ use classgen::jobs::prototypes::{self as proto_job, PrototypesEvent, PrototypesP
 use classgen::runs::{RunKind, RunStore};
 
 use super::console::{self, note, out};
-use super::{DataArgs, NeedCnn};
+use super::{predict, DataArgs, NeedCnn};
 
 /// Which classifier to invert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,12 +47,17 @@ pub struct InvertArgs {
     /// (default: the newest finished one on the same data with another seed).
     #[arg(long, value_name = "RUN")]
     judge: Option<String>,
-    /// Start image: test:IDX, class:C (first confident test image of class C), noise:SEED or
-    /// blank [default: class:3]. With --grid: class (the first confident test image of each
+    /// Start image: test:IDX, class:C (first confident test image of class C), noise:SEED,
+    /// blank or file:PATH (a PNG or JPEG, read as `classgen predict` reads it) [default:
+    /// class:3]. With --grid: class (the first confident test image of each
     /// class; the default) or noise[:SEED] (seeded noise starts, plain and regularised, judged
     /// by other models; see [invert.prototype]).
     #[arg(long, value_name = "START")]
     from: Option<String>,
+    /// --from file:PATH: take the image as it is (MNIST-style 28x28, white on black; no
+    /// preprocessing).
+    #[arg(long)]
+    raw: bool,
     /// Target class, 0-9.
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u8).range(0..10), required_unless_present = "grid")]
     target: Option<u8>,
@@ -110,10 +117,10 @@ pub struct InvertArgs {
 }
 
 /// What `classgen invert` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Task {
     /// One inversion.
-    One { start: Start, target: usize },
+    One { source: Source, target: usize },
     /// Every class to every target.
     ClassGrid,
     /// Every target from noise, plain and regularised, judged by other models; the first
@@ -125,11 +132,22 @@ impl InvertArgs {
     /// The task the flags ask for; errors name the flag.
     fn task(&self) -> anyhow::Result<Task> {
         let from = self.from.as_deref();
+        let file = from
+            .and_then(|f| f.strip_prefix("file:"))
+            .filter(|_| !self.grid);
+        if self.raw && file.is_none() {
+            anyhow::bail!("--raw goes with --from file:PATH (without --grid)");
+        }
         if !self.grid {
-            let start: Start = from
-                .unwrap_or("class:3")
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let source = match file {
+                Some(path) => Source::Image(file_start(Path::new(path), predict::mode(self.raw))?),
+                None => Source::Start(from.unwrap_or("class:3").parse().map_err(|e| match e {
+                    StartError::Syntax(found) => anyhow::anyhow!(
+                        "--from: expected test:IDX, class:C (0-9), noise:SEED, blank or file:PATH, found '{found}'"
+                    ),
+                    e => anyhow::anyhow!("--from: {e}"),
+                })?),
+            };
             let target = self
                 .target
                 .context("--target T (0-9) is needed without --grid")?;
@@ -137,7 +155,7 @@ impl InvertArgs {
                 anyhow::bail!("--starts and --judge go with --grid --from noise");
             }
             return Ok(Task::One {
-                start,
+                source,
                 target: target.into(),
             });
         }
@@ -160,7 +178,7 @@ impl InvertArgs {
         Ok(task)
     }
 
-    fn apply(&self, config: &mut Config, task: Task) -> anyhow::Result<()> {
+    fn apply(&self, config: &mut Config, task: &Task) -> anyhow::Result<()> {
         self.data.apply(config);
         if let Some(d) = &self.device {
             config.train.device = d.clone();
@@ -186,7 +204,7 @@ impl InvertArgs {
         if let Some(v) = self.step {
             c.step = v;
         }
-        if let Task::NoiseGrid(seed) = task {
+        if let Task::NoiseGrid(seed) = *task {
             let p = &mut c.prototype;
             if let Some(v) = seed {
                 p.first_seed = v;
@@ -263,11 +281,15 @@ fn snapshot_settings(config: &Config) -> SnapshotSettings {
 /// Runs `classgen invert`.
 pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
     let task = args.task()?;
-    args.apply(config, task)?;
+    args.apply(config, &task)?;
     config.validate()?;
     classgen::runtime::set_threads(config.invert.threads);
-    let needs_data = match task {
-        Task::One { start, .. } => start.needs_test_split(),
+    let needs_data = match &task {
+        Task::One {
+            source: Source::Start(start),
+            ..
+        } => start.needs_test_split(),
+        Task::One { .. } => false,
         Task::ClassGrid | Task::NoiseGrid(_) => true,
     };
     if args.model == ModelKind::Knn {
@@ -276,12 +298,12 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
         }
         let data = super::load_data(config)?;
         return match task {
-            Task::One { start, target } => {
+            Task::One { source, target } => {
                 let spec = ModelSpec::Knn {
                     settings: config.baselines.clone(),
                 };
                 let method = session::knn_method(&config.invert, config.baselines.k);
-                run_one(&args, config, spec, method, Some(data), start, target)
+                run_one(&args, config, spec, method, Some(data), source, target)
             }
             Task::ClassGrid => {
                 note!(
@@ -295,7 +317,7 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
         };
     }
     let (data, cnn) = match args.run.as_deref() {
-        // A noise or blank start from a named model needs no data.
+        // A noise, blank or file start from a named model needs no data.
         Some(name) if !needs_data && !args.data.given() => (None, named_cnn(config, name)?),
         run => {
             let inputs = super::inputs(config, &args.data, run, NeedCnn::Required)?;
@@ -303,13 +325,13 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
         }
     };
     match (task, data) {
-        (Task::One { start, target }, data) => {
+        (Task::One { source, target }, data) => {
             let spec = ModelSpec::Cnn {
                 run: cnn.run.clone(),
                 device: config.train.device.clone(),
             };
             let method = session::gradient_method(&config.invert);
-            run_one(&args, config, spec, method, data, start, target)
+            run_one(&args, config, spec, method, data, source, target)
         }
         (Task::ClassGrid, Some(data)) => run_grid(&args, config, InvertModel::Cnn(cnn), data),
         (Task::NoiseGrid(_), Some(data)) => run_prototypes(&args, config, cnn, data),
@@ -325,6 +347,23 @@ fn named_cnn(config: &Config, name: &str) -> anyhow::Result<CnnModel> {
     let cnn = CnnModel::load(info, &device)?;
     note!("model: {}", cnn.describe());
     Ok(cnn)
+}
+
+/// The start image of `--from file:PATH`: the file read as `classgen predict` reads it, tagged
+/// `file-<stem>` for the snapshots' names.
+fn file_start(path: &Path, mode: Mode) -> anyhow::Result<StartImage> {
+    if path.as_os_str().is_empty() {
+        anyhow::bail!("--from file:PATH needs a path");
+    }
+    let digit = import_file(path, mode).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "image".into(), |s| s.to_string_lossy());
+    Ok(StartImage {
+        pixels: digit.pixels.to_vec(),
+        tag: format!("file-{stem}"),
+        label: None,
+    })
 }
 
 fn describe_start(tag: &str, label: Option<usize>) -> String {
@@ -354,7 +393,7 @@ fn run_one(
     model: ModelSpec,
     method: Method,
     data: Option<Arc<Dataset>>,
-    start: Start,
+    source: Source,
     target: usize,
 ) -> anyhow::Result<()> {
     let s = session::open()?;
@@ -367,7 +406,7 @@ fn run_one(
         id: 1,
         model,
         data,
-        source: Source::Start(start),
+        source,
         method,
         target,
         confidence: config.invert.confidence,

@@ -8,6 +8,7 @@ pub mod console;
 mod eval;
 mod gpu_check;
 mod invert;
+mod predict;
 mod robustness;
 mod runs;
 mod train;
@@ -33,7 +34,6 @@ use console::note;
     name = "classgen",
     version,
     about,
-    args_conflicts_with_subcommands = true,
     after_help = "Without a subcommand, classgen opens the dashboard (keys: ? inside it).\n\
                   Exit status: 0 done, 1 error, 2 bad usage, 130/143/129 stopped by Ctrl-C/SIGTERM/SIGHUP \
                   (after saving), 141 the output pipe closed."
@@ -71,6 +71,9 @@ enum Command {
     Ablate(ablate::AblateArgs),
     /// Change an image until the classifier assigns a target class; writes snapshots.
     Invert(invert::InvertArgs),
+    /// The top 3 classes of your own images (PNG, JPEG) by the CNN and, with --models, the
+    /// baselines.
+    Predict(predict::PredictArgs),
     /// Fit the classical baselines and score them next to the CNN: one table.
     Baselines(baselines::BaselinesArgs),
     /// m(x) histograms, quantiles and calibration of the CNN and the baselines.
@@ -138,6 +141,7 @@ fn hub_options(config: &Config) -> HubOptions {
         endpoint: config.data.hub_endpoint.clone(),
         cache_dir: config.data.cache_dir(),
         progress: console::interactive(),
+        timeout: config.data.hub_timeout(),
     }
 }
 
@@ -245,6 +249,11 @@ pub fn announce(run: Option<&RunInfo>) {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command.is_some() && (cli.dashboard.data.given() || cli.dashboard.run.is_some()) {
+        anyhow::bail!(
+            "data and --run flags go after the subcommand (classgen train --data-dir DIR); before it they are the dashboard's"
+        );
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     if !matches!(cli.command, None | Some(Command::Attach(_))) {
         // The dashboard watches signals itself.
@@ -255,6 +264,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => eval::run(args, &mut config),
         Some(Command::Ablate(args)) => ablate::run(args, &mut config),
         Some(Command::Invert(args)) => invert::run(args, &mut config),
+        Some(Command::Predict(args)) => predict::run(args, &mut config),
         Some(Command::Baselines(args)) => baselines::run(args, &mut config),
         Some(Command::Confidence(args)) => confidence::run(args, &mut config),
         Some(Command::Robustness(args)) => robustness::run(args, &mut config),

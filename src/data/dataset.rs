@@ -117,13 +117,12 @@ impl Split {
 
     /// Reads an image file and a label file and checks that they agree.
     pub fn read(images: &Path, labels: &Path) -> Result<Split, IdxError> {
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| IdxError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
-        Split::decode(read(images)?, images, read(labels)?, labels)
+        Split::decode(
+            idx::read_bytes(images)?,
+            images,
+            idx::read_bytes(labels)?,
+            labels,
+        )
     }
 
     /// Decodes image and label IDX bytes (gzip or raw); the paths name them in errors.

@@ -10,21 +10,24 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::limits::MAX_IDX_BYTES;
+use crate::userfile::{self, ReadError};
+
 /// The IDX type code for unsigned bytes, the only element type MNIST uses.
 const TYPE_U8: u8 = 0x08;
 /// Gzip's two magic bytes.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// Largest raw IDX we accept (MNIST's train images are 47 MB): a bound for decompression bombs.
-const MAX_IDX_BYTES: u64 = 1 << 30;
 
 /// What went wrong reading an IDX file; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("{path}: is {what}, not a regular file")]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("{path}: not an IDX file: expected magic 00 00 08 0{expected_dims}, found {found}")]
     BadMagic {
         path: PathBuf,
@@ -45,7 +48,7 @@ pub enum IdxError {
         expected: String,
         found: String,
     },
-    #[error("{path}: larger than the {MAX_IDX_BYTES}-byte limit once decompressed")]
+    #[error("{path}: larger than the {MAX_IDX_BYTES}-byte limit for an IDX file (on disk or decompressed)")]
     TooLarge { path: PathBuf },
 }
 
@@ -65,9 +68,9 @@ fn gunzip_if_needed(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, IdxError> {
     GzDecoder::new(raw.as_slice())
         .take(MAX_IDX_BYTES + 1)
         .read_to_end(&mut out)
-        .map_err(|source| IdxError::Io {
+        .map_err(|error| IdxError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     if out.len() as u64 > MAX_IDX_BYTES {
         return Err(IdxError::TooLarge {
@@ -134,13 +137,26 @@ pub fn decode(raw: Vec<u8>, n_dims: u8, path: &Path) -> Result<IdxArray, IdxErro
     parse(&gunzip_if_needed(raw, path)?, n_dims, path)
 }
 
+/// Reads the bytes of an IDX file (gzip or raw): a regular file of at most [`MAX_IDX_BYTES`],
+/// checked from its metadata before reading.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
+    let path_buf = path.to_path_buf();
+    userfile::read_file(path, MAX_IDX_BYTES).map_err(|e| match e {
+        ReadError::Io(error) => IdxError::Io {
+            path: path_buf,
+            error,
+        },
+        ReadError::NotAFile(what) => IdxError::NotAFile {
+            path: path_buf,
+            what,
+        },
+        ReadError::TooLarge { .. } => IdxError::TooLarge { path: path_buf },
+    })
+}
+
 /// Reads an IDX file (gzip or raw) with `n_dims` dimensions.
 pub fn read(path: &Path, n_dims: u8) -> Result<IdxArray, IdxError> {
-    let raw = std::fs::read(path).map_err(|source| IdxError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    decode(raw, n_dims, path)
+    decode(read_bytes(path)?, n_dims, path)
 }
 
 /// Checks that an array holds `[n, rows, cols]` images.
@@ -238,6 +254,29 @@ mod tests {
     fn short_header_is_truncated() {
         let err = parse(&[0, 0, 8, 3, 0, 0], 3, &p()).unwrap_err();
         assert!(matches!(err, IdxError::Truncated { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_huge_raw_file_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-images-idx3-ubyte");
+        // Sparse: 3 GiB on paper, nothing on disk.
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(3 << 30).unwrap();
+        let err = read(&path, 3).unwrap_err();
+        assert!(matches!(err, IdxError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path and creates a file; nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = read(&path, 1).unwrap_err().to_string();
+        assert!(err.contains("labels: is a FIFO (named pipe)"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::dataset::{file_names, Dataset, DatasetKind, Origin, Split};
 use super::hub::{self, HubError, HubOptions};
 use super::idx::IdxError;
+use crate::userfile;
 
 /// Which source to load from.
 #[derive(
@@ -29,14 +30,21 @@ pub enum DataError {
     MissingFile { dir: PathBuf, wanted: String },
     #[error("{0}: no such directory (--data-dir / data.dir must name a folder holding the four MNIST IDX files)")]
     NoSuchDir(PathBuf),
+    #[error("{path}: is {what}, not a directory (--data-dir / data.dir must name a folder holding the four MNIST IDX files)")]
+    NotADir { path: PathBuf, what: &'static str },
+    #[error("{path}: cannot read: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error(
         "data source 'dir' needs a directory: pass --data-dir DIR or set data.dir in config.toml"
     )]
     NoDir,
     #[error(transparent)]
     Idx(#[from] IdxError),
-    #[error("{0}\n  to use local files instead: classgen ... --data-dir DIR (a folder with the four MNIST IDX files)")]
-    Hub(#[from] HubError),
+    #[error("Hugging Face Hub: {0}; for local files use --data-dir DIR")]
+    Hub(HubError),
     #[error("there is no bundled sample of {0}: use --data-dir DIR (Debian: apt-get install dataset-fashion-mnist, then --data-dir /usr/share/datasets/fashion-mnist) or the Hub")]
     NoSample(DatasetKind),
 }
@@ -82,22 +90,50 @@ pub fn load_sample() -> Result<Dataset, DataError> {
     })
 }
 
-/// Finds `name` or `name.gz` in `dir`.
+/// Finds `name` or `name.gz` in `dir`: the first regular file; else what the first of them
+/// that exists is (a FIFO, a symlink loop, unreadable); else missing.
 fn find_file(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
-    [name.to_string(), format!("{name}.gz")]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-        .ok_or_else(|| DataError::MissingFile {
+    let mut problem = None;
+    for path in [dir.join(name), dir.join(format!("{name}.gz"))] {
+        let found = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => return Ok(path),
+            Ok(meta) => IdxError::NotAFile {
+                path,
+                what: userfile::describe(meta.file_type()),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => IdxError::Io { path, error },
+        };
+        problem.get_or_insert(found);
+    }
+    Err(problem.map_or_else(
+        || DataError::MissingFile {
             dir: dir.to_path_buf(),
             wanted: name.to_string(),
-        })
+        },
+        DataError::Idx,
+    ))
 }
 
 /// Loads the four standard IDX files from a directory.
 pub fn load_dir(dir: &Path, kind: DatasetKind) -> Result<Dataset, DataError> {
-    if !dir.is_dir() {
-        return Err(DataError::NoSuchDir(dir.to_path_buf()));
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(meta) => {
+            return Err(DataError::NotADir {
+                path: dir.to_path_buf(),
+                what: userfile::describe(meta.file_type()),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(DataError::NoSuchDir(dir.to_path_buf()))
+        }
+        Err(error) => {
+            return Err(DataError::Io {
+                path: dir.to_path_buf(),
+                error,
+            })
+        }
     }
     let split = |prefix: &str| -> Result<Split, DataError> {
         let (images, labels) = file_names(prefix);
@@ -114,12 +150,29 @@ pub fn load_dir(dir: &Path, kind: DatasetKind) -> Result<Dataset, DataError> {
     })
 }
 
-/// Loads through the Hub (or its converted cache).
-pub fn load_hub(kind: DatasetKind, options: &HubOptions) -> Result<Dataset, DataError> {
-    let dir = hub::fetch(kind, options)?;
-    let mut dataset = load_dir(&dir, kind)?;
-    dataset.origin = Origin::Hub(dir);
-    Ok(dataset)
+/// Loads through the Hub (or its converted cache). A cached conversion that cannot be read is
+/// discarded and downloaded again, with a note in `notes` saying so.
+pub fn load_hub(
+    kind: DatasetKind,
+    options: &HubOptions,
+    notes: &mut Vec<String>,
+) -> Result<Dataset, DataError> {
+    let dir = hub::fetch(kind, options).map_err(DataError::Hub)?;
+    let dataset = match load_dir(&dir, kind) {
+        Ok(dataset) => dataset,
+        Err(e) => {
+            hub::discard(&dir).map_err(DataError::Hub)?;
+            notes.push(format!(
+                "notice: discarded the unreadable cached {kind} ({e}); downloaded it again"
+            ));
+            let dir = hub::fetch(kind, options).map_err(DataError::Hub)?;
+            load_dir(&dir, kind)?
+        }
+    };
+    Ok(Dataset {
+        origin: Origin::Hub(dir),
+        ..dataset
+    })
 }
 
 /// What [`load`] was asked for.
@@ -139,38 +192,37 @@ pub struct Loaded {
 
 /// Loads a data set from the requested source; `auto` tries dir, Hub, then the sample.
 pub fn load(request: &LoadRequest) -> Result<Loaded, DataError> {
-    let plain = |dataset| Loaded {
-        dataset,
-        notice: None,
-    };
-    match request.source {
+    let mut notes = Vec::new();
+    let dataset = match request.source {
         SourceKind::Dir => {
             let dir = request.dir.as_deref().ok_or(DataError::NoDir)?;
-            load_dir(dir, request.kind).map(plain)
+            load_dir(dir, request.kind)?
         }
-        SourceKind::Hub => load_hub(request.kind, &request.hub).map(plain),
-        SourceKind::Sample if request.kind == DatasetKind::Mnist => load_sample().map(plain),
-        SourceKind::Sample => Err(DataError::NoSample(request.kind)),
-        SourceKind::Auto => {
-            if let Some(dir) = &request.dir {
-                return load_dir(dir, request.kind).map(plain);
-            }
-            match load_hub(request.kind, &request.hub) {
-                Ok(dataset) => Ok(plain(dataset)),
-                Err(hub_error) if request.kind == DatasetKind::Mnist => {
-                    let dataset = load_sample()?;
-                    let notice = format!(
-                        "notice: using the bundled MNIST sample (8,000 train / 2,000 test), not full MNIST.\n  the Hub failed: {hub_error}"
-                    );
-                    Ok(Loaded {
-                        dataset,
-                        notice: Some(notice),
-                    })
+        SourceKind::Hub => load_hub(request.kind, &request.hub, &mut notes)?,
+        SourceKind::Sample if request.kind == DatasetKind::Mnist => load_sample()?,
+        SourceKind::Sample => return Err(DataError::NoSample(request.kind)),
+        SourceKind::Auto => match &request.dir {
+            Some(dir) => load_dir(dir, request.kind)?,
+            None => match load_hub(request.kind, &request.hub, &mut notes) {
+                Ok(dataset) => dataset,
+                Err(error) if request.kind == DatasetKind::Mnist => {
+                    let cause = match error {
+                        DataError::Hub(e) => format!("the Hugging Face Hub failed: {e}"),
+                        e => e.to_string(),
+                    };
+                    notes.push(format!(
+                        "notice: using the bundled MNIST sample (8,000 train / 2,000 test), not full MNIST: {cause}"
+                    ));
+                    load_sample()?
                 }
-                Err(e) => Err(e),
-            }
-        }
-    }
+                Err(e) => return Err(e),
+            },
+        },
+    };
+    Ok(Loaded {
+        dataset,
+        notice: (!notes.is_empty()).then(|| notes.join("; ")),
+    })
 }
 
 #[cfg(test)]
@@ -208,5 +260,53 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("no such directory"), "{err}");
+    }
+
+    #[test]
+    fn a_symlink_loop_or_fifo_is_named_for_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let looped = dir.path().join("loop");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        let err = load_dir(&looped, DatasetKind::Mnist)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("loop: cannot read") && err.contains("symbolic links"),
+            "{err}"
+        );
+
+        let images = dir.path().join("train-images-idx3-ubyte");
+        std::os::unix::fs::symlink(&images, &images).unwrap();
+        let err = load_dir(dir.path(), DatasetKind::Mnist)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte: cannot read"),
+            "{err}"
+        );
+        assert!(err.contains("symbolic links"), "{err}");
+
+        std::fs::remove_file(&images).unwrap();
+        let c_path = std::ffi::CString::new(images.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path and creates a file; nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = load_dir(dir.path(), DatasetKind::Mnist)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte: is a FIFO (named pipe)"),
+            "{err}"
+        );
+        let err = load_dir(&images, DatasetKind::Mnist)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("is a FIFO (named pipe), not a directory"),
+            "{err}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{CLASSES, SIDE};
+use crate::limits::{MAX_BATCH_FLOATS, MAX_CONVS, MAX_DENSE, MAX_FILTERS, MAX_PARAMS};
 
 /// One convolution block: `filters` 3x3 (or `kernel`) filters, ReLU, optional 2x2 max-pool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,10 +117,26 @@ impl ArchSpec {
             })
     }
 
-    /// Checks the spec produces a non-empty feature map; the error says why not.
+    /// Checks the spec produces a non-empty feature map within the bounds of [`crate::limits`]
+    /// (convolutions, filters, dense width, parameters); the error says why not.
     pub fn validate(&self) -> Result<(), String> {
+        if self.convs.len() > MAX_CONVS {
+            return Err(format!(
+                "{}: {} convolutions, at most {MAX_CONVS}",
+                self.name,
+                self.convs.len()
+            ));
+        }
         let mut side = SIDE;
         for (i, c) in self.convs.iter().enumerate() {
+            if c.filters > MAX_FILTERS {
+                return Err(format!(
+                    "{}: conv {} has {} filters, at most {MAX_FILTERS}",
+                    self.name,
+                    i + 1,
+                    c.filters
+                ));
+            }
             if c.filters == 0 || c.kernel == 0 || c.kernel > side {
                 return Err(format!(
                     "{}: conv {} ({} filters, kernel {}) does not fit a {side}x{side} input",
@@ -137,10 +154,45 @@ impl ArchSpec {
                 return Err(format!("{}: conv {} leaves no pixels", self.name, i + 1));
             }
         }
-        if self.dense == Some(0) {
-            return Err(format!("{}: dense width must be at least 1", self.name));
+        match self.dense {
+            Some(0) => return Err(format!("{}: dense width must be at least 1", self.name)),
+            Some(d) if d > MAX_DENSE => {
+                return Err(format!(
+                    "{}: dense width {d}, at most {MAX_DENSE}",
+                    self.name
+                ))
+            }
+            _ => {}
+        }
+        let params = self.params();
+        if params > MAX_PARAMS {
+            return Err(format!(
+                "{}: {params} parameters, at most {MAX_PARAMS}",
+                self.name
+            ));
         }
         Ok(())
+    }
+
+    /// Activations (f32) one image holds in a forward pass: the input and every layer's
+    /// output (each convolution before and after its pool). Call on a validated spec.
+    pub fn activations(&self) -> usize {
+        let mut side = SIDE;
+        let mut total = SIDE * SIDE;
+        for c in &self.convs {
+            side = side + 1 - c.kernel;
+            total += side * side * c.filters;
+            if c.pool {
+                side /= 2;
+                total += side * side * c.filters;
+            }
+        }
+        total + self.dense.unwrap_or(0) + CLASSES
+    }
+
+    /// The largest batch whose activations stay within [`MAX_BATCH_FLOATS`] (at least 1).
+    pub fn max_batch(&self) -> usize {
+        (MAX_BATCH_FLOATS / self.activations()).max(1)
     }
 
     /// Every weight layer in order, with its shape.
@@ -234,6 +286,49 @@ mod tests {
     fn unknown_architecture_lists_the_known_ones() {
         let err = ArchSpec::by_name("huge", &[]).unwrap_err();
         assert!(err.contains("huge") && err.contains("no-dense"), "{err}");
+    }
+
+    #[test]
+    fn every_arch_bound_is_checked() {
+        let spec = |convs: Vec<ConvSpec>, dense| ArchSpec {
+            name: "big".into(),
+            convs,
+            dense,
+        };
+        let wide = |filters| ConvSpec {
+            filters,
+            kernel: 1,
+            pool: false,
+        };
+        let cases = [
+            (spec(vec![wide(1); MAX_CONVS + 1], None), "9 convolutions"),
+            (spec(vec![wide(MAX_FILTERS + 1)], None), "1025 filters"),
+            (spec(vec![], Some(1_000_000_000)), "dense width 1000000000"),
+            (spec(vec![wide(64)], Some(MAX_DENSE)), "parameters, at most"),
+        ];
+        for (spec, what) in cases {
+            let err = spec.validate().unwrap_err();
+            assert!(err.contains("big") && err.contains(what), "{err}");
+        }
+        let at_bounds = spec(vec![wide(MAX_FILTERS), conv(MAX_FILTERS, true)], None);
+        at_bounds.validate().unwrap();
+        assert!(at_bounds.max_batch() * at_bounds.activations() <= MAX_BATCH_FLOATS);
+    }
+
+    #[test]
+    fn activations_count_every_layer_output() {
+        // 784 input, 26x26x32 conv, 13x13x32 pool, 11x11x64 conv, 5x5x64 pool, 128, 10.
+        assert_eq!(
+            ArchSpec::seed().activations(),
+            784 + 21_632 + 5_408 + 7_744 + 1_600 + 128 + 10
+        );
+        for (spec, _) in ArchSpec::builtins() {
+            assert!(
+                spec.max_batch() >= crate::limits::MAX_EVAL_BATCH,
+                "{}",
+                spec.name
+            );
+        }
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl Network {
 
     /// Overwrites the weights with tensors from a safetensors file; shapes must match the spec.
     pub fn load_weights(&mut self, path: &Path) -> anyhow::Result<()> {
-        let tensors = candle_core::safetensors::load(path, &self.device)?;
+        let tensors = read_safetensors(path, &self.device)?;
         for (name, var) in &self.vars {
             let t = tensors.get(name).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -160,4 +160,42 @@ pub fn images_tensor(pixels: &[u8], device: &Device) -> candle_core::Result<Tens
     let n = pixels.len() / (SIDE * SIDE);
     let data: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     Tensor::from_vec(data, (n, SIDE, SIDE, 1), device)
+}
+
+/// Reads a `.safetensors` file (at most [`crate::limits::MAX_SAFETENSORS_BYTES`]) onto
+/// `device`; every error names the file, with its cause once.
+pub fn read_safetensors(path: &Path, device: &Device) -> anyhow::Result<HashMap<String, Tensor>> {
+    let bytes = crate::userfile::read_file(path, crate::limits::MAX_SAFETENSORS_BYTES)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safetensors_errors_name_the_file_with_the_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        let cases: [(&[u8], &str); 3] = [
+            (&u64::MAX.to_le_bytes(), "header too large"),
+            (b"\x04\0\0\0\0\0\0\0{{{{", "invalid JSON in header"),
+            (b"abc", "header too small"),
+        ];
+        for (bytes, cause) in cases {
+            std::fs::write(&path, bytes).unwrap();
+            let err = read_safetensors(&path, &Device::Cpu).unwrap_err();
+            let shown = format!("{err:#}");
+            assert!(
+                shown.starts_with(&format!("{}: ", path.display())),
+                "{shown}"
+            );
+            assert_eq!(shown.matches(cause).count(), 1, "{shown}");
+        }
+        let mut net = Network::new(&ArchSpec::seed(), 0, &Device::Cpu).unwrap();
+        let err = format!("{:#}", net.load_weights(dir.path()).unwrap_err());
+        assert!(err.contains("is a directory, not a regular file"), "{err}");
+    }
 }

@@ -90,6 +90,7 @@ fn data_request(config: &Config) -> LoadRequest {
             endpoint: config.data.hub_endpoint.clone(),
             cache_dir: config.data.cache_dir(),
             progress: false,
+            timeout: config.data.hub_timeout(),
         },
     }
 }

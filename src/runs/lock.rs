@@ -1,0 +1,100 @@
+//! An exclusive lock on a run directory while a process writes it, so two writers (two
+//! `--resume` of one run) never interleave; a second writer is refused with the holder's PID.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// File in a run directory that a writing process holds locked, with its PID inside.
+pub const LOCK: &str = "lock";
+
+/// A held lock; released when dropped (and by the OS when the process dies, even by kill -9).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+/// Why a lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{dir}: another classgen process (PID {pid}) is writing this run; wait for it to end or stop it")]
+    Held { dir: String, pid: String },
+    #[error("{path}: cannot lock: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl RunLock {
+    /// Takes the lock of `dir` without waiting.
+    pub fn acquire(dir: &Path) -> Result<Self, LockError> {
+        let path = dir.join(LOCK);
+        let io = |source| LockError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                return Err(LockError::Held {
+                    dir: dir.display().to_string(),
+                    pid: match pid.trim() {
+                        "" => "unknown".into(),
+                        p => p.to_string(),
+                    },
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        write!(file, "{}", std::process::id()).map_err(io)?;
+        Ok(Self { _file: file })
+    }
+
+    /// Whether some process (this one included) holds the lock of `dir` now.
+    pub fn is_held(dir: &Path) -> bool {
+        let Ok(file) = File::open(dir.join(LOCK)) else {
+            return false;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(TryLockError::WouldBlock) => true,
+            Err(TryLockError::Error(_)) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!RunLock::is_held(dir.path()));
+        let lock = RunLock::acquire(dir.path()).unwrap();
+        assert!(RunLock::is_held(dir.path()));
+        let err = RunLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("PID {}", std::process::id())),
+            "{err}"
+        );
+        drop(lock);
+        assert!(!RunLock::is_held(dir.path()));
+        RunLock::acquire(dir.path()).unwrap();
+    }
+}
