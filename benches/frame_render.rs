@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+
 use std::time::Instant;
 
 use ratatui::backend::TestBackend;
@@ -12,10 +13,15 @@ use ratatui::Terminal;
 
 use classgen::config::Config;
 use classgen::inversion::Frame;
+use classgen::jobs::invert::InvEvent;
 use classgen::model::train::{EpochMetrics, Position, TrainEvent};
-use classgen::tui::app::{App, MAX_CURVE_POINTS};
-use classgen::tui::invert_worker::InvEvent;
-use classgen::tui::update::{update, Msg};
+use classgen::tui::app::App;
+use classgen::tui::keys::Keymap;
+use classgen::tui::msg::Msg;
+use classgen::tui::tabs::ablation::Study;
+use classgen::tui::tabs::training::{Progress, MAX_CURVE_POINTS};
+use classgen::tui::tabs::JobState;
+use classgen::tui::update::update;
 use classgen::tui::view;
 use classgen::tui::widgets::halfblock::ColorMode;
 
@@ -27,14 +33,10 @@ fn key(c: char) -> Msg {
 
 /// A dashboard mid-training: 20 epochs of history, full live curves, and an inversion running.
 fn busy_app() -> App {
-    let mut app = App::new(&Config::default(), ColorMode::TrueColor);
+    let mut app = App::new(&Config::default(), Keymap::default(), ColorMode::TrueColor);
     let data = classgen::data::source::load_sample().expect("the bundled sample");
     update(&mut app, Msg::DataLoaded(Ok((Arc::new(data), None))));
-    update(&mut app, key('s'));
-    update(
-        &mut app,
-        Msg::TrainStarted(PathBuf::from("runs/bench-train")),
-    );
+    app.training.job = JobState::Running;
     let batches = 469;
     update(
         &mut app,
@@ -79,8 +81,9 @@ fn busy_app() -> App {
             })),
         );
     }
-    update(&mut app, key('5'));
-    update(&mut app, key(' '));
+    // An inversion in flight (its session is not needed to draw it).
+    app.inversion.active = true;
+    app.inversion.running = true;
     let id = app.inversion.id;
     for step in 0..500 {
         let mut probs = [0.05f32; 10];
@@ -94,13 +97,7 @@ fn busy_app() -> App {
             l2: 3.0,
             linf: 0.9,
         };
-        update(
-            &mut app,
-            Msg::Inversion {
-                id,
-                event: InvEvent::Frame(frame),
-            },
-        );
+        update(&mut app, Msg::Inversion(InvEvent::Frame { id, frame }));
     }
     app
 }
@@ -139,7 +136,8 @@ fn with_study(app: &mut App) {
         })
         .take(14)
         .collect();
-    app.ablation.run = Some(classgen::tui::app::AblationRun {
+    app.ablation.job = JobState::Running;
+    app.ablation.study = Some(Study {
         dir: Some(PathBuf::from("runs/ablate-mnist-0123abcd")),
         total: 18,
         finished: results.len(),
@@ -148,7 +146,7 @@ fn with_study(app: &mut App) {
         current: Some((
             order[4].clone(),
             2,
-            classgen::tui::app::Progress {
+            Progress {
                 epoch: 2,
                 epochs: 3,
                 batch: 100,
@@ -165,7 +163,7 @@ fn with_study(app: &mut App) {
 fn main() {
     let mut app = busy_app();
     with_study(&mut app);
-    for c in ['1', '2', '5'] {
+    for c in ['1', '3', '7'] {
         update(&mut app, key(c));
         println!(
             "frame_render: {} tab at 120x40, median of {DRAWS} draws: {:.3} ms (target <= 5 ms)",

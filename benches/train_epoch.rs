@@ -7,7 +7,6 @@
 //! timed by name: `cargo bench --bench train_epoch -- no-pool1 narrow`.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::channel;
 use std::time::Instant;
 
 mod common;
@@ -16,8 +15,7 @@ use candle_core::Device;
 use classgen::config::{Schedule, TrainConfig};
 use classgen::data::Dataset;
 use classgen::model::adam::Adam;
-use classgen::model::checkpoint::CheckpointMeta;
-use classgen::model::train::{train, TrainRun};
+use classgen::model::train::{train, TrainProgress, TrainRun};
 use classgen::model::{ArchSpec, Network};
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -74,17 +72,17 @@ fn time_arch(
     for repeat in 0..3 {
         net = Network::new(arch, repeat, &Device::Cpu)?;
         let mut adam = Adam::new(net.vars().cloned().collect())?;
-        let mut meta = CheckpointMeta::fresh(arch, subset, config);
-        let (tx, _rx) = channel();
+        let mut progress = TrainProgress::default();
         let run = TrainRun {
             config,
             data: subset,
-            run_dir: None,
-            events: &tx,
+            events: &|_| {},
             cancel: &AtomicBool::new(false),
         };
-        train(&run, &net, &mut adam, &mut meta)?;
-        let rate = meta.history[0].images_per_second;
+        train(&run, &net, &mut adam, &mut progress, &mut |_, _, _| {
+            Ok(None)
+        })?;
+        let rate = progress.history[0].images_per_second;
         println!("  run {}: {rate:.0} images/s", repeat + 1);
         rates.push(rate);
     }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::baselines::BaselinesConfig;
 use crate::data::{DatasetKind, SourceKind};
 use crate::inversion::{GradientOptions, Objective, Regularisers, StepKind};
-pub use crate::model::recipe::{Schedule, TrainConfig};
 use crate::limits::{self, check_max, check_range};
+pub use crate::model::recipe::{Schedule, TrainConfig};
 use crate::model::ArchSpec;
 use crate::userfile::{self, ReadError};
 

@@ -11,9 +11,9 @@ use classgen::config::Config;
 use classgen::data::idx::{self, encode};
 use classgen::data::import::{import_bytes, ImportError, MAX_PIXELS};
 use classgen::data::{preprocess, Digit, Mode, PreprocessError};
-use image::{GrayImage, ImageFormat, Luma};
 use classgen::limits::{self, *};
 use classgen::model::arch::{ArchSpec, ConvSpec};
+use image::{GrayImage, ImageFormat, Luma};
 
 use proptest::prelude::*;
 

@@ -119,7 +119,7 @@ fn cancelled_run_resumes_to_the_same_weights_and_metrics_as_an_uninterrupted_one
     );
     assert!(store.newest_finished_cnn(&info.record.data).unwrap().dir != dir);
     let plan = TrainPlan::Resume {
-        run: info,
+        run: Box::new(info),
         epochs: None,
         device: None,
     };
@@ -150,7 +150,7 @@ fn a_resume_on_other_data_is_refused_naming_both() {
     let done = common::train(&store, &plain(1, 1), &small);
     let other = Arc::new(common::sample_head(512, 100));
     let plan = TrainPlan::Resume {
-        run: done.run,
+        run: Box::new(done.run),
         epochs: Some(2),
         device: None,
     };

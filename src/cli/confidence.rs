@@ -2,15 +2,13 @@
 //! quantile / calibration table, for the CNN and the baselines on the test split.
 
 use clap::Args;
-use ratatui::widgets::GraphType;
 
 use classgen::config::Config;
 use classgen::jobs::confidence::{
     self as job, ConfidenceEvent, ConfidencePlan, ModelConfidence, ModelName,
 };
 use classgen::runs::RunStore;
-use classgen::text::charts::{self, Series};
-use classgen::text::format;
+use classgen::text::{charts, format, results};
 
 use super::console::{self, note, out};
 use super::{DataArgs, NeedCnn};
@@ -81,8 +79,8 @@ pub fn run(args: ConfidenceArgs, config: &mut Config) -> anyhow::Result<()> {
             ConfidenceEvent::Computing { model } => {
                 note!("{}: computing probabilities ...", model.name())
             }
-            ConfidenceEvent::Analysed { model, source } => {
-                note!("{}: done (probabilities: {source})", model.name())
+            ConfidenceEvent::Analysed(m) => {
+                note!("{}: done (probabilities: {})", m.label, m.source)
             }
             ConfidenceEvent::Notice { message } => note!("{message}"),
         }
@@ -105,27 +103,15 @@ pub fn run(args: ConfidenceArgs, config: &mut Config) -> anyhow::Result<()> {
 
 /// A model's m(x) histogram as a braille chart, and its counts per bin under it.
 pub fn histogram(m: &ModelConfidence, log: bool) -> Vec<String> {
-    let counts = &m.report.all.histogram;
-    let series = [Series {
-        name: m.label.clone(),
-        points: charts::histogram_points(counts, log, 3),
-        color: charts::PALETTE[0],
-    }];
-    let title = format!(
-        "{}: m(x) of {} test images{}",
-        m.label,
-        m.report.all.count,
-        if log { ", log scale" } else { "" }
-    );
-    let chart = charts::chart(
-        &title,
-        &series,
-        GraphType::Bar,
-        charts::confidence_x_axis(),
-        charts::histogram_y_axis(counts, log),
-    );
-    let mut lines = charts::render(CHART.0, CHART.1, chart);
-    let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
+    let series = results::histogram_series(m, log, 3, charts::PALETTE[0]);
+    let mut lines = charts::render(CHART.0, CHART.1, results::histogram_chart(m, &series, log));
+    let counts: Vec<String> = m
+        .report
+        .all
+        .histogram
+        .iter()
+        .map(usize::to_string)
+        .collect();
     lines.push(format!(
         "  images per bin ({} bins over [0,1]): {}",
         counts.len(),

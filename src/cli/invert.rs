@@ -65,6 +65,9 @@ pub struct InvertArgs {
     /// table per method (by default naive and log loss, each with raw and normalised steps).
     #[arg(long)]
     grid: bool,
+    /// --grid: only these source classes (rows), comma-separated, e.g. 3,7.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u8).range(0..10))]
+    classes: Option<Vec<u8>>,
     /// Objective.
     #[arg(long, value_enum)]
     loss: Option<Objective>,
@@ -137,6 +140,9 @@ impl InvertArgs {
             .filter(|_| !self.grid);
         if self.raw && file.is_none() {
             anyhow::bail!("--raw goes with --from file:PATH (without --grid)");
+        }
+        if self.classes.is_some() && !self.grid {
+            anyhow::bail!("--classes goes with --grid");
         }
         if !self.grid {
             let source = match file {
@@ -327,13 +333,15 @@ pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
     match (task, data) {
         (Task::One { source, target }, data) => {
             let spec = ModelSpec::Cnn {
-                run: cnn.run.clone(),
+                run: Box::new(cnn.run.clone()),
                 device: config.train.device.clone(),
             };
             let method = session::gradient_method(&config.invert);
             run_one(&args, config, spec, method, data, source, target)
         }
-        (Task::ClassGrid, Some(data)) => run_grid(&args, config, InvertModel::Cnn(cnn), data),
+        (Task::ClassGrid, Some(data)) => {
+            run_grid(&args, config, InvertModel::Cnn(Box::new(cnn)), data)
+        }
         (Task::NoiseGrid(_), Some(data)) => run_prototypes(&args, config, cnn, data),
         _ => anyhow::bail!("--grid needs the test split"),
     }
@@ -434,7 +442,7 @@ fn run_one(
             InvEvent::Stopped { .. } => break,
             InvEvent::Failed { message, .. } => anyhow::bail!("{message}"),
             InvEvent::Notice { message, .. } => note!("{message}"),
-            InvEvent::Snapshot { .. } => {}
+            InvEvent::Snapshot { .. } | InvEvent::Classified { .. } => {}
         }
     }
     let last = last.context("the inversion produced no frame")?;
@@ -529,6 +537,10 @@ fn run_grid(
         methods: grid_methods(args, config, &model),
         model,
         confidence: config.invert.confidence,
+        classes: args
+            .classes
+            .as_ref()
+            .map(|c| c.iter().map(|&c| usize::from(c)).collect()),
         snapshots: snapshot_settings(config),
     };
     let store = RunStore::new(&config.paths.runs);

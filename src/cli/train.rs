@@ -146,7 +146,7 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
                 super::load_recorded(config, &run.record.data)?
             };
             let plan = TrainPlan::Resume {
-                run,
+                run: Box::new(run),
                 epochs: args.epochs,
                 device: args.device.clone(),
             };

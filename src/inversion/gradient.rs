@@ -124,7 +124,7 @@ impl GradientInverter {
             let shifted = regularise::shift(&self.x, dx, dy);
             let (_, grad) = probs_and_grad(&self.net, &shifted, &o)?;
             (
-                probs_at(&self.net, &self.x)?,
+                probabilities(&self.net, &self.x)?,
                 regularise::shift(&grad, -dx, -dy),
             )
         };
@@ -249,8 +249,9 @@ fn probs_and_grad(
     Ok((probs, grad))
 }
 
-/// The probabilities at `x`: a forward pass without gradients.
-fn probs_at(net: &Network, x: &[f32]) -> candle_core::Result<[f32; CLASSES]> {
+/// The class probabilities of one 28x28 image (784 values in [0,1]): a forward pass without
+/// gradients.
+pub fn probabilities(net: &Network, x: &[f32]) -> candle_core::Result<[f32; CLASSES]> {
     let input = Tensor::from_slice(x, (1, SIDE, SIDE, 1), net.device())?;
     let z: Vec<f32> = net.forward_frozen(&input)?.flatten_all()?.to_vec1()?;
     let mut probs = [0f32; CLASSES];

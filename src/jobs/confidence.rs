@@ -110,10 +110,7 @@ pub enum ConfidenceEvent {
         model: ModelName,
     },
     /// A model's analysis is done (and saved).
-    Analysed {
-        model: ModelName,
-        source: String,
-    },
+    Analysed(Box<ModelConfidence>),
     Notice {
         message: String,
     },
@@ -257,19 +254,20 @@ fn analyse(
             }
         };
         let (confusion, mistakes) = errors(&probs, &test.labels);
-        result.models.push(ModelConfidence {
+        let analysis = ModelConfidence {
             model,
             label: match model {
                 ModelName::Knn => format!("knn k={}", s.k),
                 _ => model.name().to_string(),
             },
-            source: source.clone(),
+            source,
             report: report(&probs, &test.labels, s.histogram_bins, s.ece_bins),
             confusion,
             mistakes,
-        });
+        };
+        result.models.push(analysis.clone());
         run.write_result(&result)?;
-        reporter.emit(ConfidenceEvent::Analysed { model, source });
+        reporter.emit(ConfidenceEvent::Analysed(Box::new(analysis)));
     }
     result.complete = true;
     run.write_result(&result)?;

@@ -18,7 +18,7 @@ use super::{Job, JobEvent, Reporter};
 use crate::baselines::knn::KnnIndex;
 use crate::baselines::BaselinesConfig;
 use crate::config::InvertConfig;
-use crate::data::{Dataset, Split};
+use crate::data::{Dataset, Split, CLASSES};
 use crate::inversion::{
     Frame, GradientInverter, GradientOptions, Inverter, KnnInverter, KnnOptions, Start, StartImage,
     StopReason,
@@ -33,7 +33,7 @@ const MAX_TRAJECTORY: usize = 5000;
 #[derive(Clone)]
 pub enum InvertModel {
     /// A CNN, inverted by gradient ascent on its pixels.
-    Cnn(CnnModel),
+    Cnn(Box<CnnModel>),
     /// k-NN over a training split, inverted with its neighbours' direction.
     Knn {
         index: Arc<KnnIndex>,
@@ -72,6 +72,25 @@ impl InvertModel {
         match self {
             Self::Cnn(cnn) => Some(cnn.model_ref()),
             Self::Knn { .. } => None,
+        }
+    }
+
+    /// Class probabilities of one image of 784 values in [0,1].
+    pub fn probabilities(&self, pixels: &[f32]) -> anyhow::Result<[f32; CLASSES]> {
+        match self {
+            Self::Cnn(cnn) => Ok(crate::inversion::gradient::probabilities(
+                &cnn.network,
+                pixels,
+            )?),
+            Self::Knn { index, k, .. } => {
+                let bytes: Vec<u8> = pixels.iter().map(|&p| snapshot::to_byte(p)).collect();
+                let probs = index.predict_proba_u8(&bytes, *k);
+                let mut out = [0f32; CLASSES];
+                for (o, p) in out.iter_mut().zip(probs) {
+                    *o = p;
+                }
+                Ok(out)
+            }
         }
     }
 
@@ -293,10 +312,10 @@ struct FrameLine<'a> {
 }
 
 /// The classifier a session inverts, as requested (loaded or built on the session's thread).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum ModelSpec {
     /// The CNN of a training run.
-    Cnn { run: RunInfo, device: String },
+    Cnn { run: Box<RunInfo>, device: String },
     /// k-NN over the session data's training split (the index is built once and kept).
     Knn { settings: BaselinesConfig },
 }
@@ -312,6 +331,7 @@ pub enum Source {
 }
 
 /// What the session is asked.
+#[derive(Debug)]
 pub enum InvRequest {
     /// Start over: `source` inverted against `model` with `method` towards `target`, on `data`
     /// (its test split for `test:`/`class:` sources, its training split for k-NN); frames are
@@ -337,17 +357,30 @@ pub enum InvRequest {
         settings: SnapshotSettings,
         store: RunStore,
     },
+    /// The probabilities `model` gives `pixels` (a drawing), reported as `Classified`.
+    Classify {
+        id: u64,
+        model: ModelSpec,
+        pixels: Vec<f32>,
+    },
 }
 
 /// What the session reports about inversion `id`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum InvEvent {
-    /// The start image, resolved (its label, and its tag for file names).
+    /// The start image, resolved: its tag for file names, its label, and the model's
+    /// probabilities for it before any step.
     Started {
         id: u64,
         source: String,
         label: Option<usize>,
+        probs: [f32; CLASSES],
+    },
+    /// The probabilities of a `Classify` request.
+    Classified {
+        id: u64,
+        probs: Result<[f32; CLASSES], String>,
     },
     Frame {
         id: u64,
@@ -364,7 +397,7 @@ pub enum InvEvent {
     /// A snapshot was written (the inversion's run, its result) or failed.
     Snapshot {
         id: u64,
-        result: Result<(PathBuf, InvertResult), String>,
+        result: Result<(PathBuf, Box<InvertResult>), String>,
     },
     Notice {
         id: u64,
@@ -467,12 +500,16 @@ impl Worker {
                 self.id = id;
                 self.running = false;
                 self.current = None;
-                match self.reset(model, data, source, method, target, confidence, reporter) {
-                    Ok(current) => {
+                let reset = self
+                    .reset(model, data, source, method, target, confidence, reporter)
+                    .and_then(|c| Ok((c.model.probabilities(&c.start.pixels)?, c)));
+                match reset {
+                    Ok((probs, current)) => {
                         reporter.emit(InvEvent::Started {
                             id,
                             source: current.start.tag.clone(),
                             label: current.start.label,
+                            probs,
                         });
                         self.current = Some(current);
                     }
@@ -498,6 +535,13 @@ impl Worker {
                 self.running = false;
                 self.step(reporter);
             }
+            InvRequest::Classify { id, model, pixels } => {
+                let probs = self
+                    .model(model, None, reporter)
+                    .and_then(|m| m.probabilities(&pixels))
+                    .map_err(|e| format!("{e:#}"));
+                reporter.emit(InvEvent::Classified { id, probs });
+            }
             InvRequest::Snapshot { settings, store } => {
                 let result = self
                     .snapshot(&settings, &store)
@@ -521,39 +565,7 @@ impl Worker {
         confidence: f32,
         reporter: &Reporter<InvEvent>,
     ) -> anyhow::Result<Current> {
-        let model = match model {
-            ModelSpec::Cnn { run, device } => match &self.cnn {
-                Some(cnn) if cnn.run.dir == run.dir => InvertModel::Cnn(cnn.clone()),
-                _ => {
-                    let device = crate::device::open(&device)?;
-                    let cnn = CnnModel::load(run, &device)?;
-                    self.cnn = Some(cnn.clone());
-                    InvertModel::Cnn(cnn)
-                }
-            },
-            ModelSpec::Knn { settings } => {
-                let data = data
-                    .clone()
-                    .context("k-NN needs the data set: still loading?")?;
-                match &self.knn {
-                    Some((d, s, m)) if Arc::ptr_eq(d, &data) && *s == settings => m.clone(),
-                    _ => {
-                        let started = Instant::now();
-                        let model = InvertModel::knn(&data, &settings)?;
-                        reporter.emit(InvEvent::Notice {
-                            id: self.id,
-                            message: format!(
-                                "k-NN: index of {} training images built in {:.1} s",
-                                data.train.len(),
-                                started.elapsed().as_secs_f64()
-                            ),
-                        });
-                        self.knn = Some((data.clone(), settings, model.clone()));
-                        model
-                    }
-                }
-            }
-        };
+        let model = self.model(model, data.as_ref(), reporter)?;
         let start = match source {
             Source::Image(image) => image,
             Source::Start(start) => {
@@ -579,6 +591,46 @@ impl Worker {
             trajectory: Vec::new(),
             frames: Vec::new(),
             started: Instant::now(),
+        })
+    }
+
+    /// The model `spec` asks for, loaded (or the index built) once and kept.
+    fn model(
+        &mut self,
+        spec: ModelSpec,
+        data: Option<&Arc<Dataset>>,
+        reporter: &Reporter<InvEvent>,
+    ) -> anyhow::Result<InvertModel> {
+        Ok(match spec {
+            ModelSpec::Cnn { run, device } => match &self.cnn {
+                Some(cnn) if cnn.run.dir == run.dir => InvertModel::Cnn(Box::new(cnn.clone())),
+                _ => {
+                    let device = crate::device::open(&device)?;
+                    let cnn = CnnModel::load(*run, &device)?;
+                    self.cnn = Some(cnn.clone());
+                    InvertModel::Cnn(Box::new(cnn))
+                }
+            },
+            ModelSpec::Knn { settings } => {
+                let data = data.context("k-NN needs the data set: still loading?")?;
+                match &self.knn {
+                    Some((d, s, m)) if Arc::ptr_eq(d, data) && *s == settings => m.clone(),
+                    _ => {
+                        let started = Instant::now();
+                        let model = InvertModel::knn(data, &settings)?;
+                        reporter.emit(InvEvent::Notice {
+                            id: self.id,
+                            message: format!(
+                                "k-NN: index of {} training images built in {:.1} s",
+                                data.train.len(),
+                                started.elapsed().as_secs_f64()
+                            ),
+                        });
+                        self.knn = Some((data.clone(), settings, model.clone()));
+                        model
+                    }
+                }
+            }
         })
     }
 
@@ -618,7 +670,7 @@ impl Worker {
         &self,
         settings: &SnapshotSettings,
         store: &RunStore,
-    ) -> anyhow::Result<(PathBuf, InvertResult)> {
+    ) -> anyhow::Result<(PathBuf, Box<InvertResult>)> {
         let c = self
             .current
             .as_ref()
@@ -664,7 +716,7 @@ impl Worker {
         };
         run.write_result(&result)?;
         run.end(RunState::Finished)?;
-        Ok((run.dir().to_path_buf(), result))
+        Ok((run.dir().to_path_buf(), Box::new(result)))
     }
 }
 

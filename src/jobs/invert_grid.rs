@@ -79,6 +79,8 @@ pub struct GridPlan {
     pub methods: Vec<Method>,
     /// A source is the first test image of its class with p >= this.
     pub confidence: f32,
+    /// The source classes (rows); `None` for all ten.
+    pub classes: Option<Vec<usize>>,
     pub snapshots: SnapshotSettings,
 }
 
@@ -87,12 +89,16 @@ pub fn class_sources(
     model: &InvertModel,
     data: &Dataset,
     confidence: f32,
+    classes: Option<&[usize]>,
 ) -> anyhow::Result<(Vec<StartImage>, Vec<String>)> {
     let predict = |pixels: &[u8]| model.predict(pixels);
     let found = start::first_confident(&predict, &data.test, confidence)?;
     let mut sources = Vec::new();
     let mut notices = Vec::new();
     for (class, index) in found.iter().enumerate() {
+        if classes.is_some_and(|c| !c.contains(&class)) {
+            continue;
+        }
         match index {
             Some(i) => sources.push(Start::Test(*i).resolve(&data.test, &predict, confidence)?),
             None => notices.push(format!(
@@ -151,7 +157,8 @@ fn run_grid(
     reporter: &Reporter<GridEvent>,
     cancel: &AtomicBool,
 ) -> anyhow::Result<GridResult> {
-    let (sources, notices) = class_sources(&plan.model, data, plan.confidence)?;
+    let (sources, notices) =
+        class_sources(&plan.model, data, plan.confidence, plan.classes.as_deref())?;
     for n in notices {
         reporter.notice(n);
     }

@@ -71,7 +71,7 @@ pub enum PrototypesEvent {
         done: usize,
         total: usize,
     },
-    ModeDone(ModeResult),
+    ModeDone(Box<ModeResult>),
     Notice {
         message: String,
     },
@@ -245,7 +245,7 @@ fn study(
         };
         result.modes.push(mode_result.clone());
         run.write_result(&result)?;
-        reporter.emit(PrototypesEvent::ModeDone(mode_result));
+        reporter.emit(PrototypesEvent::ModeDone(Box::new(mode_result)));
     }
     result.complete = true;
     run.write_result(&result)?;

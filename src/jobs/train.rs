@@ -30,6 +30,7 @@ impl JobEvent for TrainEvent {
 }
 
 /// What to train.
+#[derive(Debug)]
 pub enum TrainPlan {
     /// A new run of `recipe` (its `arch` looked up among the built-ins and `custom_archs`).
     New {
@@ -39,7 +40,7 @@ pub enum TrainPlan {
     /// Continue `run` with its own recipe; `epochs` changes the total to reach (recorded),
     /// `device` where it runs.
     Resume {
-        run: RunInfo,
+        run: Box<RunInfo>,
         epochs: Option<usize>,
         device: Option<String>,
     },

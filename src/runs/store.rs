@@ -181,10 +181,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 
 /// Reads and parses a JSON file of at most [`MAX_JSON_BYTES`].
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RunError> {
-    let bytes = crate::userfile::read_file(path, MAX_JSON_BYTES).map_err(|e| RunError::Corrupt {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let bytes =
+        crate::userfile::read_file(path, MAX_JSON_BYTES).map_err(|e| RunError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| RunError::Corrupt {
         path: path.to_path_buf(),
         message: e.to_string(),

@@ -1,6 +1,10 @@
 //! Chart series and axes of saved results, for the headless report and the dashboard alike.
 
+use ratatui::style::Color;
+use ratatui::widgets::{Chart, GraphType};
+
 use super::charts::{self, AxisSpec, Series};
+use crate::jobs::confidence::ModelConfidence;
 use crate::jobs::robustness::RobustnessResult;
 
 /// Models in the order their noise rows came.
@@ -50,4 +54,78 @@ pub fn noise_axes(result: &RobustnessResult) -> (AxisSpec, AxisSpec) {
         labels: ["0", "50", "100"].map(String::from).to_vec(),
     };
     (x, y)
+}
+
+/// An m(x) histogram of `m` as bars `per_bin` dots wide, in `color`.
+pub fn histogram_series(
+    m: &ModelConfidence,
+    log: bool,
+    per_bin: usize,
+    color: Color,
+) -> Vec<Series> {
+    vec![Series {
+        name: m.label.clone(),
+        points: charts::histogram_points(&m.report.all.histogram, log, per_bin),
+        color,
+    }]
+}
+
+/// The m(x) histogram chart of `m` drawn from `series` (see [`histogram_series`]).
+pub fn histogram_chart<'a>(m: &ModelConfidence, series: &'a [Series], log: bool) -> Chart<'a> {
+    let title = format!(
+        "{}: m(x) of {} test images{}",
+        m.label,
+        m.report.all.count,
+        if log { ", log scale" } else { "" }
+    );
+    charts::chart(
+        &title,
+        series,
+        GraphType::Bar,
+        charts::confidence_x_axis(),
+        charts::histogram_y_axis(&m.report.all.histogram, log),
+    )
+}
+
+/// Reliability of `m`: accuracy against mean confidence per non-empty bin, and the diagonal
+/// of perfect calibration.
+pub fn reliability_series(m: &ModelConfidence, color: Color) -> Vec<Series> {
+    let points = m
+        .report
+        .reliability
+        .iter()
+        .filter(|b| b.count > 0)
+        .map(|b| (b.confidence, 100.0 * b.accuracy))
+        .collect();
+    vec![
+        Series {
+            name: "calibrated".into(),
+            points: vec![(0.0, 0.0), (1.0, 100.0)],
+            color: Color::DarkGray,
+        },
+        Series {
+            name: m.label.clone(),
+            points,
+            color,
+        },
+    ]
+}
+
+/// The reliability diagram of `m` drawn from `series` (see [`reliability_series`]).
+pub fn reliability_chart<'a>(m: &ModelConfidence, series: &'a [Series]) -> Chart<'a> {
+    charts::chart(
+        &format!("reliability, ECE {:.4}", m.report.ece),
+        series,
+        GraphType::Line,
+        AxisSpec {
+            title: "m(x)".into(),
+            bounds: [0.0, 1.0],
+            labels: ["0", "0.5", "1"].map(String::from).to_vec(),
+        },
+        AxisSpec {
+            title: "acc %".into(),
+            bounds: [0.0, 100.0],
+            labels: ["0", "50", "100"].map(String::from).to_vec(),
+        },
+    )
 }

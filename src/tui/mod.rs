@@ -1,17 +1,21 @@
-//! The dashboard (being rebuilt on the job engine).
+//! The dashboard: `classgen` without a subcommand. Jobs run on their own threads and report
+//! through events; [`update::update`] folds keys and events into the [`app::App`] state, each tab
+//! under `tabs/` with its own state, handling and drawing; [`view::render`] draws the frame. The
+//! event loop in `runner` is the one place with effects.
 
-/// What the dashboard opens with.
-pub struct Start {
-    pub run: Option<String>,
-    pub data_given: bool,
-}
+pub mod app;
+pub mod keys;
+pub mod messages;
+pub mod msg;
+mod runner;
+pub mod tabs;
+mod terminal;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
+pub mod update;
+pub mod view;
+pub mod widgets;
 
-/// Opens the dashboard.
-pub fn run(_config: &crate::config::Config, _start: Start) -> anyhow::Result<()> {
-    anyhow::bail!("the dashboard is being rebuilt")
-}
-
-/// Follows a run.
-pub fn attach(_config: &crate::config::Config, _run: Option<&str>) -> anyhow::Result<()> {
-    anyhow::bail!("the dashboard is being rebuilt")
-}
+pub use runner::{attach, run, Start};

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 
+use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::terminal::{
     disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
@@ -47,12 +48,30 @@ pub fn enter() -> io::Result<DefaultTerminal> {
     setup().inspect_err(|_| leave())
 }
 
+/// Turns mouse reporting on (the Draw tab) or off; [`leave`] always turns it off.
+pub fn mouse_capture(on: bool) {
+    if !ACTIVE.load(Ordering::SeqCst) {
+        return;
+    }
+    // A terminal that cannot do it simply does not report the mouse.
+    let _ = if on {
+        execute!(io::stdout(), EnableMouseCapture)
+    } else {
+        execute!(io::stdout(), DisableMouseCapture)
+    };
+}
+
 /// Gives the terminal back (once; later calls do nothing) and prints deferred panic messages.
 pub fn leave() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         // Nothing more can be done if this fails; the shell's `reset` still can.
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(
+            io::stdout(),
+            DisableMouseCapture,
+            LeaveAlternateScreen,
+            cursor::Show
+        );
         if let Ok(mut kept) = DEFERRED.lock() {
             for message in kept.drain(..) {
                 eprintln!("a worker thread panicked: {message}");

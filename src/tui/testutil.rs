@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::data::{Dataset, DatasetKind, Origin, Split, PIXELS};
 
 use super::app::App;
-use super::update::{update, Command, Msg};
+use super::keys::Keymap;
+use super::msg::{Command, Msg};
+use super::update::update;
 use super::view;
 use super::widgets::halfblock::ColorMode;
 
@@ -28,13 +30,18 @@ pub fn tiny_dataset(n: usize) -> Arc<Dataset> {
     })
 }
 
-/// A dashboard with default config; with `data` loaded if given.
-pub fn app_with(data: Option<Arc<Dataset>>) -> App {
-    let mut app = App::new(&Config::default(), ColorMode::TrueColor);
+/// A dashboard with `config` (runs under `runs`); with `data` loaded if given.
+pub fn app_in(config: Config, data: Option<Arc<Dataset>>) -> App {
+    let mut app = App::new(&config, Keymap::default(), ColorMode::TrueColor);
     if let Some(d) = data {
         update(&mut app, Msg::DataLoaded(Ok((d, None))));
     }
     app
+}
+
+/// A dashboard with default config; with `data` loaded if given.
+pub fn app_with(data: Option<Arc<Dataset>>) -> App {
+    app_in(Config::default(), data)
 }
 
 /// A key press.
@@ -42,12 +49,11 @@ pub fn key(code: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-/// Presses the character keys of `keys` in order; returns the last command.
-pub fn press(app: &mut App, keys: &str) -> Option<Command> {
+/// Presses the character keys of `keys` in order; returns every command they asked for.
+pub fn press(app: &mut App, keys: &str) -> Vec<Command> {
     keys.chars()
-        .map(|c| update(app, key(KeyCode::Char(c))))
-        .last()
-        .flatten()
+        .flat_map(|c| update(app, key(KeyCode::Char(c))))
+        .collect()
 }
 
 /// Draws `app` on a `width` x `height` test terminal and returns the screen as text lines.

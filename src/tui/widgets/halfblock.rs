@@ -34,39 +34,105 @@ impl ColorMode {
     }
 }
 
-/// A `width` x `height` greyscale image (row-major u8 pixels), drawn from the area's top left.
-/// Rows and columns that do not fit are cut off.
+/// What an image's pixels are.
+#[derive(Debug, Clone, Copy)]
+pub enum Pixels<'a> {
+    /// Grey levels, 0 black to 255 white.
+    Grey(&'a [u8]),
+    /// Signed changes in [-1, 1]: red for more ink, blue for less, black for none.
+    Signed(&'a [f32]),
+}
+
+/// A `width` x `height` image (row-major), drawn from the area's top left, each pixel `scale`
+/// cells wide and `scale` half-cells high (square on a terminal). What does not fit is cut off.
 pub struct HalfBlockImage<'a> {
-    pub pixels: &'a [u8],
+    pub pixels: Pixels<'a>,
     pub width: usize,
     pub height: usize,
+    pub scale: usize,
     pub mode: ColorMode,
 }
 
-impl HalfBlockImage<'_> {
+impl<'a> HalfBlockImage<'a> {
+    /// A 28x28 greyscale image at one cell per pixel column.
+    pub fn new(pixels: &'a [u8], mode: ColorMode) -> Self {
+        Self {
+            pixels: Pixels::Grey(pixels),
+            width: crate::data::SIDE,
+            height: crate::data::SIDE,
+            scale: 1,
+            mode,
+        }
+    }
+
+    /// A 28x28 map of signed changes.
+    pub fn signed(changes: &'a [f32], mode: ColorMode) -> Self {
+        Self {
+            pixels: Pixels::Signed(changes),
+            ..Self::new(&[], mode)
+        }
+    }
+
+    /// The same image, each pixel `scale` (at least 1) cells wide.
+    pub fn scaled(self, scale: usize) -> Self {
+        Self {
+            scale: scale.max(1),
+            ..self
+        }
+    }
+
     /// Cells the image needs: (columns, rows).
     pub fn size(&self) -> (u16, u16) {
-        (self.width as u16, self.height.div_ceil(2) as u16)
+        let s = self.scale.max(1);
+        (
+            (self.width * s) as u16,
+            (self.height * s).div_ceil(2) as u16,
+        )
+    }
+
+    /// The colour of pixel (x, y); black outside.
+    fn color(&self, x: usize, y: usize) -> Color {
+        if x >= self.width || y >= self.height {
+            return self.mode.grey(0);
+        }
+        let i = y * self.width + x;
+        match self.pixels {
+            Pixels::Grey(p) => self.mode.grey(p.get(i).copied().unwrap_or(0)),
+            Pixels::Signed(d) => {
+                let v = d.get(i).copied().unwrap_or(0.0).clamp(-1.0, 1.0);
+                let level = (v.abs() * 255.0).round() as u8;
+                match self.mode {
+                    ColorMode::TrueColor if v > 0.0 => Color::Rgb(level, level / 5, level / 5),
+                    ColorMode::TrueColor => Color::Rgb(level / 5, level / 3, level),
+                    // The 256-colour cube: red or blue of 6 levels.
+                    ColorMode::Ansi256 => {
+                        let step = (v.abs() * 5.0).round() as u8;
+                        if step == 0 {
+                            Color::Indexed(16)
+                        } else if v > 0.0 {
+                            Color::Indexed(16 + 36 * step)
+                        } else {
+                            Color::Indexed(16 + step)
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
 impl Widget for HalfBlockImage<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let (cols, rows) = self.size();
-        let pixel = |x: usize, y: usize| {
-            if y < self.height {
-                self.pixels.get(y * self.width + x).copied().unwrap_or(0)
-            } else {
-                0
-            }
-        };
+        let s = self.scale.max(1);
         for row in 0..rows.min(area.height) {
             for col in 0..cols.min(area.width) {
-                let (x, y) = (col as usize, row as usize * 2);
+                let x = col as usize / s;
+                let (upper, lower) = (row as usize * 2 / s, (row as usize * 2 + 1) / s);
                 if let Some(cell) = buf.cell_mut((area.x + col, area.y + row)) {
                     cell.set_symbol("▀")
-                        .set_fg(self.mode.grey(pixel(x, y)))
-                        .set_bg(self.mode.grey(pixel(x, y + 1)));
+                        .set_fg(self.color(x, upper))
+                        .set_bg(self.color(x, lower));
                 }
             }
         }
@@ -87,12 +153,7 @@ mod tests {
     #[test]
     fn renders_two_pixels_per_cell_truecolor() {
         let pixels = ramp();
-        let image = HalfBlockImage {
-            pixels: &pixels,
-            width: 28,
-            height: 28,
-            mode: ColorMode::TrueColor,
-        };
+        let image = HalfBlockImage::new(&pixels, ColorMode::TrueColor);
         assert_eq!(image.size(), (28, 14));
         let area = Rect::new(2, 1, 30, 16);
         let mut buf = Buffer::empty(area);
@@ -121,9 +182,10 @@ mod tests {
         let area = Rect::new(0, 0, 2, 1);
         let mut buf = Buffer::empty(area);
         HalfBlockImage {
-            pixels: &pixels,
+            pixels: Pixels::Grey(&pixels),
             width: 2,
             height: 2,
+            scale: 1,
             mode,
         }
         .render(area, &mut buf);
@@ -143,12 +205,42 @@ mod tests {
         let area = Rect::new(0, 0, 2, 1);
         let mut buf = Buffer::empty(area);
         HalfBlockImage {
-            pixels: &pixels,
+            pixels: Pixels::Grey(&pixels),
             width: 3,
             height: 3,
+            scale: 1,
             mode: ColorMode::TrueColor,
         }
         .render(area, &mut buf);
         assert_eq!(buf[(1, 0)].fg, Color::Rgb(200, 200, 200));
+    }
+
+    #[test]
+    fn a_scaled_image_repeats_each_pixel_in_a_square_of_cells() {
+        let pixels = ramp();
+        let image = HalfBlockImage::new(&pixels, ColorMode::TrueColor).scaled(2);
+        assert_eq!(image.size(), (56, 28));
+        let area = Rect::new(0, 0, 56, 28);
+        let mut buf = Buffer::empty(area);
+        image.render(area, &mut buf);
+        // Pixel (3, 5) covers columns 6-7 and half-rows 10-11, i.e. row 5 top and bottom.
+        let v = 8 * 3 + 5;
+        for col in [6, 7] {
+            assert_eq!(buf[(col, 5)].fg, Color::Rgb(v, v, v));
+            assert_eq!(buf[(col, 5)].bg, Color::Rgb(v, v, v));
+        }
+    }
+
+    #[test]
+    fn signed_changes_are_red_up_blue_down_black_at_zero() {
+        let mut changes = vec![0.0f32; 784];
+        changes[0] = 1.0;
+        changes[28] = -1.0;
+        let area = Rect::new(0, 0, 28, 14);
+        let mut buf = Buffer::empty(area);
+        HalfBlockImage::signed(&changes, ColorMode::TrueColor).render(area, &mut buf);
+        assert_eq!(buf[(0, 0)].fg, Color::Rgb(255, 51, 51));
+        assert_eq!(buf[(0, 0)].bg, Color::Rgb(51, 85, 255));
+        assert_eq!(buf[(1, 0)].fg, Color::Rgb(0, 0, 0));
     }
 }

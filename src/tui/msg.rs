@@ -1,0 +1,126 @@
+//! What changes the dashboard ([`Msg`]: keys, the mouse, job events wrapped as they come) and
+//! what the state asks of the event loop ([`Command`]: start and stop jobs, load things).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::baselines::BaselineKind;
+use crate::data::{Dataset, DatasetKind};
+use crate::jobs::ablate::{AblationEvent, AblationPlan, AblationResult};
+use crate::jobs::baselines::{BaselinesEvent, BaselinesResult};
+use crate::jobs::confidence::{ConfidenceEvent, ConfidenceResult, ModelName};
+use crate::jobs::invert::{InvEvent, InvRequest};
+use crate::jobs::robustness::{RobustnessEvent, RobustnessResult};
+use crate::jobs::train::{TrainPlan, TrainResult};
+use crate::model::train::{EpochMetrics, TrainEvent};
+use crate::runs::RunInfo;
+
+/// The jobs the dashboard runs, one of each kind at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    Train,
+    Ablate,
+    Baselines,
+    Confidence,
+    Robustness,
+}
+
+/// Everything that can change the dashboard.
+#[derive(Debug)]
+// Each message moves once through a channel; boxing its payloads would only add allocations.
+#[allow(clippy::large_enum_variant)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// The data set finished loading (with a notice if the source was a fallback), or failed.
+    DataLoaded(Result<(Arc<Dataset>, Option<String>), String>),
+    /// The runs under the runs directory, newest first.
+    Runs(Vec<RunInfo>),
+    /// The per-epoch history of a training run (for compared curves).
+    History(PathBuf, Vec<EpochMetrics>),
+    /// The newest saved result of each job on the data in use (and the active CNN).
+    Saved(Box<Saved>),
+    /// A job started writing this run.
+    Started(JobKind, RunInfo),
+    Train(TrainEvent),
+    TrainEnded(Result<TrainResult, String>),
+    Ablation(AblationEvent),
+    AblationEnded(Result<AblationResult, String>),
+    Baselines(BaselinesEvent),
+    BaselinesEnded(Result<BaselinesResult, String>),
+    Confidence(ConfidenceEvent),
+    ConfidenceEnded(Result<ConfidenceResult, String>),
+    Robustness(RobustnessEvent),
+    RobustnessEnded(Result<RobustnessResult, String>),
+    Inversion(InvEvent),
+    /// `classgen attach`: the dashboard follows the events of this training run.
+    Attached(RunInfo),
+    /// Following the attached run's log failed.
+    AttachLost(String),
+    /// A job could not start (the kind and why).
+    StartFailed(JobKind, String),
+    /// An image file to invert was read (its start image) or not.
+    Imported(Result<crate::inversion::StartImage, String>),
+    /// A notice, and an error, for the message log.
+    Notice(String),
+    Failure(String),
+    /// SIGTERM, SIGHUP, SIGINT or a terminal that went away: leave now, checkpointing.
+    Terminate(String),
+}
+
+/// Saved results found for the data in use.
+#[derive(Debug, Default)]
+pub struct Saved {
+    pub ablation: Option<(RunInfo, AblationResult)>,
+    pub baselines: Option<(RunInfo, BaselinesResult)>,
+    pub confidence: Option<(RunInfo, ConfidenceResult)>,
+    pub robustness: Option<(RunInfo, RobustnessResult)>,
+}
+
+/// Effects the state asks the event loop for.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Loads a data set (it arrives as [`Msg::DataLoaded`]).
+    LoadData(DatasetKind),
+    /// Lists the runs again ([`Msg::Runs`]).
+    RefreshRuns,
+    /// Reads a training run's history ([`Msg::History`]).
+    LoadHistory(PathBuf),
+    /// Finds the saved results for the data in use and the active CNN ([`Msg::Saved`]).
+    LoadSaved,
+    StartTraining(Box<TrainPlan>),
+    StartAblation(AblationPlan),
+    /// Fits `models` (and scores the CNN of `cnn`), keeping the other rows of `carry`.
+    StartBaselines {
+        models: Vec<BaselineKind>,
+        cnn: Option<RunInfo>,
+        carry: Option<RunInfo>,
+    },
+    StartConfidence {
+        models: Vec<ModelName>,
+        cnn: Option<RunInfo>,
+    },
+    StartRobustness {
+        cnn: Option<RunInfo>,
+        attack_images: usize,
+    },
+    Cancel(JobKind),
+    /// Requests for the inversion session, in order.
+    Invert(Vec<InvRequest>),
+    /// The active CNN's probabilities of a drawing (an `InvEvent::Classified`).
+    ClassifyCanvas {
+        id: u64,
+        run: RunInfo,
+        pixels: Vec<f32>,
+    },
+    /// Reads an image file for the Inversion tab ([`Msg::Imported`]).
+    ImportFile(PathBuf),
+    /// Saves the canvas (ink in [0,1]) as a 28x28 PNG in the snapshot folder.
+    SaveDrawing(Vec<f32>),
+    /// Mouse reporting on (the Draw tab) or off.
+    MouseCapture(bool),
+}

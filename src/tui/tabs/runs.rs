@@ -1,0 +1,256 @@
+//! The Runs tab: every run under the runs directory with its kind, data, model, seed, epochs,
+//! accuracy, state and age. Enter makes a training run the active model of every tab; Space
+//! marks runs whose curves the Training tab overlays.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::{block, key, placeholder, step_cursor};
+use crate::model::train::EpochMetrics;
+use crate::runs::{RunInfo, RunKind};
+use crate::text::format;
+use crate::tui::app::{App, Tab};
+use crate::tui::keys::Action;
+use crate::tui::msg::Command;
+
+/// Most runs compared at once (the charts' legend has room for a few).
+pub const MAX_COMPARED: usize = 5;
+
+/// The Runs tab's state.
+#[derive(Debug, Clone, Default)]
+pub struct RunsTab {
+    /// Every run, newest first.
+    pub list: Vec<RunInfo>,
+    pub cursor: usize,
+    /// Training runs whose curves the Training tab overlays.
+    pub marked: Vec<PathBuf>,
+    /// Per-epoch histories read so far.
+    histories: HashMap<PathBuf, Vec<EpochMetrics>>,
+}
+
+impl RunsTab {
+    /// The saved history of the training run in `dir`, once read.
+    pub fn history(&self, dir: &Path) -> Option<&[EpochMetrics]> {
+        self.histories.get(dir).map(Vec::as_slice)
+    }
+
+    /// Keeps a history read from disk.
+    pub fn set_history(&mut self, dir: PathBuf, history: Vec<EpochMetrics>) {
+        self.histories.insert(dir, history);
+    }
+
+    /// The marked runs with their histories (those read so far): (name, history).
+    pub fn compared(&self) -> Vec<(String, &[EpochMetrics])> {
+        self.marked
+            .iter()
+            .filter_map(|dir| {
+                let name = self.list.iter().find(|r| &r.dir == dir)?.name.clone();
+                Some((name, self.history(dir)?))
+            })
+            .collect()
+    }
+
+    /// A new listing; the cursor stays on the same run where it can.
+    pub fn set_list(&mut self, list: Vec<RunInfo>) {
+        let at = self.list.get(self.cursor).map(|r| r.dir.clone());
+        self.list = list;
+        self.cursor = at
+            .and_then(|d| self.list.iter().position(|r| r.dir == d))
+            .unwrap_or(0)
+            .min(self.list.len().saturating_sub(1));
+        let present: Vec<PathBuf> = self.list.iter().map(|r| r.dir.clone()).collect();
+        self.marked.retain(|d| present.contains(d));
+    }
+}
+
+/// Makes training run `run` the active model of every tab (its history is read for the
+/// Training tab; saved results of the data are looked up again).
+pub fn activate(app: &mut App, run: RunInfo) -> Vec<Command> {
+    if let Err(e) = app.can_activate(&run) {
+        app.messages.error(e);
+        return Vec::new();
+    }
+    let dir = run.dir.clone();
+    app.active = Some(run);
+    app.inversion.model_changed();
+    vec![Command::LoadHistory(dir), Command::LoadSaved]
+}
+
+/// Handles a key on the Runs tab.
+pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
+    let tab = &mut app.runs;
+    let len = tab.list.len();
+    match action {
+        Action::Up => tab.cursor = step_cursor(tab.cursor, -1, len),
+        Action::Down => tab.cursor = step_cursor(tab.cursor, 1, len),
+        Action::Choose => {
+            if let Some(run) = tab.list.get(tab.cursor).cloned() {
+                if app.heavy_job_running() {
+                    app.messages
+                        .info("a job is running with the active model: wait for it to end");
+                    return Vec::new();
+                }
+                let name = run.name.clone();
+                let commands = activate(app, run);
+                if !commands.is_empty() {
+                    app.messages.info(format!("{name} is now the active model"));
+                }
+                return commands;
+            }
+        }
+        Action::Toggle => {
+            let Some(run) = tab.list.get(tab.cursor) else {
+                return Vec::new();
+            };
+            if run.record.kind != RunKind::Train {
+                app.messages
+                    .info("only training runs have curves to compare");
+                return Vec::new();
+            }
+            let dir = run.dir.clone();
+            if let Some(i) = tab.marked.iter().position(|d| *d == dir) {
+                tab.marked.remove(i);
+            } else if tab.marked.len() >= MAX_COMPARED {
+                app.messages.info(format!(
+                    "at most {MAX_COMPARED} runs at once: unmark one (Space) or clear (c)"
+                ));
+            } else {
+                tab.marked.push(dir.clone());
+                if tab.history(&dir).is_none() {
+                    return vec![Command::LoadHistory(dir)];
+                }
+            }
+        }
+        Action::ClearMarks => tab.marked.clear(),
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Draws the Runs tab into `area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let tab = &app.runs;
+    let k = |a| key(app, Tab::Runs, a);
+    let [table_area, hint] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    if tab.list.is_empty() {
+        frame.render_widget(
+            placeholder(
+                "Runs",
+                format!(
+                    "No runs under {} yet. Train one on the Training tab (1, then s), or run a job from another tab.",
+                    app.settings.store.root().display()
+                ),
+            ),
+            table_area,
+        );
+        return;
+    }
+    let now = now();
+    let wide = area.width >= 110;
+    let rows = tab.list.iter().map(|r| {
+        let rec = &r.record;
+        let active = app.active.as_ref().is_some_and(|a| a.dir == r.dir);
+        let marked = tab.marked.contains(&r.dir);
+        let flag = match (active, marked) {
+            (true, true) => "●+",
+            (true, false) => "● ",
+            (false, true) => " +",
+            (false, false) => "  ",
+        };
+        let (arch, seed, epochs, accuracy) = match (&rec.cnn, &rec.model) {
+            (Some(c), _) => (
+                c.arch.clone(),
+                c.seed.to_string(),
+                format!("{}/{}", c.epochs, c.epochs_planned),
+                c.test_accuracy,
+            ),
+            (None, Some(m)) => (
+                m.arch.clone(),
+                m.seed.to_string(),
+                m.epochs.to_string(),
+                m.test_accuracy,
+            ),
+            (None, None) => ("-".into(), "-".into(), "-".into(), None),
+        };
+        let style = if rec.data.dataset != app.dataset_kind {
+            Style::default().fg(Color::DarkGray)
+        } else {
+            Style::default()
+        };
+        let mut cells = vec![
+            Cell::from(flag).style(Style::default().fg(Color::Yellow)),
+            Cell::from(r.name.clone()),
+            Cell::from(rec.kind.to_string()),
+        ];
+        if wide {
+            cells.push(Cell::from(format!(
+                "{} {} {}/{}",
+                rec.data.dataset, rec.data.source, rec.data.train_images, rec.data.test_images
+            )));
+        }
+        cells.extend([
+            Cell::from(arch),
+            Cell::from(seed),
+            Cell::from(epochs),
+            Cell::from(accuracy.map_or("-".into(), |a| format!("{:.2}", 100.0 * a))),
+            Cell::from(r.state().to_string()),
+            Cell::from(format::age(now.saturating_sub(rec.created))),
+        ]);
+        Row::new(cells).style(style)
+    });
+    let mut widths = vec![
+        Constraint::Length(2),
+        Constraint::Length(21),
+        Constraint::Length(10),
+    ];
+    let mut header = vec!["", "run", "kind"];
+    if wide {
+        widths.push(Constraint::Min(20));
+        header.push("data");
+    }
+    widths.extend([
+        Constraint::Length(7),
+        Constraint::Length(4),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        if wide {
+            Constraint::Length(26)
+        } else {
+            Constraint::Min(8)
+        },
+        Constraint::Length(6),
+    ]);
+    header.extend(["model", "seed", "epochs", "acc %", "state", "age"]);
+    let header = Row::new(header).style(Style::default().add_modifier(Modifier::BOLD));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+        .block(block(&format!(
+            "Runs ({}; ● active, + compared on Training)",
+            tab.list.len()
+        )));
+    let mut state = TableState::default().with_selected(Some(tab.cursor));
+    frame.render_stateful_widget(table, table_area, &mut state);
+    let text = format!(
+        "{} make active   {} mark to compare   {} clear marks   grey: another data set",
+        k(Action::Choose),
+        k(Action::Toggle),
+        k(Action::ClearMarks)
+    );
+    frame.render_widget(Paragraph::new(Line::from(text).dim()), hint);
+}

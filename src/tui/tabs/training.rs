@@ -1,0 +1,616 @@
+//! The Training tab: the next run's recipe (editable), the run in progress (or the active
+//! model's saved run) as loss and accuracy curves with gauges, and the curves of the runs marked
+//! on the Runs tab, each in its own colour.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::symbols::Marker;
+use ratatui::text::Line;
+use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph};
+use ratatui::Frame;
+
+use super::{block, fmt_duration, gauge_ratio, key, JobState};
+use crate::config::{Config, TrainConfig};
+use crate::jobs::train::{TrainPlan, TrainResult};
+use crate::model::train::{EpochMetrics, Outcome, Position, TrainEvent};
+use crate::model::ArchSpec;
+use crate::runs::RunInfo;
+use crate::text::charts::PALETTE;
+use crate::tui::app::{App, DataState, Tab};
+use crate::tui::keys::Action;
+use crate::tui::msg::{Command, JobKind};
+
+/// Most points kept per live curve; beyond it every other point is dropped.
+pub const MAX_CURVE_POINTS: usize = 2000;
+
+/// Live progress of a training job.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Progress {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub images_per_second: f64,
+    pub eta_seconds: f64,
+}
+
+/// The Training tab's state.
+#[derive(Debug, Clone)]
+pub struct TrainingTab {
+    /// The recipe the next start uses.
+    pub recipe: TrainConfig,
+    /// Architectures to choose from: the built-in ones, then config.toml's `[[arch]]`.
+    pub archs: Vec<ArchSpec>,
+    pub job: JobState,
+    /// The run being trained (or followed) in this session.
+    pub run: Option<RunInfo>,
+    pub position: Position,
+    /// Epochs the live run is set to reach.
+    pub run_epochs: usize,
+    /// Per-epoch metrics of the live run.
+    pub history: Vec<EpochMetrics>,
+    /// Running mean training loss within each epoch: (epoch as a fraction, loss).
+    pub loss_curve: Vec<(f64, f64)>,
+    /// Running training accuracy within each epoch: (epoch as a fraction, accuracy in %).
+    pub acc_curve: Vec<(f64, f64)>,
+    pub progress: Option<Progress>,
+}
+
+impl TrainingTab {
+    /// The tab with `config`'s recipe for the next run.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            recipe: config.train.clone(),
+            archs: ArchSpec::builtins()
+                .into_iter()
+                .map(|(a, _)| a)
+                .chain(config.archs.iter().cloned())
+                .collect(),
+            job: JobState::Idle,
+            run: None,
+            position: Position::default(),
+            run_epochs: config.train.epochs,
+            history: Vec::new(),
+            loss_curve: Vec::new(),
+            acc_curve: Vec::new(),
+            progress: None,
+        }
+    }
+
+    /// Whether this process trains now.
+    pub fn busy(&self) -> bool {
+        self.job.busy()
+    }
+
+    fn clear_live(&mut self) {
+        self.history.clear();
+        self.loss_curve.clear();
+        self.acc_curve.clear();
+        self.position = Position::default();
+        self.progress = None;
+    }
+}
+
+/// Handles a key on the Training tab.
+pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
+    let job = app.training.job;
+    if job == JobState::Attached
+        && matches!(
+            action,
+            Action::Start | Action::ResumeTraining | Action::Cancel
+        )
+    {
+        app.messages.info("attached: this dashboard only watches the run; the process that trains it starts and stops it");
+        return None;
+    }
+    let edit = |app: &mut App, f: &dyn Fn(&mut TrainConfig, &[ArchSpec])| {
+        if app.training.busy() {
+            app.messages
+                .info("stop the run first (x) to change the next run's settings");
+        } else {
+            let archs = app.training.archs.clone();
+            f(&mut app.training.recipe, &archs);
+        }
+        None
+    };
+    match action {
+        Action::Start | Action::ResumeTraining if app.heavy_job_running() => {
+            app.messages
+                .info("a job is running (a training, study, baselines or analysis): wait for it or cancel it");
+            None
+        }
+        Action::Start => {
+            ready_data(app)?;
+            let t = &mut app.training;
+            t.job = JobState::Starting;
+            t.run = None;
+            t.clear_live();
+            t.run_epochs = t.recipe.epochs;
+            app.messages.info("starting a new run...");
+            Some(Command::StartTraining(Box::new(TrainPlan::New {
+                recipe: app.training.recipe.clone(),
+                custom_archs: app.settings.config.archs.clone(),
+            })))
+        }
+        Action::ResumeTraining => {
+            let Some(run) = app.training.run.clone().or_else(|| app.active.clone()) else {
+                app.messages
+                    .info("no run to resume: s starts one, or pick one on the Runs tab (2)");
+                return None;
+            };
+            ready_data(app)?;
+            let epochs = app.training.recipe.epochs;
+            let t = &mut app.training;
+            t.job = JobState::Starting;
+            t.run = Some(run.clone());
+            t.clear_live();
+            app.messages
+                .info(format!("resuming {} to {epochs} epochs...", run.name));
+            Some(Command::StartTraining(Box::new(TrainPlan::Resume {
+                run: Box::new(run),
+                epochs: Some(epochs),
+                device: None,
+            })))
+        }
+        Action::Cancel if matches!(job, JobState::Running | JobState::Starting) => {
+            app.training.job = JobState::Stopping;
+            app.messages.info("stopping: saving a checkpoint...");
+            Some(Command::Cancel(JobKind::Train))
+        }
+        Action::Cancel => None,
+        Action::CycleDataset => super::super::update::cycle_dataset(app),
+        Action::CycleArch => edit(app, &|c, archs| {
+            let at = archs.iter().position(|a| a.name == c.arch);
+            let next = at.map_or(0, |i| (i + 1) % archs.len().max(1));
+            if let Some(a) = archs.get(next) {
+                c.arch = a.name.clone();
+            }
+        }),
+        Action::EpochsUp => edit(app, &|c, _| c.epochs = (c.epochs + 1).min(1000)),
+        Action::EpochsDown => edit(app, &|c, _| c.epochs = c.epochs.saturating_sub(1).max(1)),
+        Action::LrUp => edit(app, &|c, _| {
+            c.learning_rate = (c.learning_rate * 2.0).min(1.0)
+        }),
+        Action::LrDown => edit(app, &|c, _| {
+            c.learning_rate = (c.learning_rate / 2.0).max(1e-7)
+        }),
+        Action::SeedUp => edit(app, &|c, _| c.seed = c.seed.wrapping_add(1)),
+        Action::SeedDown => edit(app, &|c, _| c.seed = c.seed.wrapping_sub(1)),
+        _ => None,
+    }
+}
+
+/// The data set, or why there is none (said on the status line).
+pub fn ready_data(app: &mut App) -> Option<std::sync::Arc<crate::data::Dataset>> {
+    match &app.data {
+        DataState::Ready(d) => Some(d.clone()),
+        DataState::Loading => {
+            app.messages.info("the data set is still loading");
+            None
+        }
+        DataState::Failed(e) => {
+            let e = format!("no data set: {e}");
+            app.messages.error(e);
+            None
+        }
+    }
+}
+
+/// A training job started writing `run`.
+pub fn on_started(app: &mut App, run: RunInfo) {
+    app.messages
+        .info(format!("training in {}", run.dir.display()));
+    app.training.run = Some(run);
+}
+
+/// Folds a training event into the tab.
+pub fn on_event(app: &mut App, event: TrainEvent) {
+    let t = &mut app.training;
+    match event {
+        TrainEvent::Started {
+            epochs,
+            batches_per_epoch,
+            from,
+            ..
+        } => {
+            if t.job == JobState::Starting {
+                t.job = JobState::Running;
+            }
+            // A resumed run starts again from its checkpoint: forget what came after it.
+            t.history.retain(|m| m.epoch <= from.epoch);
+            let resumed_at =
+                from.epoch as f64 + from.batch as f64 / batches_per_epoch.max(1) as f64;
+            t.loss_curve.retain(|p| p.0 <= resumed_at);
+            t.acc_curve.retain(|p| p.0 <= resumed_at);
+            t.run_epochs = epochs;
+            t.position = from;
+            t.progress = Some(Progress {
+                epoch: from.epoch + 1,
+                epochs,
+                batch: from.batch,
+                batches: batches_per_epoch,
+                ..Progress::default()
+            });
+        }
+        TrainEvent::Batch {
+            epoch,
+            batch,
+            batches,
+            loss,
+            accuracy,
+            images_per_second,
+            eta_seconds,
+            ..
+        } => {
+            t.position.batch = batch;
+            t.progress = Some(Progress {
+                epoch,
+                epochs: t.run_epochs,
+                batch,
+                batches,
+                images_per_second,
+                eta_seconds,
+            });
+            let x = (epoch - 1) as f64 + batch as f64 / batches.max(1) as f64;
+            push_point(&mut t.loss_curve, (x, loss));
+            push_point(&mut t.acc_curve, (x, accuracy * 100.0));
+        }
+        TrainEvent::Epoch(m) => {
+            t.position = Position {
+                epoch: m.epoch,
+                batch: 0,
+            };
+            t.history.retain(|h| h.epoch < m.epoch);
+            if t.job == JobState::Attached && m.epoch >= t.run_epochs {
+                t.progress = None;
+                app.messages.info(format!(
+                    "the attached run finished {} epochs: test accuracy {:.2}%",
+                    m.epoch,
+                    m.test_accuracy * 100.0
+                ));
+            }
+            t.history.push(m);
+        }
+        TrainEvent::Checkpoint { .. } => {}
+        TrainEvent::Cancelled { at } if t.job == JobState::Attached => {
+            t.position = at;
+            t.progress = None;
+            app.messages.info(format!(
+                "the attached run stopped at epoch {} batch {}; classgen train --resume continues it",
+                at.epoch + 1,
+                at.batch
+            ));
+        }
+        TrainEvent::Cancelled { at } => {
+            t.position = at;
+            app.messages.info(format!(
+                "stopped at epoch {} batch {}; checkpoint kept, r resumes",
+                at.epoch + 1,
+                at.batch
+            ));
+        }
+        TrainEvent::Notice { message } => app.messages.info(message),
+    }
+}
+
+/// The training job ended: a finished run becomes the active model.
+pub fn on_ended(app: &mut App, result: Result<TrainResult, String>) -> Vec<Command> {
+    let t = &mut app.training;
+    t.job = JobState::Idle;
+    t.progress = None;
+    let mut commands = vec![Command::RefreshRuns];
+    match result {
+        Err(e) => app.messages.error(format!("training failed: {e}")),
+        Ok(result) => {
+            t.run = Some(result.run.clone());
+            if result.outcome == Outcome::Finished {
+                if let Some(m) = result.meta.progress.history.last() {
+                    app.messages.info(format!(
+                        "finished {} epochs: test accuracy {:.2}%; {} is now the active model",
+                        m.epoch,
+                        m.test_accuracy * 100.0,
+                        result.run.name
+                    ));
+                }
+                commands.extend(super::runs::activate(app, result.run));
+            }
+        }
+    }
+    commands
+}
+
+/// Appends a point, halving the curve's resolution when it grows past [`MAX_CURVE_POINTS`].
+fn push_point(curve: &mut Vec<(f64, f64)>, point: (f64, f64)) {
+    curve.push(point);
+    if curve.len() > MAX_CURVE_POINTS {
+        let mut i = 0;
+        curve.retain(|_| {
+            i += 1;
+            i % 2 == 0
+        });
+    }
+}
+
+/// A chart line: legend, points, colour.
+struct Curve {
+    name: String,
+    points: Vec<(f64, f64)>,
+    color: Color,
+}
+
+/// Draws the Training tab into `area`.
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.training;
+    let side_width = if area.width >= 120 { 40 } else { 34 };
+    let [charts, side] =
+        Layout::horizontal([Constraint::Min(40), Constraint::Length(side_width)]).areas(area);
+    let [loss, acc] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
+    // The live run, else the active model's saved history.
+    let (history, shown): (&[EpochMetrics], String) = if t.run.is_some() || t.job.busy() {
+        let name = t
+            .run
+            .as_ref()
+            .map_or("this run".into(), |r| short_name(&r.name));
+        (&t.history, name)
+    } else {
+        match &app.active {
+            Some(run) => (
+                app.runs.history(&run.dir).unwrap_or(&[]),
+                short_name(&run.name),
+            ),
+            None => (&[], String::new()),
+        }
+    };
+    let per_epoch = |f: fn(&EpochMetrics) -> f64, h: &[EpochMetrics]| -> Vec<(f64, f64)> {
+        h.iter().map(|m| (m.epoch as f64, f(m))).collect()
+    };
+    let mut loss_lines = vec![
+        Curve {
+            name: "train (live)".into(),
+            points: t.loss_curve.clone(),
+            color: Color::Cyan,
+        },
+        Curve {
+            name: format!("{shown} train"),
+            points: per_epoch(|m| m.train_loss, history),
+            color: Color::Blue,
+        },
+        Curve {
+            name: format!("{shown} test"),
+            points: per_epoch(|m| m.test_loss, history),
+            color: Color::Yellow,
+        },
+    ];
+    let mut acc_lines = vec![
+        Curve {
+            name: "train (live)".into(),
+            points: t.acc_curve.clone(),
+            color: Color::Cyan,
+        },
+        Curve {
+            name: format!("{shown} train"),
+            points: per_epoch(|m| m.train_accuracy * 100.0, history),
+            color: Color::Blue,
+        },
+        Curve {
+            name: format!("{shown} test"),
+            points: per_epoch(|m| m.test_accuracy * 100.0, history),
+            color: Color::Yellow,
+        },
+    ];
+    // Compared runs (marked on the Runs tab): their test curves, one colour each.
+    for (i, (name, h)) in app.runs.compared().into_iter().enumerate() {
+        let color = PALETTE[(i + 2) % PALETTE.len()];
+        loss_lines.push(Curve {
+            name: format!("{} test", short_name(&name)),
+            points: per_epoch(|m| m.test_loss, h),
+            color,
+        });
+        acc_lines.push(Curve {
+            name: format!("{} test", short_name(&name)),
+            points: per_epoch(|m| m.test_accuracy * 100.0, h),
+            color,
+        });
+    }
+    let epochs = loss_lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .fold(t.run_epochs.max(1) as f64, f64::max)
+        .ceil();
+    let loss_max = loss_lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let loss_top = if loss_max > 0.0 { loss_max * 1.1 } else { 1.0 };
+    let acc_min = acc_lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(100.0f64, f64::min);
+    let acc_bottom = ((acc_min / 10.0).floor() * 10.0).clamp(0.0, 90.0);
+    chart(
+        frame,
+        loss,
+        " Loss ",
+        &loss_lines,
+        epochs,
+        (0.0, loss_top),
+        |v| format!("{v:.2}"),
+    );
+    chart(
+        frame,
+        acc,
+        " Accuracy % ",
+        &acc_lines,
+        epochs,
+        (acc_bottom, 100.0),
+        |v| format!("{v:.0}"),
+    );
+    side_panel(frame, side, app);
+}
+
+/// `20261201-101500-train` reads as `1201-1015`: month, day, hour and minute.
+fn short_name(name: &str) -> String {
+    let parts: Vec<&str> = name.split('-').collect();
+    match parts.as_slice() {
+        [date, time, ..] if date.len() == 8 && time.len() == 6 => {
+            format!("{}-{}", &date[4..], &time[..4])
+        }
+        _ => name.chars().take(12).collect(),
+    }
+}
+
+fn chart(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: &[Curve],
+    epochs: f64,
+    (lo, hi): (f64, f64),
+    label: fn(f64) -> String,
+) {
+    let datasets = lines
+        .iter()
+        .filter(|l| !l.points.is_empty())
+        .map(|l| {
+            Dataset::default()
+                .name(l.name.clone())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::default().fg(l.color))
+                .data(&l.points)
+        })
+        .collect();
+    let chart = Chart::new(datasets)
+        .block(Block::bordered().title(title.to_string()))
+        .x_axis(
+            Axis::default()
+                .title("epoch")
+                .bounds([0.0, epochs])
+                .labels(["0".to_string(), format!("{epochs:.0}")]),
+        )
+        .y_axis(Axis::default().bounds([lo, hi]).labels([
+            label(lo),
+            label((lo + hi) / 2.0),
+            label(hi),
+        ]))
+        .hidden_legend_constraints((Constraint::Ratio(2, 3), Constraint::Ratio(2, 3)));
+    frame.render_widget(chart, area);
+}
+
+fn side_panel(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.training;
+    let [recipe, progress] =
+        Layout::vertical([Constraint::Length(9), Constraint::Min(0)]).areas(area);
+    let c = &t.recipe;
+    let k = |a| key(app, Tab::Training, a);
+    let pair = |a, b| format!("({}/{})", k(a), k(b));
+    let lines: Vec<Line> = vec![
+        format!("arch      {}  ({})", c.arch, k(Action::CycleArch)).into(),
+        format!(
+            "data      {}  ({})",
+            app.dataset_kind,
+            k(Action::CycleDataset)
+        )
+        .into(),
+        format!(
+            "epochs    {}   {}",
+            c.epochs,
+            pair(Action::EpochsUp, Action::EpochsDown)
+        )
+        .into(),
+        format!(
+            "lr        {:.2e} {}",
+            c.learning_rate,
+            pair(Action::LrUp, Action::LrDown)
+        )
+        .into(),
+        format!(
+            "seed      {}   {}",
+            c.seed,
+            pair(Action::SeedUp, Action::SeedDown)
+        )
+        .into(),
+        format!("batch     {}  {:?}", c.batch_size, c.schedule).into(),
+        format!(
+            "{} start  {} resume  {} stop",
+            k(Action::Start),
+            k(Action::ResumeTraining),
+            k(Action::Cancel)
+        )
+        .dim()
+        .into(),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(block("Next run")), recipe);
+    let panel = block("Run");
+    let inner = panel.inner(progress);
+    frame.render_widget(panel, progress);
+    let [epoch_gauge, batch_gauge, info] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    let (epoch, epochs, batch, batches) = match &t.progress {
+        Some(p) => (p.epoch.saturating_sub(1), p.epochs, p.batch, p.batches),
+        None => (t.position.epoch, t.run_epochs, t.position.batch, 0),
+    };
+    frame.render_widget(
+        Gauge::default()
+            .gauge_style(Style::default().fg(Color::Green))
+            .ratio(gauge_ratio(epoch, epochs))
+            .label(format!("epochs {epoch}/{epochs}")),
+        epoch_gauge,
+    );
+    frame.render_widget(
+        Gauge::default()
+            .gauge_style(Style::default().fg(Color::Cyan))
+            .ratio(gauge_ratio(batch, batches))
+            .label(if batches > 0 {
+                format!("batch {batch}/{batches}")
+            } else {
+                "batch -".into()
+            }),
+        batch_gauge,
+    );
+    frame.render_widget(Paragraph::new(run_info(app)), info);
+}
+
+fn run_info(app: &App) -> Vec<Line<'static>> {
+    let t = &app.training;
+    let state = match (t.job, &t.run) {
+        (JobState::Idle, Some(_)) => "saved",
+        (JobState::Idle, None) => "none (s starts)",
+        (job, _) => job.label(),
+    };
+    let mut lines: Vec<Line> = vec![format!("state     {state}").into()];
+    if let Some(run) = &t.run {
+        lines.push(format!("run       {}", run.name).into());
+    }
+    if let Some(p) = &t.progress {
+        lines.push(format!("images/s  {:.0}", p.images_per_second).into());
+        lines.push(format!("ETA       {}", fmt_duration(p.eta_seconds)).into());
+    }
+    if let Some(m) = t.history.last() {
+        lines.push(format!("epoch {}: test {:.2}%", m.epoch, m.test_accuracy * 100.0).into());
+        lines.push(format!("          {:.0} img/s", m.images_per_second).into());
+    }
+    let compared = app.runs.marked.len();
+    if compared > 0 {
+        lines.push(format!("comparing {compared} marked run(s)").dim().into());
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_shorten_to_month_day_time() {
+        assert_eq!(short_name("20261201-101500-train"), "1201-1015");
+        assert_eq!(short_name("20261201-101500-train-2"), "1201-1015");
+        assert_eq!(short_name("mine"), "mine");
+    }
+}

@@ -1,0 +1,911 @@
+//! The dashboard's state and views: `update` on keys, the mouse and job events (pure, no
+//! threads), and every tab drawn in known states at 80x24 and 120x40, compared with reviewed
+//! snapshots in `src/tui/snapshots/`.
+
+use std::path::PathBuf;
+
+use ratatui::crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+use super::app::{App, Overlay, Tab};
+use super::msg::{Command, JobKind, Msg};
+use super::tabs::{ablation::Study, JobState};
+use super::testutil::{app_with, key, press, screen, tiny_dataset};
+use super::update::update;
+use crate::ablation::RunResult;
+use crate::analysis::confidence::report;
+use crate::analysis::robustness::{AttackKind, AttackResult};
+use crate::baselines::BaselineKind;
+use crate::config::Config;
+use crate::inversion::Frame;
+use crate::jobs::baselines::{BaselinesEvent, BaselinesResult, Row};
+use crate::jobs::confidence::{ConfidenceEvent, ConfidenceResult, ModelConfidence, ModelName};
+use crate::jobs::invert::{InvEvent, InvRequest, Source};
+use crate::jobs::robustness::{NoiseRow, RobustnessEvent, RobustnessResult};
+use crate::model::train::{EpochMetrics, Position, TrainEvent};
+use crate::runs::{CnnSummary, DataIdentity, RunInfo, RunKind, RunRecord, RunState};
+
+/// Three days ago, so ages read the same whenever the tests run.
+fn long_ago() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        - 3 * 86_400
+        - 100
+}
+
+/// A finished training run `name` on `data` with accuracy `acc`.
+fn train_run(name: &str, data: DataIdentity, acc: f64) -> RunInfo {
+    RunInfo {
+        dir: PathBuf::from("runs").join(name),
+        name: name.into(),
+        record: RunRecord {
+            kind: RunKind::Train,
+            created: long_ago(),
+            classgen: "0.1.0".into(),
+            data,
+            model: None,
+            cnn: Some(CnnSummary {
+                arch: "seed".into(),
+                params: 225_034,
+                seed: 42,
+                epochs: 2,
+                epochs_planned: 2,
+                test_accuracy: Some(acc),
+            }),
+            state: RunState::Finished,
+        },
+        live: false,
+    }
+}
+
+/// A dashboard on the tiny data set with an active CNN run.
+fn ready_app() -> App {
+    let data = tiny_dataset(30);
+    let mut app = app_with(Some(data.clone()));
+    let run = train_run("20261201-101500-train", DataIdentity::of(&data), 0.9871);
+    update(&mut app, Msg::Runs(vec![run]));
+    app
+}
+
+fn epoch(e: usize, acc: f64) -> EpochMetrics {
+    EpochMetrics {
+        epoch: e,
+        train_loss: 1.0 / e as f64,
+        train_accuracy: acc - 0.01,
+        test_loss: 1.2 / e as f64,
+        test_accuracy: acc,
+        seconds: 10.0,
+        images_per_second: 6000.0,
+    }
+}
+
+fn frame(step: usize, p: f32) -> Frame {
+    let mut probs = [0.02f32; 10];
+    probs[3] = p;
+    Frame {
+        step,
+        pixels: (0..784).map(|i| (i % 28) as f32 / 28.0).collect(),
+        probs,
+        p_target: p,
+        grad_norm: 0.5,
+        l2: 1.5,
+        linf: 0.4,
+    }
+}
+
+#[test]
+fn the_newest_finished_cnn_on_the_data_becomes_active_and_other_sets_cannot() {
+    let data = tiny_dataset(30);
+    let mut app = app_with(Some(data.clone()));
+    let id = DataIdentity::of(&data);
+    let fashion = DataIdentity {
+        dataset: crate::data::DatasetKind::Fashion,
+        ..id.clone()
+    };
+    let mut stopped = train_run("20261201-120000-train", id.clone(), 0.5);
+    stopped.record.state = RunState::Stopped { at: None };
+    let runs = vec![
+        train_run("20261201-130000-train", fashion, 0.9),
+        stopped,
+        train_run("20261201-110000-train", id, 0.98),
+    ];
+    let commands = update(&mut app, Msg::Runs(runs));
+    let active = app.active.clone().expect("a CNN was made active");
+    assert_eq!(active.name, "20261201-110000-train");
+    assert!(commands
+        .iter()
+        .any(|c| matches!(c, Command::LoadHistory(_))));
+    // On the Runs tab, Enter on the Fashion run is refused, naming both data sets.
+    press(&mut app, "2");
+    assert_eq!(app.tab, Tab::Runs);
+    update(&mut app, key(KeyCode::Enter));
+    assert_eq!(
+        app.active.as_ref().map(|r| r.name.as_str()),
+        Some("20261201-110000-train")
+    );
+    let said = &app.messages.latest().unwrap().text;
+    assert!(said.contains("fashion") && said.contains("mnist"), "{said}");
+    // Space marks a run to compare and asks for its history.
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    let commands = press(&mut app, " ");
+    assert!(
+        matches!(commands.as_slice(), [Command::LoadHistory(_)]),
+        "{commands:?}"
+    );
+    assert_eq!(app.runs.marked.len(), 1);
+}
+
+#[test]
+fn training_from_the_keyboard_folds_its_events_and_a_finished_run_becomes_active() {
+    let mut app = ready_app();
+    press(&mut app, "EEEE");
+    assert_eq!(app.training.recipe.epochs, 1);
+    let commands = press(&mut app, "s");
+    assert!(
+        matches!(commands.as_slice(), [Command::StartTraining(_)]),
+        "{commands:?}"
+    );
+    assert_eq!(app.training.job, JobState::Starting);
+    update(
+        &mut app,
+        Msg::Train(TrainEvent::Started {
+            params: 1,
+            epochs: 1,
+            batches_per_epoch: 4,
+            from: Position::default(),
+        }),
+    );
+    assert_eq!(app.training.job, JobState::Running);
+    for batch in 1..=4 {
+        update(
+            &mut app,
+            Msg::Train(TrainEvent::Batch {
+                epoch: 1,
+                batch,
+                batches: 4,
+                loss: 1.0,
+                accuracy: 0.5,
+                images_per_second: 100.0,
+                elapsed_seconds: 1.0,
+                eta_seconds: 1.0,
+            }),
+        );
+    }
+    assert_eq!(app.training.loss_curve.len(), 4);
+    update(&mut app, Msg::Train(TrainEvent::Epoch(epoch(1, 0.91))));
+    assert_eq!(app.training.history.len(), 1);
+    // While it trains, other heavy jobs wait.
+    press(&mut app, "4");
+    assert!(press(&mut app, "s").is_empty());
+    assert!(app
+        .messages
+        .latest()
+        .unwrap()
+        .text
+        .contains("a job is running"));
+}
+
+#[test]
+fn behind_the_too_small_screen_only_the_quit_keys_act() {
+    let mut app = ready_app();
+    update(&mut app, Msg::Resize(60, 20));
+    assert!(press(&mut app, "s").is_empty());
+    assert_eq!(app.training.job, JobState::Idle);
+    press(&mut app, "4");
+    assert_eq!(app.tab, Tab::Training);
+    press(&mut app, "q");
+    assert!(app.quit);
+}
+
+#[test]
+fn baselines_are_chosen_run_and_fill_in_row_by_row() {
+    let mut app = ready_app();
+    press(&mut app, "4");
+    // Cursor on tree (third), toggle it off; knn stays on.
+    update(&mut app, key(KeyCode::Down));
+    update(&mut app, key(KeyCode::Down));
+    press(&mut app, " ");
+    let commands = press(&mut app, "s");
+    let [Command::StartBaselines { models, cnn, carry }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(
+        models,
+        &vec![
+            BaselineKind::Logreg,
+            BaselineKind::Knn,
+            BaselineKind::Forest
+        ]
+    );
+    assert!(cnn.is_some() && carry.is_none());
+    let run = train_run("20261201-110000-baselines", app.identity().unwrap(), 0.0);
+    update(&mut app, Msg::Started(JobKind::Baselines, run));
+    update(
+        &mut app,
+        Msg::Baselines(BaselinesEvent::Fitting {
+            model: "logreg".into(),
+            train_images: 30,
+        }),
+    );
+    update(
+        &mut app,
+        Msg::Baselines(BaselinesEvent::Scored(row("logreg", 0.9257))),
+    );
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("92.57 %"), "{shown}");
+    assert!(shown.contains("queued"), "{shown}");
+    // Refitting one model keeps the other rows (carried over from the run shown).
+    update(
+        &mut app,
+        Msg::BaselinesEnded(Ok(result(vec![row("logreg", 0.9257)]))),
+    );
+    update(&mut app, key(KeyCode::Up));
+    let commands = press(&mut app, "r");
+    let [Command::StartBaselines { models, carry, .. }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(models, &vec![BaselineKind::Knn]);
+    assert!(carry.is_some());
+}
+
+fn row(model: &str, accuracy: f64) -> Row {
+    Row {
+        model: model.into(),
+        accuracy,
+        fit_seconds: Some(1.25),
+        predict_seconds: 0.5,
+        size_bytes: 31_400,
+        note: String::new(),
+    }
+}
+
+fn result(rows: Vec<Row>) -> BaselinesResult {
+    BaselinesResult {
+        data: DataIdentity::of(&tiny_dataset(30)),
+        cnn: None,
+        settings: Config::default().baselines,
+        k: 3,
+        rows,
+        complete: true,
+    }
+}
+
+/// A confidence analysis of `label` on 30 images: image `i` right with m(x) from 0.5 up, the
+/// last four wrong.
+fn analysis(model: ModelName, label: &str) -> ModelConfidence {
+    let n = 30;
+    let mut probs = vec![0.0f32; n * 10];
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    for i in 0..n {
+        let m = 0.5 + 0.5 * i as f32 / n as f32;
+        let predicted = if i >= n - 4 {
+            (labels[i] + 1) % 10
+        } else {
+            labels[i]
+        };
+        probs[i * 10 + predicted as usize] = m;
+        probs[i * 10 + (predicted as usize + 5) % 10] = 1.0 - m;
+    }
+    let mut mistakes: Vec<crate::jobs::confidence::Mistake> = (n - 4..n)
+        .map(|i| crate::jobs::confidence::Mistake {
+            index: i,
+            label: labels[i],
+            predicted: (labels[i] + 1) % 10,
+            confidence: 0.5 + 0.5 * i as f32 / n as f32,
+        })
+        .collect();
+    mistakes.reverse();
+    let mut confusion = vec![vec![0; 10]; 10];
+    for i in 0..n {
+        let p = if i >= n - 4 {
+            (labels[i] + 1) % 10
+        } else {
+            labels[i]
+        };
+        confusion[labels[i] as usize][p as usize] += 1;
+    }
+    ModelConfidence {
+        model,
+        label: label.into(),
+        source: "computed".into(),
+        report: report(&probs, &labels, 20, 15),
+        confusion,
+        mistakes,
+    }
+}
+
+fn confidence_result(models: Vec<ModelConfidence>) -> ConfidenceResult {
+    ConfidenceResult {
+        data: DataIdentity::of(&tiny_dataset(30)),
+        cnn: None,
+        bins: 20,
+        ece_bins: 15,
+        models,
+        complete: true,
+    }
+}
+
+#[test]
+fn confidence_fills_in_live_and_a_mistake_opens_in_the_inversion_tab() {
+    let mut app = ready_app();
+    press(&mut app, "5");
+    let commands = press(&mut app, "s");
+    assert!(matches!(
+        commands.as_slice(),
+        [Command::StartConfidence { .. }]
+    ));
+    let run = train_run("20261201-110000-confidence", app.identity().unwrap(), 0.0);
+    update(&mut app, Msg::Started(JobKind::Confidence, run));
+    assert!(screen(&app, 80, 24).contains("Analysing"));
+    update(
+        &mut app,
+        Msg::Confidence(ConfidenceEvent::Analysed(Box::new(analysis(
+            ModelName::Cnn,
+            "cnn",
+        )))),
+    );
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("m(x) of 30 test images"), "{shown}");
+    assert!(shown.contains('⣿'), "a histogram is drawn:\n{shown}");
+    // The mistakes view, then Enter: the most confident mistake towards its true label.
+    press(&mut app, "vv");
+    assert!(screen(&app, 120, 40).contains("4 mistakes"));
+    let commands = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.tab, Tab::Inversion);
+    assert_eq!(app.inversion.image, 29);
+    assert_eq!(app.inversion.options.target, 9);
+    let [Command::Invert(requests)] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert!(matches!(
+        &requests[0],
+        InvRequest::Reset {
+            source: Source::Start(crate::inversion::Start::Test(29)),
+            target: 9,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_inversion_shows_the_source_probabilities_then_each_step() {
+    let mut app = ready_app();
+    press(&mut app, "7");
+    let commands = press(&mut app, "r");
+    assert!(matches!(commands.as_slice(), [Command::Invert(_)]));
+    let id = app.inversion.id;
+    let mut probs = [0.0f32; 10];
+    probs[4] = 0.97;
+    update(
+        &mut app,
+        Msg::Inversion(InvEvent::Started {
+            id,
+            source: "test-0".into(),
+            label: Some(0),
+            probs,
+        }),
+    );
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("p(class) of the source"), "{shown}");
+    assert!(shown.contains("0.97"), "{shown}");
+    assert!(
+        shown.contains("test:0 of 30"),
+        "0-based like --from test:IDX:\n{shown}"
+    );
+    for step in 0..5 {
+        update(
+            &mut app,
+            Msg::Inversion(InvEvent::Frame {
+                id,
+                frame: frame(step, 0.2),
+            }),
+        );
+    }
+    // Frames of an older inversion are ignored.
+    update(
+        &mut app,
+        Msg::Inversion(InvEvent::Frame {
+            id: id - 1,
+            frame: frame(99, 0.9),
+        }),
+    );
+    assert_eq!(app.inversion.frame.as_ref().map(|f| f.step), Some(4));
+    assert_eq!(app.inversion.history.len(), 5);
+    press(&mut app, "p");
+    assert!(screen(&app, 120, 40).contains("all ten probabilities"));
+}
+
+#[test]
+fn drawing_with_the_mouse_and_keys_asks_for_probabilities_after_each_stroke() {
+    let mut app = ready_app();
+    let commands = press(&mut app, "8");
+    assert!(matches!(commands.as_slice(), [Command::MouseCapture(true)]));
+    update(&mut app, Msg::Resize(120, 40));
+    // The canvas starts at the body's top left (row 2), inside its border.
+    let mouse = |kind, column, row| {
+        Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let first = update(
+        &mut app,
+        mouse(MouseEventKind::Down(MouseButton::Left), 21, 10),
+    );
+    let [Command::ClassifyCanvas { id: 1, .. }] = first.as_slice() else {
+        panic!("{first:?}")
+    };
+    // A drag while the first is unanswered waits, then goes once the answer comes.
+    assert!(update(
+        &mut app,
+        mouse(MouseEventKind::Drag(MouseButton::Left), 21, 14)
+    )
+    .is_empty());
+    let ink: f32 = app.draw.canvas.iter().sum();
+    assert!(ink > 2.0, "{ink}");
+    let mut probs = [0.0f32; 10];
+    probs[1] = 0.9;
+    let next = update(
+        &mut app,
+        Msg::Inversion(InvEvent::Classified {
+            id: 1,
+            probs: Ok(probs),
+        }),
+    );
+    assert!(matches!(
+        next.as_slice(),
+        [Command::ClassifyCanvas { id: 2, .. }]
+    ));
+    assert_eq!(app.draw.probs, Some(probs));
+    // A right drag erases; Up and Space paint from the keyboard.
+    update(
+        &mut app,
+        Msg::Inversion(InvEvent::Classified {
+            id: 2,
+            probs: Ok(probs),
+        }),
+    );
+    update(
+        &mut app,
+        mouse(MouseEventKind::Down(MouseButton::Right), 21, 10),
+    );
+    assert!(app.draw.canvas.iter().sum::<f32>() < ink);
+    update(
+        &mut app,
+        Msg::Inversion(InvEvent::Classified {
+            id: 3,
+            probs: Ok(probs),
+        }),
+    );
+    update(&mut app, key(KeyCode::Up));
+    assert!(!press(&mut app, " ").is_empty());
+    // A release does nothing; Enter inverts the drawing.
+    assert!(update(
+        &mut app,
+        mouse(MouseEventKind::Up(MouseButton::Left), 21, 10)
+    )
+    .is_empty());
+    press(&mut app, "t");
+    let commands = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.tab, Tab::Inversion);
+    assert!(commands
+        .iter()
+        .any(|c| matches!(c, Command::MouseCapture(false))));
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::Invert(r) if matches!(&r[0], InvRequest::Reset { source: Source::Image(img), target: 1, .. } if img.tag == "drawing")
+    )));
+}
+
+#[test]
+fn messages_are_kept_whole_and_the_log_opens_with_a_key() {
+    let mut app = ready_app();
+    let long = format!("a long message {}", "that goes on ".repeat(20));
+    update(&mut app, Msg::Notice(long.clone()));
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("(! all)"), "{shown}");
+    press(&mut app, "!");
+    assert_eq!(app.overlay, Overlay::Messages { scroll: 0 });
+    assert_eq!(app.messages.latest().unwrap().text, long.trim_end());
+    update(&mut app, key(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn an_image_file_is_asked_for_in_a_prompt() {
+    let mut app = ready_app();
+    press(&mut app, "7F");
+    assert!(matches!(app.overlay, Overlay::Prompt(_)));
+    press(&mut app, "x.png");
+    let commands = update(&mut app, key(KeyCode::Enter));
+    assert!(
+        matches!(commands.as_slice(), [Command::ImportFile(p)] if p == &PathBuf::from("x.png"))
+    );
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn robustness_fills_its_chart_and_table() {
+    let mut app = ready_app();
+    press(&mut app, "6");
+    press(&mut app, "+");
+    assert_eq!(app.robustness.attack_images, 2000);
+    let commands = press(&mut app, "s");
+    assert!(matches!(
+        commands.as_slice(),
+        [Command::StartRobustness {
+            attack_images: 2000,
+            ..
+        }]
+    ));
+    let run = train_run("20261201-110000-robustness", app.identity().unwrap(), 0.0);
+    update(&mut app, Msg::Started(JobKind::Robustness, run));
+    for (sigma, acc) in [(0.0, 0.99), (0.25, 0.8), (0.5, 0.3)] {
+        update(
+            &mut app,
+            Msg::Robustness(RobustnessEvent::Noise(NoiseRow {
+                model: "cnn".into(),
+                sigma,
+                accuracy: acc,
+            })),
+        );
+    }
+    update(&mut app, Msg::Robustness(RobustnessEvent::Attack(attack())));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("accuracy under Gaussian noise"), "{shown}");
+    assert!(
+        shown.contains("fgsm") && shown.contains("untargeted"),
+        "{shown}"
+    );
+}
+
+fn attack() -> AttackResult {
+    AttackResult {
+        attack: AttackKind::Fgsm,
+        targeted: false,
+        epsilon: 0.1,
+        images: 100,
+        clean_accuracy: 0.99,
+        accuracy: 0.6,
+        success_rate: 0.39,
+        mean_l2: 2.1,
+        mean_linf: 0.1,
+    }
+}
+
+// ---- Snapshots of every tab: empty, running, finished; at 80x24 and 120x40. ----
+
+/// Each tab in its three states.
+fn states() -> Vec<(&'static str, App)> {
+    let mut out = Vec::new();
+    let empty = || {
+        let mut app = app_with(Some(tiny_dataset(30)));
+        update(&mut app, Msg::Runs(Vec::new()));
+        app
+    };
+    for (tab, key_char) in [
+        ("training", '1'),
+        ("runs", '2'),
+        ("ablation", '3'),
+        ("baselines", '4'),
+        ("confidence", '5'),
+        ("robustness", '6'),
+        ("inversion", '7'),
+        ("draw", '8'),
+    ] {
+        let mut app = empty();
+        press(&mut app, &key_char.to_string());
+        out.push((leak(format!("{tab}_empty")), app));
+        let mut running = ready_app();
+        press(&mut running, &key_char.to_string());
+        make_running(&mut running);
+        out.push((leak(format!("{tab}_running")), running));
+        let mut done = ready_app();
+        press(&mut done, &key_char.to_string());
+        make_finished(&mut done);
+        out.push((leak(format!("{tab}_finished")), done));
+    }
+    out
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn make_running(app: &mut App) {
+    match app.tab {
+        Tab::Training => {
+            app.training.job = JobState::Running;
+            update(
+                app,
+                Msg::Train(TrainEvent::Started {
+                    params: 225_034,
+                    epochs: 3,
+                    batches_per_epoch: 10,
+                    from: Position::default(),
+                }),
+            );
+            for b in 1..=10 {
+                update(
+                    app,
+                    Msg::Train(TrainEvent::Batch {
+                        epoch: 1,
+                        batch: b,
+                        batches: 10,
+                        loss: 2.0 / b as f64,
+                        accuracy: 0.1 * b as f64,
+                        images_per_second: 5000.0,
+                        elapsed_seconds: b as f64,
+                        eta_seconds: 20.0,
+                    }),
+                );
+            }
+            update(app, Msg::Train(TrainEvent::Epoch(epoch(1, 0.95))));
+        }
+        Tab::Runs => {
+            let id = app.identity().unwrap();
+            let mut live = train_run("20261201-120000-train", id.clone(), 0.9);
+            live.record.state = RunState::Running;
+            live.live = true;
+            update(
+                app,
+                Msg::Runs(vec![live, train_run("20261201-101500-train", id, 0.9871)]),
+            );
+            press(app, " ");
+        }
+        Tab::Ablation => {
+            app.ablation.job = JobState::Running;
+            app.ablation.study = Some(study(3));
+        }
+        Tab::Baselines => {
+            press(app, "s");
+            let run = train_run("20261201-110000-baselines", app.identity().unwrap(), 0.0);
+            update(app, Msg::Started(JobKind::Baselines, run));
+            update(
+                app,
+                Msg::Baselines(BaselinesEvent::Scored(row("logreg", 0.9257))),
+            );
+        }
+        Tab::Confidence => {
+            press(app, "s");
+            let run = train_run("20261201-110000-confidence", app.identity().unwrap(), 0.0);
+            update(app, Msg::Started(JobKind::Confidence, run));
+            update(
+                app,
+                Msg::Confidence(ConfidenceEvent::Computing {
+                    model: ModelName::Knn,
+                }),
+            );
+        }
+        Tab::Robustness => {
+            press(app, "s");
+            let run = train_run("20261201-110000-robustness", app.identity().unwrap(), 0.0);
+            update(app, Msg::Started(JobKind::Robustness, run));
+            update(
+                app,
+                Msg::Robustness(RobustnessEvent::Noise(NoiseRow {
+                    model: "cnn".into(),
+                    sigma: 0.0,
+                    accuracy: 0.99,
+                })),
+            );
+        }
+        Tab::Inversion => {
+            app.inversion.options.target = 3;
+            press(app, "r");
+            let id = app.inversion.id;
+            app.inversion.running = true;
+            for step in 0..20 {
+                update(
+                    app,
+                    Msg::Inversion(InvEvent::Frame {
+                        id,
+                        frame: frame(step, step as f32 / 25.0),
+                    }),
+                );
+            }
+        }
+        Tab::Draw => {
+            for _ in 0..6 {
+                update(app, key(KeyCode::Down));
+                press(app, " ");
+            }
+        }
+    }
+}
+
+fn study(done: usize) -> Study {
+    let order: Vec<String> = ["seed", "narrow", "no-dense"].map(String::from).to_vec();
+    let results: Vec<RunResult> = order
+        .iter()
+        .enumerate()
+        .flat_map(|(v, name)| {
+            (0..2u64).map(move |seed| RunResult {
+                variant: name.clone(),
+                seed,
+                params: 225_034 - 50_000 * v,
+                test_accuracy: 0.98 - 0.01 * v as f64 + 0.001 * seed as f64,
+                seconds_per_epoch: 10.0,
+                inference_images_per_second: 9000.0,
+                history: Vec::new(),
+            })
+        })
+        .take(done)
+        .collect();
+    Study {
+        dir: Some(PathBuf::from("runs/ablate-mnist-0123abcd")),
+        total: 6,
+        finished: results.len(),
+        rows: crate::ablation::table(&results, &order, "seed"),
+        seeds: 2,
+        current: (done < 6).then(|| {
+            (
+                order[done / 2].clone(),
+                (done % 2) as u64,
+                super::tabs::training::Progress {
+                    epoch: 1,
+                    epochs: 2,
+                    batch: 5,
+                    batches: 10,
+                    images_per_second: 4000.0,
+                    eta_seconds: 40.0,
+                },
+            )
+        }),
+        order,
+        results,
+    }
+}
+
+fn make_finished(app: &mut App) {
+    match app.tab {
+        Tab::Training => {
+            let dir = app.active.as_ref().unwrap().dir.clone();
+            update(
+                app,
+                Msg::History(dir, vec![epoch(1, 0.95), epoch(2, 0.9871)]),
+            );
+        }
+        Tab::Runs => {}
+        Tab::Ablation => app.ablation.study = Some(study(6)),
+        Tab::Baselines => {
+            update(
+                app,
+                Msg::BaselinesEnded(Ok(result(vec![
+                    row("logreg", 0.9257),
+                    row("knn", 0.9705),
+                    Row {
+                        note: "20261201-101500-train, 2 epochs".into(),
+                        ..row("cnn", 0.9871)
+                    },
+                ]))),
+            );
+        }
+        Tab::Confidence => {
+            update(
+                app,
+                Msg::ConfidenceEnded(Ok(confidence_result(vec![
+                    analysis(ModelName::Cnn, "cnn"),
+                    analysis(ModelName::Knn, "knn k=3"),
+                ]))),
+            );
+        }
+        Tab::Robustness => {
+            let rows = [(0.0, 0.99, 0.97), (0.25, 0.9, 0.95), (0.5, 0.4, 0.9)];
+            let noise = rows
+                .iter()
+                .flat_map(|&(sigma, cnn, knn)| {
+                    [("cnn", cnn), ("knn", knn)].map(|(model, accuracy)| NoiseRow {
+                        model: model.into(),
+                        sigma,
+                        accuracy,
+                    })
+                })
+                .collect();
+            update(
+                app,
+                Msg::RobustnessEnded(Ok(RobustnessResult {
+                    data: app.identity().unwrap(),
+                    cnn: None,
+                    sigmas: vec![0.0, 0.25, 0.5],
+                    noise_images: 30,
+                    noise_seed: 0,
+                    noise,
+                    attack_images: 30,
+                    pgd_steps: 40,
+                    pgd_step_size: 0.01,
+                    attacks: vec![attack()],
+                    complete: true,
+                })),
+            );
+        }
+        Tab::Inversion => {
+            app.inversion.options.target = 3;
+            press(app, "r");
+            let id = app.inversion.id;
+            for step in 0..40 {
+                update(
+                    app,
+                    Msg::Inversion(InvEvent::Frame {
+                        id,
+                        frame: frame(step, step as f32 / 40.0),
+                    }),
+                );
+            }
+            update(
+                app,
+                Msg::Inversion(InvEvent::Stopped {
+                    id,
+                    reason: crate::inversion::StopReason::Reached,
+                }),
+            );
+        }
+        Tab::Draw => {
+            make_running(app);
+            let mut probs = [0.01f32; 10];
+            probs[1] = 0.91;
+            update(
+                app,
+                Msg::Inversion(InvEvent::Classified {
+                    id: 1,
+                    probs: Ok(probs),
+                }),
+            );
+            app.draw.sent = 1;
+            update(
+                app,
+                Msg::Inversion(InvEvent::Classified {
+                    id: 1,
+                    probs: Ok(probs),
+                }),
+            );
+        }
+    }
+}
+
+#[test]
+fn every_tab_matches_its_reviewed_snapshot() {
+    for (name, app) in states() {
+        for (w, h) in [(80, 24), (120, 40)] {
+            insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(&app, w, h));
+        }
+    }
+}
+
+#[test]
+fn the_help_fits_and_names_the_tab_s_keys() {
+    let mut app = ready_app();
+    press(&mut app, "7?");
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("Keys: Inversion"), "{shown}");
+    assert!(shown.contains("export PNG snapshots"), "{shown}");
+    assert!(shown.contains("quit now"), "{shown}");
+}
+
+#[test]
+fn stopping_a_training_asks_for_a_cancel_and_quitting_during_a_job_asks_first() {
+    let mut app = ready_app();
+    press(&mut app, "s");
+    update(
+        &mut app,
+        Msg::Train(TrainEvent::Started {
+            params: 1,
+            epochs: 1,
+            batches_per_epoch: 4,
+            from: Position::default(),
+        }),
+    );
+    press(&mut app, "q");
+    assert_eq!(app.overlay, Overlay::ConfirmQuit);
+    press(&mut app, "n");
+    assert!(!app.quit);
+    let commands = press(&mut app, "x");
+    assert!(matches!(
+        commands.as_slice(),
+        [Command::Cancel(JobKind::Train)]
+    ));
+    assert_eq!(app.training.job, JobState::Stopping);
+}

@@ -1,0 +1,254 @@
+//! End to end: the dashboard in a detached tmux session on the bundled sample, driven from the
+//! keyboard as a user would, in one run: train one epoch, fit baselines and analyse confidence
+//! from their tabs, open a misclassified image in the Inversion tab and invert it, export a
+//! snapshot, quit; and `classgen attach` following a run another process writes. Skips with a
+//! notice when tmux is not installed (Debian: apt-get install tmux).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use classgen::data::source::load_sample;
+use classgen::runs::{DataIdentity, RunKind, RunStore};
+
+/// A tmux server of its own, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A server on its own socket running `classgen ARGS` in session `dash` (120x40, in `dir`);
+    /// the shell line after it prints `EXITED:<status>` on the restored main screen.
+    fn start(socket: &str, dir: &Path, args: &str) -> Self {
+        let tmux = Tmux {
+            socket: format!("{socket}-{}", std::process::id()),
+        };
+        let command = format!(
+            "'{}' {args}; echo EXITED:$?; sleep 60",
+            env!("CARGO_BIN_EXE_classgen")
+        );
+        let dir = dir.to_str().unwrap();
+        let started = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "dash",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            dir,
+            "sh",
+            "-c",
+            &command,
+        ]);
+        assert!(started.status.success(), "tmux new-session: {started:?}");
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "dash"]).stdout)
+            .into_owned()
+    }
+
+    /// Sends keys by tmux name (`Tab`, `Escape`) or literally (`-l`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "dash"];
+        args.extend(keys);
+        assert!(self.run(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    fn literal(&self, text: &str) {
+        assert!(self
+            .run(&["send-keys", "-t", "dash", "-l", text])
+            .status
+            .success());
+    }
+
+    /// Polls the screen (bounded tries) until `want` holds; panics with the last screen.
+    fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        // Bounded: 240 s, for a training epoch and the baselines on a loaded 2-core machine.
+        for _ in 0..2400 {
+            last = self.screen();
+            if want(&last) {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}; screen:\n{last}");
+    }
+
+    fn wait_text(&self, text: &str) -> String {
+        self.wait_for(text, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// A temporary directory with a config that uses the bundled sample, one thread and the two
+/// quick baselines; `None` (after saying so) when tmux is not installed.
+fn workspace() -> Option<tempfile::TempDir> {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (Debian: apt-get install tmux)");
+        return None;
+    }
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("config.toml"),
+        "[data]\nsource = \"sample\"\n[train]\nthreads = 1\nschedule = \"constant\"\naugment_shift = 0\n[baselines]\nmodels = [\"logreg\", \"knn\"]\n",
+    )
+    .unwrap();
+    Some(work)
+}
+
+#[test]
+fn every_job_runs_from_the_keyboard_in_one_session() {
+    let Some(work) = workspace() else {
+        return;
+    };
+    let tmux = Tmux::start("classgen-e2e", work.path(), "");
+    tmux.wait_text("data: mnist from bundled sample");
+
+    // Training: one epoch, started from the keyboard; the finished run becomes the model.
+    tmux.literal("EEEE");
+    tmux.wait_text("epochs    1");
+    tmux.literal("s");
+    let screen = tmux.wait_text("is now the active model");
+    assert!(screen.contains("-train (seed,"), "{screen}");
+
+    // Baselines: logreg and k-NN next to the CNN.
+    tmux.literal("4s");
+    let screen = tmux.wait_text("baselines done");
+    for model in ["logreg", "knn", "cnn"] {
+        assert!(screen.contains(model), "{screen}");
+    }
+    assert!(screen.contains(" %"), "accuracies are shown:\n{screen}");
+
+    // Confidence: the histograms and the table, not the placeholder.
+    tmux.literal("5s");
+    let screen = tmux.wait_text("confidence done");
+    assert!(screen.contains("m(x) of 2000 test images"), "{screen}");
+    assert!(screen.contains('⣿'), "a braille histogram:\n{screen}");
+    assert!(
+        screen.contains("knn k=3") && screen.contains("ECE"),
+        "{screen}"
+    );
+
+    // A misclassified image, opened in the Inversion tab towards its true label and inverted.
+    tmux.literal("vv");
+    tmux.wait_text("mistakes, most confident first");
+    tmux.keys(&["Enter"]);
+    tmux.wait_text("p(class) of the source");
+    tmux.literal(" ");
+    tmux.wait_for("the inversion to stop", |s| {
+        s.contains("inversion stopped at step")
+    });
+    tmux.literal("s");
+    tmux.wait_text("snapshot: ");
+    let snapshots: Vec<_> = std::fs::read_dir(work.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(snapshots.len(), 3, "PNG, strip and GIF: {snapshots:?}");
+    let store = RunStore::new(work.path().join("runs"));
+    for kind in [
+        RunKind::Train,
+        RunKind::Baselines,
+        RunKind::Confidence,
+        RunKind::Invert,
+    ] {
+        assert!(store.newest(kind, |_| true).is_some(), "no {kind} run");
+    }
+
+    // Help from the key table, closed with Escape; then quit with the terminal restored.
+    tmux.literal("?");
+    tmux.wait_text("Keys: Inversion");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("help to close", |s| !s.contains("Keys: Inversion"));
+    tmux.literal("q");
+    let screen = tmux.wait_text("EXITED:");
+    let printed: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        printed,
+        vec!["EXITED:0"],
+        "screen after quitting:\n{screen}"
+    );
+}
+
+/// One events.jsonl line.
+fn event_line(event: &classgen::model::train::TrainEvent) -> String {
+    format!("{}\n", serde_json::to_string(event).unwrap())
+}
+
+fn epoch_event(epoch: usize, accuracy: f64) -> classgen::model::train::TrainEvent {
+    classgen::model::train::TrainEvent::Epoch(classgen::model::train::EpochMetrics {
+        epoch,
+        train_loss: 0.2,
+        train_accuracy: 0.95,
+        test_loss: 0.1,
+        test_accuracy: accuracy,
+        seconds: 5.0,
+        images_per_second: 1600.0,
+    })
+}
+
+#[test]
+fn attach_follows_a_run_written_by_another_process() {
+    use std::io::Write;
+    let Some(work) = workspace() else {
+        return;
+    };
+    // "Another process": a training run this test holds open and writes the log of.
+    let store = RunStore::new(work.path().join("runs"));
+    let data = DataIdentity::of(&load_sample().unwrap());
+    let run = store.create(RunKind::Train, data, None).unwrap();
+    let events = run.dir().join(classgen::runs::EVENTS);
+    let started = classgen::model::train::TrainEvent::Started {
+        params: 225_034,
+        epochs: 2,
+        batches_per_epoch: 469,
+        from: Default::default(),
+    };
+    std::fs::write(
+        &events,
+        event_line(&started) + &event_line(&epoch_event(1, 0.97)),
+    )
+    .unwrap();
+    let tmux = Tmux::start("classgen-attach", work.path(), "attach");
+    let screen = tmux.wait_text("epoch 1: test 97.00%");
+    assert!(
+        screen.contains(run.name()) && screen.contains("attached"),
+        "{screen}"
+    );
+    // The other process writes its next epoch, in two pieces.
+    let line = event_line(&epoch_event(2, 0.98));
+    let (head, tail) = line.split_at(20);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .unwrap();
+    file.write_all(head.as_bytes()).unwrap();
+    file.flush().unwrap();
+    file.write_all(tail.as_bytes()).unwrap();
+    file.flush().unwrap();
+    tmux.wait_text("finished 2 epochs: test accuracy 98.00%");
+    // Watching is no job of this process: q quits at once.
+    tmux.literal("q");
+    tmux.wait_text("EXITED:0");
+    drop(run);
+}
