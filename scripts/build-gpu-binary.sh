@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v nvcc >/dev/null 2>&1; then
-  eval "$(scripts/cuda-toolchain.sh)"
+  cuda_env=$(scripts/cuda-toolchain.sh)
+  eval "$cuda_env"
 fi
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 export CARGO_TARGET_DIR=${CLASSGEN_CUDA_TARGET:-$HOME/.cache/classgen-cuda-target}
