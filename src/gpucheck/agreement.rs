@@ -154,12 +154,14 @@ pub fn run(plan: &Plan, progress: &dyn Fn(&str)) -> anyhow::Result<Vec<Check>> {
     Ok(checks.into_inner())
 }
 
-/// Largest absolute difference over the largest CPU magnitude (or 1, if smaller).
+/// Largest absolute difference over the largest CPU magnitude.
 fn relative(name: String, cpu: &[f32], device: &[f32], tolerance: f64) -> Check {
-    let scale = cpu.iter().fold(1f32, |m, v| m.max(v.abs())) as f64;
+    let scale = cpu
+        .iter()
+        .fold(f64::MIN_POSITIVE, |m, v| m.max(f64::from(v.abs())));
     Check {
         name,
-        measure: "max abs diff / max(1, max abs CPU)",
+        measure: "max abs diff / max abs CPU",
         measured: max_abs_diff(cpu, device) / scale,
         tolerance,
     }

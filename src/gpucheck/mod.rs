@@ -8,11 +8,9 @@ pub mod agreement;
 pub mod figures;
 mod report;
 
-use candle_core::Device;
-use serde::Serialize;
-
 use crate::baselines::logreg::LogRegParams;
 use crate::data::{Dataset, Origin};
+use candle_core::Device;
 
 /// Weights and data order of every network in the checks.
 const SEED: u64 = 42;
@@ -56,7 +54,7 @@ impl<'a> Plan<'a> {
 }
 
 /// One agreement check: a difference between the CPU's and the device's results.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     pub name: String,
     /// What `measured` is.
@@ -73,7 +71,7 @@ impl Check {
 }
 
 /// One speed figure: seconds on the CPU and on the device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
     pub what: String,
     pub cpu_seconds: f64,
@@ -83,7 +81,7 @@ pub struct Figure {
 }
 
 /// Everything `classgen gpu-check` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Report {
     /// `cpu (16 threads)` and the device's own description.
     pub cpu: String,
