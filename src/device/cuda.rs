@@ -1,6 +1,6 @@
 //! Opening a CUDA device (the `cuda` feature): one kernel is run at once, and a failure is told
-//! in one line by [`super::diagnose`], from the driver's error code and what the driver can say
-//! about the machine.
+//! in one line by [`super::diagnose`], from the error code of the driver, cuBLAS or cuRAND and
+//! what the driver can say about the machine.
 
 use candle_core::cuda_backend::cudarc::driver::{result, sys, CudaContext, DriverError};
 use candle_core::cuda_backend::{CudaDevice, CudaError};
@@ -45,9 +45,8 @@ pub fn needed() -> Needed {
 
 /// The one-line error for `err`, raised opening or first using `cuda:ORDINAL`.
 fn failure(ordinal: usize, err: &candle_core::Error) -> anyhow::Error {
-    match driver_error(err) {
-        Some(e) => {
-            let code = format!("{:?}", e.0);
+    match status(err) {
+        Some(code) => {
             let line = diagnose::message(&code, ordinal, &probe(ordinal), &needed());
             anyhow::anyhow!("cannot open cuda:{ordinal}: {line}")
         }
@@ -64,11 +63,18 @@ fn innermost(err: &candle_core::Error) -> &candle_core::Error {
     }
 }
 
-/// The driver's error inside a candle error, if that is what it is.
-fn driver_error(err: &candle_core::Error) -> Option<DriverError> {
+/// The status name (`CUDA_ERROR_NO_DEVICE`, `CUBLAS_STATUS_NOT_INITIALIZED`) of the driver,
+/// cuBLAS or cuRAND error inside a candle error, if that is what it is.
+fn status(err: &candle_core::Error) -> Option<String> {
     match innermost(err) {
         candle_core::Error::Cuda(inner) => match inner.downcast_ref::<CudaError>()? {
-            CudaError::Cuda(e) | CudaError::Load { cuda: e, .. } => Some(*e),
+            CudaError::Cuda(DriverError(code))
+            | CudaError::Load {
+                cuda: DriverError(code),
+                ..
+            } => Some(format!("{code:?}")),
+            CudaError::Cublas(e) => Some(format!("{:?}", e.0)),
+            CudaError::Curand(e) => Some(format!("{:?}", e.0)),
             _ => None,
         },
         _ => None,

@@ -36,7 +36,9 @@ fn min_driver(cuda: u32) -> &'static str {
     }
 }
 
-/// Why `cuda:ORDINAL` cannot be used, given the driver's error `code` (`CUDA_ERROR_...`).
+/// Why `cuda:ORDINAL` cannot be used, given the error `code` of the driver (`CUDA_ERROR_...`),
+/// cuBLAS or cuRAND. A driver older than the build's CUDA explains any of them: candle's
+/// kernels are PTX that only a driver of that CUDA version or newer compiles.
 pub fn message(code: &str, ordinal: usize, found: &Found, needed: &Needed) -> String {
     let driver_needed = format!(
         "an NVIDIA driver for CUDA {} ({} or newer)",
@@ -54,7 +56,12 @@ pub fn message(code: &str, ordinal: usize, found: &Found, needed: &Needed) -> St
         .map_or(format!("cuda:{ordinal}"), |(name, (major, minor))| {
             format!("cuda:{ordinal} ({name}, compute capability {major}.{minor})")
         });
+    let too_old = found.driver.is_some_and(|v| v / 10 < needed.cuda / 10);
     match code {
+        _ if too_old => format!(
+            "the driver is too old: found {driver_found}, this classgen was built with CUDA {} and needs {driver_needed} ({code}); update the driver, or build classgen with the CUDA toolkit the driver supports",
+            version(needed.cuda)
+        ),
         "CUDA_ERROR_STUB_LIBRARY" => format!(
             "no NVIDIA driver: the libcuda.so.1 found is CUDA's stub library ({code}); needs {driver_needed} and a GPU, or use --device cpu"
         ),
@@ -72,7 +79,7 @@ pub fn message(code: &str, ordinal: usize, found: &Found, needed: &Needed) -> St
         "CUDA_ERROR_INSUFFICIENT_DRIVER"
         | "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"
         | "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE" => format!(
-            "the driver is too old: found {driver_found}, this classgen was built with CUDA {} and needs {driver_needed} ({code}); update the driver, or build classgen with the CUDA toolkit the driver supports",
+            "the driver does not run this classgen's CUDA {} code: found {driver_found}, needs {driver_needed} ({code})",
             version(needed.cuda)
         ),
         "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH" => format!(
@@ -136,6 +143,42 @@ mod tests {
                 "{m}"
             );
         }
+        // With the driver's version unknown, the code still says what is needed.
+        let m = message(
+            "CUDA_ERROR_UNSUPPORTED_PTX_VERSION",
+            0,
+            &Found::default(),
+            &needed(),
+        );
+        assert!(
+            m.starts_with("the driver does not run this classgen's CUDA 13.0 code"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn any_error_under_an_old_driver_is_the_old_driver() {
+        let found = Found {
+            driver: Some(12080),
+            devices: Some(1),
+            gpu: Some(("NVIDIA L4".into(), (8, 9))),
+        };
+        let m = message("CUBLAS_STATUS_NOT_INITIALIZED", 0, &found, &needed());
+        assert!(
+            m.starts_with("the driver is too old: found a driver for CUDA 12.8"),
+            "{m}"
+        );
+        assert!(m.contains("(CUBLAS_STATUS_NOT_INITIALIZED)"), "{m}");
+        // A driver newer than the build's is no reason.
+        let newer = Found {
+            driver: Some(13020),
+            ..found
+        };
+        let m = message("CUDA_ERROR_OUT_OF_MEMORY", 0, &newer, &needed());
+        assert!(
+            m.starts_with("cuda:0 (NVIDIA L4, compute capability 8.9) has no memory free"),
+            "{m}"
+        );
     }
 
     #[test]
