@@ -282,3 +282,57 @@ fn regression_zero_sized_dims_with_trailing_byte() {
     bytes.push(1);
     assert!(idx::parse(&bytes, 3, Path::new("r")).is_err());
 }
+
+/// A valid checkpoint.json of the tiny net, one epoch done.
+fn checkpoint_json() -> serde_json::Value {
+    use classgen::runs::checkpoint::CheckpointMeta;
+    use classgen::runs::DataIdentity;
+    let arch = ArchSpec::by_name("tiny", &[]).unwrap();
+    let data = DataIdentity::of(&classgen::data::source::load_sample().unwrap());
+    let mut meta = CheckpointMeta::fresh(&arch, data, &classgen::config::TrainConfig::default());
+    meta.generation = 2;
+    serde_json::to_value(&meta).unwrap()
+}
+
+/// The numeric fields of a checkpoint a tampered or damaged file could change.
+const CHECKPOINT_FIELDS: [&[&str]; 9] = [
+    &["recipe", "batch_size"],
+    &["recipe", "eval_batch"],
+    &["recipe", "epochs"],
+    &["recipe", "threads"],
+    &["progress", "position", "epoch"],
+    &["progress", "position", "batch"],
+    &["params"],
+    &["generation"],
+    &["arch", "dense"],
+];
+
+proptest! {
+    /// A checkpoint.json with any of its sizes changed to any number: read as it is, or refused
+    /// with the file named, never a panic or an allocation from the number.
+    #[test]
+    fn a_tampered_checkpoint_is_checked_like_config_input(
+        field in prop::sample::select(CHECKPOINT_FIELDS.to_vec()),
+        value in prop_oneof![0u64..10, any::<u64>()],
+        learning_rate in prop_oneof![Just(1e-3), any::<f64>()],
+    ) {
+        let mut json = checkpoint_json();
+        let mut slot = &mut json;
+        for key in field {
+            slot = slot.get_mut(*key).unwrap();
+        }
+        *slot = serde_json::json!(value);
+        json["recipe"]["learning_rate"] = serde_json::json!(learning_rate);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(classgen::runs::checkpoint::CHECKPOINT);
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        match classgen::runs::checkpoint::read_meta(dir.path()) {
+            Ok(meta) => {
+                prop_assert!(meta.recipe.batch_size <= MAX_BATCH && meta.recipe.batch_size > 0);
+                prop_assert!(meta.arch.params() <= MAX_PARAMS);
+                prop_assert!(meta.recipe.learning_rate > 0.0);
+            }
+            Err(e) => prop_assert!(e.to_string().contains("checkpoint.json"), "{}", e),
+        }
+    }
+}

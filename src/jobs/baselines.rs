@@ -10,11 +10,11 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::models::CnnModel;
-use super::{Job, JobEvent, Reporter};
+use super::{Job, JobEvent, Outcome, Reporter};
 use crate::baselines::{self, BaselineKind, BaselinesConfig};
 use crate::classifier::{accuracy, Classifier, Cnn};
 use crate::data::{Dataset, CLASSES};
-use crate::runs::{DataIdentity, ModelRef, Run, RunInfo, RunKind, RunState, RunStore};
+use crate::runs::{DataIdentity, ModelRef, Run, RunInfo, RunKind, RunStore};
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,25 +168,13 @@ pub fn spawn(
         cnn.check_data(&identity)?;
     }
     let model = plan.cnn.as_ref().map(CnnModel::model_ref);
-    let mut run = store
-        .create(RunKind::Baselines, identity, model)
-        .with_context(|| format!("creating a run directory under {}", store.root().display()))?;
-    let log = run.event_log()?;
-    let info = run.info().clone();
-    Ok(
-        Job::spawn("baselines", Some(log), cancel, move |reporter, cancel| {
-            let ended = score_all(&plan, &data, &run, reporter, cancel);
-            let state = match &ended {
-                Ok(r) if r.complete => RunState::Finished,
-                Ok(_) => RunState::Stopped { at: None },
-                Err(e) => RunState::Failed {
-                    message: format!("{e:#}"),
-                },
-            };
-            run.end(state)?;
-            ended
-        })?
-        .in_run(info),
+    super::spawn_in_new_run(
+        RunKind::Baselines,
+        store,
+        identity,
+        model,
+        cancel,
+        move |run, reporter, cancel| score_all(&plan, &data, run, reporter, cancel),
     )
 }
 
@@ -313,4 +301,10 @@ fn write_probs(run: &Run, model: &str, probs: &[f32]) -> anyhow::Result<()> {
     let bytes: Vec<u8> = probs.iter().flat_map(|p| p.to_le_bytes()).collect();
     run.write_file(&probs_file(model), &bytes)?;
     Ok(())
+}
+
+impl Outcome for BaselinesResult {
+    fn complete(&self) -> bool {
+        self.complete
+    }
 }

@@ -6,17 +6,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{fit_timed, latest, same_fit, saved_probs};
 use super::models::CnnModel;
-use super::{Job, JobEvent, Reporter};
+use super::{Job, JobEvent, Outcome, Reporter};
 use crate::analysis::confidence::{max_probs, report, ConfidenceReport};
 use crate::baselines::{BaselineKind, BaselinesConfig};
 use crate::classifier::{predictions, Classifier, Cnn};
 use crate::data::{Dataset, CLASSES};
-use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunState, RunStore};
+use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 
 /// A model the confidence analysis can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -167,29 +166,13 @@ pub fn spawn(
         cnn.check_data(&identity)?;
     }
     let reuse = latest(store, &identity);
-    let mut run = store
-        .create(
-            RunKind::Confidence,
-            identity,
-            plan.cnn.as_ref().map(CnnModel::model_ref),
-        )
-        .with_context(|| format!("creating a run directory under {}", store.root().display()))?;
-    let log = run.event_log()?;
-    let info = run.info().clone();
-    Ok(
-        Job::spawn("confidence", Some(log), cancel, move |reporter, cancel| {
-            let ended = analyse(&plan, &data, reuse, &run, reporter, cancel);
-            let state = match &ended {
-                Ok(r) if r.complete => RunState::Finished,
-                Ok(_) => RunState::Stopped { at: None },
-                Err(e) => RunState::Failed {
-                    message: format!("{e:#}"),
-                },
-            };
-            run.end(state)?;
-            ended
-        })?
-        .in_run(info),
+    super::spawn_in_new_run(
+        RunKind::Confidence,
+        store,
+        identity,
+        plan.cnn.as_ref().map(CnnModel::model_ref),
+        cancel,
+        move |run, reporter, cancel| analyse(&plan, &data, reuse, run, reporter, cancel),
     )
 }
 
@@ -272,6 +255,12 @@ fn analyse(
     result.complete = true;
     run.write_result(&result)?;
     Ok(result)
+}
+
+impl Outcome for ConfidenceResult {
+    fn complete(&self) -> bool {
+        self.complete
+    }
 }
 
 #[cfg(test)]

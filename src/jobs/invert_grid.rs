@@ -6,15 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::invert::{InvertModel, Method, SnapshotSettings};
-use super::{Job, JobEvent, Reporter};
+use super::{Job, JobEvent, Outcome, Reporter};
 use crate::data::{Dataset, CLASSES};
 use crate::inversion::grid::{self, Cell, Summary};
 use crate::inversion::{start, Inverter, Start, StartImage};
-use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunState, RunStore};
+use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 use crate::snapshot;
 
 /// One method's grid.
@@ -124,29 +123,13 @@ pub fn spawn(
     store: &RunStore,
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<Job<GridEvent, GridResult>> {
-    let mut run = store
-        .create(
-            RunKind::InvertGrid,
-            DataIdentity::of(&data),
-            plan.model.model_ref(),
-        )
-        .with_context(|| format!("creating a run directory under {}", store.root().display()))?;
-    let log = run.event_log()?;
-    let info = run.info().clone();
-    Ok(
-        Job::spawn("invert-grid", Some(log), cancel, move |reporter, cancel| {
-            let ended = run_grid(&plan, &data, &run, reporter, cancel);
-            let state = match &ended {
-                Ok(r) if r.complete => RunState::Finished,
-                Ok(_) => RunState::Stopped { at: None },
-                Err(e) => RunState::Failed {
-                    message: format!("{e:#}"),
-                },
-            };
-            run.end(state)?;
-            ended
-        })?
-        .in_run(info),
+    super::spawn_in_new_run(
+        RunKind::InvertGrid,
+        store,
+        DataIdentity::of(&data),
+        plan.model.model_ref(),
+        cancel,
+        move |run, reporter, cancel| run_grid(&plan, &data, run, reporter, cancel),
     )
 }
 
@@ -229,3 +212,9 @@ fn run_grid(
 #[derive(Debug, thiserror::Error)]
 #[error("cancelled")]
 pub struct Cancelled;
+
+impl Outcome for GridResult {
+    fn complete(&self) -> bool {
+        self.complete
+    }
+}

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::runs::{EventLog, RunInfo};
+use crate::runs::{DataIdentity, EventLog, ModelRef, Run, RunInfo, RunKind, RunState, RunStore};
 
 /// An event a job reports.
 pub trait JobEvent: Serialize + Send + 'static {
@@ -180,6 +180,50 @@ impl<E, R> Job<E, R> {
             .join()
             .map_err(|_| anyhow::anyhow!("the job's thread panicked"))?
     }
+}
+
+/// A job's result that says whether the job got to its end (or was cancelled on the way).
+pub trait Outcome {
+    fn complete(&self) -> bool;
+}
+
+/// Starts `work` as a job of `kind` in a new run under `store`, on data `data` with model
+/// `model`: its events go to the run's log, and its end is recorded in the run (finished,
+/// stopped when the result is not complete, or failed with the error).
+pub fn spawn_in_new_run<E, R, F>(
+    kind: RunKind,
+    store: &RunStore,
+    data: DataIdentity,
+    model: Option<ModelRef>,
+    cancel: Arc<AtomicBool>,
+    work: F,
+) -> anyhow::Result<Job<E, R>>
+where
+    E: JobEvent,
+    R: Outcome + Send + 'static,
+    F: FnOnce(&Run, &Reporter<E>, &AtomicBool) -> anyhow::Result<R> + Send + 'static,
+{
+    let mut run = store.create(kind, data, model).map_err(|e| {
+        anyhow::anyhow!(
+            "creating a run directory under {}: {e}",
+            store.root().display()
+        )
+    })?;
+    let log = run.event_log()?;
+    let info = run.info().clone();
+    let job = Job::spawn(kind.name(), Some(log), cancel, move |reporter, cancel| {
+        let ended = work(&run, reporter, cancel);
+        let state = match &ended {
+            Ok(r) if r.complete() => RunState::Finished,
+            Ok(_) => RunState::Stopped { at: None },
+            Err(e) => RunState::Failed {
+                message: format!("{e:#}"),
+            },
+        };
+        run.end(state)?;
+        ended
+    })?;
+    Ok(job.in_run(info))
 }
 
 #[cfg(test)]

@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::invert::{InvertModel, SnapshotSettings};
 use super::invert_grid::{grid_rows, Cancelled};
 use super::models::CnnModel;
-use super::{Job, JobEvent, Reporter};
+use super::{Job, JobEvent, Outcome, Reporter};
 use crate::baselines::BaselinesConfig;
 use crate::config::{InvertConfig, PrototypeConfig};
 use crate::data::Dataset;
@@ -126,25 +125,13 @@ pub fn spawn(
     if let Some(judge) = &plan.judge {
         judge.check_data(&identity)?;
     }
-    let mut run = store
-        .create(RunKind::Prototypes, identity, Some(plan.cnn.model_ref()))
-        .with_context(|| format!("creating a run directory under {}", store.root().display()))?;
-    let log = run.event_log()?;
-    let info = run.info().clone();
-    Ok(
-        Job::spawn("prototypes", Some(log), cancel, move |reporter, cancel| {
-            let ended = study(&plan, &data, &run, reporter, cancel);
-            let state = match &ended {
-                Ok(r) if r.complete => RunState::Finished,
-                Ok(_) => RunState::Stopped { at: None },
-                Err(e) => RunState::Failed {
-                    message: format!("{e:#}"),
-                },
-            };
-            run.end(state)?;
-            ended
-        })?
-        .in_run(info),
+    super::spawn_in_new_run(
+        RunKind::Prototypes,
+        store,
+        identity,
+        Some(plan.cnn.model_ref()),
+        cancel,
+        move |run, reporter, cancel| study(&plan, &data, run, reporter, cancel),
     )
 }
 
@@ -250,4 +237,10 @@ fn study(
     result.complete = true;
     run.write_result(&result)?;
     Ok(result)
+}
+
+impl Outcome for PrototypesResult {
+    fn complete(&self) -> bool {
+        self.complete
+    }
 }

@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::baselines::fit_timed;
 use super::models::CnnModel;
-use super::{Job, JobEvent, Reporter};
+use super::{Job, JobEvent, Outcome, Reporter};
 use crate::analysis::robustness::{add_noise, attack, AttackKind, AttackResult, AttackSettings};
 use crate::baselines::{BaselineKind, BaselinesConfig};
 use crate::classifier::{accuracy, Classifier, Cnn};
 use crate::config::RobustnessConfig;
 use crate::data::Dataset;
-use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunState, RunStore};
+use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 
 /// Accuracy of one model at one noise level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,29 +92,13 @@ pub fn spawn(
     if let Some(cnn) = &plan.cnn {
         cnn.check_data(&identity)?;
     }
-    let mut run = store
-        .create(
-            RunKind::Robustness,
-            identity,
-            plan.cnn.as_ref().map(CnnModel::model_ref),
-        )
-        .with_context(|| format!("creating a run directory under {}", store.root().display()))?;
-    let log = run.event_log()?;
-    let info = run.info().clone();
-    Ok(
-        Job::spawn("robustness", Some(log), cancel, move |reporter, cancel| {
-            let ended = measure(&plan, &data, &run, reporter, cancel);
-            let state = match &ended {
-                Ok(r) if r.complete => RunState::Finished,
-                Ok(_) => RunState::Stopped { at: None },
-                Err(e) => RunState::Failed {
-                    message: format!("{e:#}"),
-                },
-            };
-            run.end(state)?;
-            ended
-        })?
-        .in_run(info),
+    super::spawn_in_new_run(
+        RunKind::Robustness,
+        store,
+        identity,
+        plan.cnn.as_ref().map(CnnModel::model_ref),
+        cancel,
+        move |run, reporter, cancel| measure(&plan, &data, run, reporter, cancel),
     )
 }
 
@@ -234,4 +218,10 @@ fn measure(
     result.complete = true;
     run.write_result(&result)?;
     Ok(result)
+}
+
+impl Outcome for RobustnessResult {
+    fn complete(&self) -> bool {
+        self.complete
+    }
 }

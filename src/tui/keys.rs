@@ -491,6 +491,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_key_table_lists_every_binding() {
+        let readme = include_str!("../../README.md");
+        for b in BINDINGS {
+            let scope = match b.scope {
+                Scope::Global => "everywhere",
+                Scope::Tab(t) => t.title(),
+            };
+            let keys: Vec<String> = b.keys.iter().map(Key::label).collect();
+            let row = format!("| {scope} | `{}` | {} |", keys.join(" / "), b.help);
+            assert!(readme.contains(&row), "README.md lacks the key row {row}");
+        }
+    }
+
+    #[test]
     fn keys_parse_from_config_text() {
         assert_eq!(parse_key("a"), Ok(ch('a')));
         assert_eq!(parse_key("A"), Ok(ch('A')));

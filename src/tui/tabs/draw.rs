@@ -6,10 +6,10 @@
 //! preprocessing as an image file.
 
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::{Constraint, Direction, Layout, Rect};
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Stylize};
 use ratatui::text::Line;
-use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::inversion::{open_image, SourceKind};
@@ -21,6 +21,7 @@ use crate::tui::app::{App, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::Command;
 use crate::tui::widgets::halfblock::HalfBlockImage;
+use crate::tui::widgets::probabilities::ProbabilityBars;
 
 /// The Draw tab's state.
 #[derive(Debug, Clone)]
@@ -255,22 +256,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Layout::vertical([Constraint::Length(CLASSES as u16 + 2), Constraint::Min(0)]).areas(right);
     let names = app.dataset_kind.class_names();
     let probs = tab.probs.unwrap_or([0.0; CLASSES]);
-    let bars: Vec<Bar> = probs
-        .iter()
-        .enumerate()
-        .map(|(c, &p)| {
-            let style = if c == tab.target {
-                Style::default().fg(Color::Yellow)
-            } else {
-                Style::default().fg(Color::Cyan)
-            };
-            Bar::default()
-                .label(Line::raw(names[c].chars().take(5).collect::<String>()))
-                .value((p.clamp(0.0, 1.0) * 1000.0).round() as u64)
-                .text_value(format!("{p:.2}"))
-                .style(style)
-        })
-        .collect();
     let title = match (&app.active, tab.probs) {
         (None, _) => " p(class): no active CNN (Runs tab) ".to_string(),
         (Some(_), None) => " p(class): draw a digit ".to_string(),
@@ -282,13 +267,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         }
     };
     frame.render_widget(
-        BarChart::default()
-            .direction(Direction::Horizontal)
-            .block(ratatui::widgets::Block::bordered().title(title))
-            .bar_width(1)
-            .bar_gap(0)
-            .max(1000)
-            .data(BarGroup::default().bars(&bars)),
+        ProbabilityBars {
+            probs,
+            names,
+            target: tab.target,
+            title,
+        },
         probs_area,
     );
     let k = |a| key(app, Tab::Draw, a);

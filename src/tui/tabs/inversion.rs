@@ -3,11 +3,11 @@
 //! terminal has room); the ten class probabilities (of the source before the first step); p(target)
 //! or all ten probabilities over the steps as a braille chart; the settings and their keys.
 
-use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
 use super::{block, key};
@@ -24,6 +24,7 @@ use crate::tui::app::{App, Overlay, Prompt, PromptPurpose, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::Command;
 use crate::tui::widgets::halfblock::HalfBlockImage;
+use crate::tui::widgets::probabilities::ProbabilityBars;
 
 /// Most steps kept in the probability histories.
 pub const MAX_HISTORY: usize = 4000;
@@ -754,31 +755,13 @@ fn probabilities(frame: &mut Frame, area: Rect, app: &App) {
         (None, Some((_, _, p))) => (*p, " p(class) of the source ".to_string()),
         (None, None) => ([0.0; CLASSES], " p(class) ".to_string()),
     };
-    let bars: Vec<Bar> = probs
-        .iter()
-        .enumerate()
-        .map(|(c, &p)| {
-            let label: String = names[c].chars().take(5).collect();
-            let style = if c == inv.options.target {
-                Style::default().fg(Color::Yellow)
-            } else {
-                Style::default().fg(Color::Cyan)
-            };
-            Bar::default()
-                .label(Line::raw(label))
-                .value((p.clamp(0.0, 1.0) * 1000.0).round() as u64)
-                .text_value(format!("{p:.2}"))
-                .style(style)
-        })
-        .collect();
     frame.render_widget(
-        BarChart::default()
-            .direction(Direction::Horizontal)
-            .block(ratatui::widgets::Block::bordered().title(title))
-            .bar_width(1)
-            .bar_gap(0)
-            .max(1000)
-            .data(BarGroup::default().bars(&bars)),
+        ProbabilityBars {
+            probs,
+            names,
+            target: inv.options.target,
+            title,
+        },
         area,
     );
 }

@@ -1,3 +1,4 @@
 //! Widgets the dashboard draws with.
 
 pub mod halfblock;
+pub mod probabilities;
