@@ -1,5 +1,10 @@
 //! Compute devices: `cpu`, `cuda` or `cuda:N` (the latter two need the `cuda` cargo feature).
 
+#[cfg(feature = "cuda")]
+mod cuda;
+#[cfg(any(feature = "cuda", test))]
+mod diagnose;
+
 use candle_core::Device;
 
 /// A parsed device name.
@@ -30,15 +35,26 @@ pub fn open(name: &str) -> anyhow::Result<Device> {
     }
 }
 
+/// One line about a device for reports: the CPU's threads, a GPU's model, compute capability,
+/// memory and driver.
+pub fn describe(device: &Device) -> String {
+    match device {
+        Device::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(gpu) => cuda::describe(gpu),
+        other => format!("{:?}", other.location()),
+    }
+}
+
 #[cfg(feature = "cuda")]
 fn open_cuda(ordinal: usize) -> anyhow::Result<Device> {
-    Device::new_cuda(ordinal).map_err(|e| anyhow::anyhow!("cannot open cuda:{ordinal}: {e}"))
+    cuda::open(ordinal)
 }
 
 #[cfg(not(feature = "cuda"))]
 fn open_cuda(_ordinal: usize) -> anyhow::Result<Device> {
     anyhow::bail!(
-        "this classgen was built without CUDA: rebuild with `cargo build --release --features cuda` (needs the CUDA toolkit), or use --device cpu"
+        "this classgen was built without CUDA: rebuild with `cargo build --release --features cuda` (with the CUDA toolkit, or after scripts/cuda-toolchain.sh where there is none), or use --device cpu"
     )
 }
 

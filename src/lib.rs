@@ -6,6 +6,7 @@
 //! - `config`: the typed `config.toml`;
 //! - `runs`: the run store (run directories, data identity, checkpoints, result files);
 //! - `jobs`: every long job on its own thread, with typed events and results;
+//! - `gpucheck`: CPU-vs-GPU agreement and speed (`classgen gpu-check`);
 //! - `text`: charts and table cells shared by the two consumers;
 //! - `tui` (here) and the binary's `cli`: the dashboard and the headless commands.
 
@@ -17,6 +18,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod fsutil;
+pub mod gpucheck;
 pub mod inversion;
 pub mod jobs;
 pub mod limits;

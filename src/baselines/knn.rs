@@ -126,12 +126,7 @@ impl KnnIndex {
 
     /// Class vote shares of one query's neighbours: each of the `k` votes weighs `1/k`.
     pub fn vote_shares(&self, neighbours: &[(u32, f32)], k: usize) -> [f32; CLASSES] {
-        let mut shares = [0f32; CLASSES];
-        for &(j, _) in neighbours {
-            shares[usize::from(self.labels[j as usize])] += 1.0;
-        }
-        shares.iter_mut().for_each(|s| *s /= k.max(1) as f32);
-        shares
+        vote_shares(&self.labels, neighbours, k)
     }
 
     /// Vote shares of the `k` nearest neighbours of each u8 image, 10 per image.
@@ -254,6 +249,17 @@ impl KnnIndex {
             Query::Scaled(q) => squared_distance(q, t),
         }
     }
+}
+
+/// Class vote shares of one query's neighbours (indices into `labels`): each of the `k` votes
+/// weighs `1/k`.
+pub fn vote_shares(labels: &[u8], neighbours: &[(u32, f32)], k: usize) -> [f32; CLASSES] {
+    let mut shares = [0f32; CLASSES];
+    for &(j, _) in neighbours {
+        shares[usize::from(labels[j as usize])] += 1.0;
+    }
+    shares.iter_mut().for_each(|s| *s /= k.max(1) as f32);
+    shares
 }
 
 /// One query: u8 pixels, or any values on the 0..=255 scale.

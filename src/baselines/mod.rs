@@ -2,7 +2,9 @@
 
 pub mod forest;
 pub mod knn;
+pub mod knn_device;
 pub mod logreg;
+pub mod logreg_device;
 mod settings;
 pub mod svm;
 pub mod tree;

@@ -6,6 +6,7 @@ mod baselines;
 mod confidence;
 pub mod console;
 mod eval;
+mod gpu_check;
 mod invert;
 mod predict;
 mod robustness;
@@ -84,6 +85,9 @@ enum Command {
     /// Open the dashboard on a run another process trains (follows its events.jsonl live; a
     /// finished run is replayed).
     Attach(AttachArgs),
+    /// Compare a GPU with the CPU (a `cuda` build): agreement of every device path, then speed,
+    /// as one Markdown report.
+    GpuCheck(gpu_check::GpuCheckArgs),
 }
 
 /// Flags of `classgen attach`.
@@ -266,6 +270,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Robustness(args)) => robustness::run(args, &mut config),
         Some(Command::Runs(args)) => runs::run(args, &config),
         Some(Command::Attach(args)) => classgen::tui::attach(&config, args.run.as_deref()),
+        Some(Command::GpuCheck(args)) => gpu_check::run(args),
         None => {
             cli.dashboard.data.apply(&mut config);
             config.validate()?;
