@@ -29,6 +29,7 @@ mod sparse;
 mod step;
 #[cfg(test)]
 mod tests;
+mod winograd;
 mod workspace;
 
 use std::collections::HashMap;
@@ -85,6 +86,8 @@ struct Param {
     v: Vec<f32>,
     g: Vec<f32>,
     t: Vec<f32>,
+    /// For conv weights computed by Winograd's method, their transform (else empty).
+    u: Vec<f32>,
 }
 
 /// The parameters in the [`Network`]'s variable order.
@@ -176,6 +179,7 @@ impl Engine {
                 v: Vec::new(),
                 g: Vec::new(),
                 t: Vec::new(),
+                u: Vec::new(),
             });
         }
         if params.len() != lens.len() {
@@ -194,6 +198,9 @@ impl Engine {
             };
             if g.pool && needed && sparse::fits(g) {
                 params[plan.conv_tensor(l)].t = vec![0.0; g.patch() * g.f];
+            }
+            if workspace::winograd_block(g, mode) {
+                params[plan.conv_tensor(l)].u = vec![0.0; winograd::weights_len(g)];
             }
         }
         let capacity = images.clamp(1, CHUNK);
@@ -218,16 +225,19 @@ impl Engine {
                 epsilon: 1e-7,
             },
         };
-        engine.transpose_weights();
+        engine.prepare_weights();
         Ok(engine)
     }
 
-    /// Refreshes the transposed copies of the weights that have one.
-    fn transpose_weights(&mut self) {
+    /// Refreshes the transposed and transformed copies of the weights that have them.
+    fn prepare_weights(&mut self) {
         for (l, g) in self.plan.convs.iter().enumerate() {
             let p = &mut self.params[2 * l];
             if !p.t.is_empty() {
                 sparse::transpose(&p.w, g.patch(), g.f, &mut p.t);
+            }
+            if !p.u.is_empty() {
+                winograd::transform_weights(g, &p.w, &mut p.u);
             }
         }
     }

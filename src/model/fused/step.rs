@@ -45,7 +45,7 @@ impl Engine {
         if n == 0 {
             return Ok((0.0, 0));
         }
-        self.transpose_weights();
+        self.prepare_weights();
         let per = self.chunks[0].capacity();
         let used = n.div_ceil(per);
         let scale = 1.0 / n as f32;

@@ -39,6 +39,10 @@ fn odd_specs() -> Vec<ArchSpec> {
         spec("c", vec![kconv(2, 3, false), kconv(3, 4, true)], Some(7)),
         // No convolution at all: a two-layer perceptron.
         spec("d", vec![], Some(5)),
+        // 8+ channels into 3x3 blocks (Winograd forward): pooled with the sparse backward
+        // (28 -> 24 -> 12 -> 10 -> 5), then unpooled on an odd side (13 -> 11) with the dense one.
+        spec("e", vec![kconv(8, 5, true), kconv(9, 3, true)], Some(6)),
+        spec("f", vec![kconv(8, 3, true), kconv(6, 3, false)], None),
     ]
 }
 

@@ -5,8 +5,8 @@ use super::kernels::{
     add_bias, bias_relu_pool, col2im, column_sums, im2col, relu_mask, softmax_xent, unpool,
 };
 use super::plan::Plan;
-use super::sparse;
 use super::Params;
+use super::{sparse, winograd};
 use crate::data::{CLASSES, PIXELS};
 
 /// What a workspace is for, and so which buffers it holds.
@@ -41,6 +41,10 @@ struct ConvBufs {
     gwt: Vec<f32>,
     /// The non-zero gradients of one image (sparse blocks with gradients).
     lists: sparse::Lists,
+    /// Winograd blocks: images per product, transformed tiles and products.
+    wino_images: usize,
+    wino_v: Vec<f32>,
+    wino_m: Vec<f32>,
     /// This chunk's share of the weight and bias gradients (training).
     gw: Vec<f32>,
     gb: Vec<f32>,
@@ -64,6 +68,8 @@ pub(super) struct Workspace {
     dense: Vec<DenseBufs>,
     /// Gradient with respect to the input pixels ([`Mode::InputGradient`]).
     pub gin: Vec<f32>,
+    /// Zeros as long as the widest block input's channels (Winograd padding).
+    zeros: Vec<f32>,
     /// Images in the chunk last run.
     pub n: usize,
     /// Summed loss and number of correct predictions of the chunk last run with labels.
@@ -79,28 +85,39 @@ impl Workspace {
         let convs = plan
             .convs
             .iter()
-            .map(|g| ConvBufs {
-                cols: vec![
-                    0.0;
-                    if sparse_block(g) { 1 } else { capacity } * g.positions() * g.patch()
-                ],
-                z: vec![0.0; capacity * g.z_len()],
-                pooled: sized(g.pool, capacity * g.act_len()),
-                arg: if g.pool && grads {
-                    vec![0; capacity * g.act_len()]
-                } else {
-                    Vec::new()
-                },
-                gact: sized(grads, capacity * g.act_len()),
-                gz: sized(grads && g.pool && !sparse_block(g), capacity * g.z_len()),
-                gwt: sized(train && sparse_block(g), g.patch() * g.f),
-                lists: if grads && sparse_block(g) {
-                    sparse::Lists::new(g)
-                } else {
-                    sparse::Lists::default()
-                },
-                gw: sized(train, g.patch() * g.f),
-                gb: sized(train, g.f),
+            .map(|g| {
+                let wino = winograd_block(g, mode);
+                let (wino_images, v, m) = winograd::group(g, capacity);
+                // Patches are kept for the dense weight gradient only; the sparse one reads the
+                // input, and Winograd blocks make none.
+                let cols = match (wino, sparse_block(g)) {
+                    (true, true) => 0,
+                    (false, true) => g.positions() * g.patch(),
+                    _ => capacity * g.positions() * g.patch(),
+                };
+                ConvBufs {
+                    cols: vec![0.0; cols],
+                    wino_images,
+                    wino_v: sized(wino, v),
+                    wino_m: sized(wino, m),
+                    z: vec![0.0; capacity * g.z_len()],
+                    pooled: sized(g.pool, capacity * g.act_len()),
+                    arg: if g.pool && grads {
+                        vec![0; capacity * g.act_len()]
+                    } else {
+                        Vec::new()
+                    },
+                    gact: sized(grads, capacity * g.act_len()),
+                    gz: sized(grads && g.pool && !sparse_block(g), capacity * g.z_len()),
+                    gwt: sized(train && sparse_block(g), g.patch() * g.f),
+                    lists: if grads && sparse_block(g) {
+                        sparse::Lists::new(g)
+                    } else {
+                        sparse::Lists::default()
+                    },
+                    gw: sized(train, g.patch() * g.f),
+                    gb: sized(train, g.f),
+                }
             })
             .collect();
         let dense = plan
@@ -117,6 +134,7 @@ impl Workspace {
             convs,
             dense,
             gin: sized(mode == Mode::InputGradient, capacity * PIXELS),
+            zeros: vec![0.0; plan.convs.iter().map(|g| g.c).max().unwrap_or(0)],
             n: 0,
             loss: 0.0,
             correct: 0,
@@ -184,18 +202,34 @@ impl Workspace {
             };
             let b = &mut rest[0];
             let t = plan.conv_tensor(l);
-            let w = View::new(&params[t].w, g.patch(), g.f);
-            // Image by image when the patches need not be kept: they stay in cache.
-            let per = if sparse_block(g) { 1 } else { n.max(1) };
-            let rows = per * g.positions();
-            let cols = &mut b.cols[..rows * g.patch()];
-            for (x, z) in input
-                .chunks(per * g.in_len())
-                .zip(b.z.chunks_mut(per * g.z_len()))
-                .take(n.div_ceil(per))
-            {
-                im2col(g, x, per, cols);
-                gemm(z, View::new(cols, rows, g.patch()), w, false);
+            if winograd_block(g, self.mode) {
+                let (v, m) = (&mut b.wino_v, &mut b.wino_m);
+                let z = &mut b.z[..n * g.z_len()];
+                winograd::forward(
+                    g,
+                    &params[t].u,
+                    input,
+                    n,
+                    b.wino_images,
+                    &self.zeros,
+                    v,
+                    m,
+                    z,
+                );
+            } else {
+                let w = View::new(&params[t].w, g.patch(), g.f);
+                // Image by image when the patches need not be kept: they stay in cache.
+                let per = if sparse_block(g) { 1 } else { n.max(1) };
+                let rows = per * g.positions();
+                let cols = &mut b.cols[..rows * g.patch()];
+                for (x, z) in input
+                    .chunks(per * g.in_len())
+                    .zip(b.z.chunks_mut(per * g.z_len()))
+                    .take(n.div_ceil(per))
+                {
+                    im2col(g, x, per, cols);
+                    gemm(z, View::new(cols, rows, g.patch()), w, false);
+                }
             }
             let z = &mut b.z[..n * g.z_len()];
             if g.pool {
@@ -339,4 +373,10 @@ impl Workspace {
 /// Whether block `g`'s backward uses the sparse kernels (pooling, patches long enough).
 fn sparse_block(g: &super::plan::ConvGeom) -> bool {
     g.pool && sparse::fits(g)
+}
+
+/// Whether block `g`'s forward pass is Winograd's: when it fits, and the patches are not
+/// needed for a dense weight gradient.
+pub(super) fn winograd_block(g: &super::plan::ConvGeom, mode: Mode) -> bool {
+    winograd::fits(g) && (sparse_block(g) || mode != Mode::Train)
 }
