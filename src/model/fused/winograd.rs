@@ -31,6 +31,11 @@ pub(super) fn group(g: &ConvGeom, capacity: usize) -> (usize, usize, usize) {
     (images, 16 * rows * g.c, 16 * rows * g.f)
 }
 
+/// Length of the transforms' scratch.
+pub(super) fn tmp_len(g: &ConvGeom) -> usize {
+    16 * g.c.max(g.f)
+}
+
 /// Length of the transformed weights `U` (`[16, c, f]`).
 pub(super) fn weights_len(g: &ConvGeom) -> usize {
     16 * g.c * g.f
@@ -60,14 +65,57 @@ multiversion! {
     }
 }
 
+/// `out = a - b`, element by element.
+#[inline(always)]
+fn sub(out: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = a - b;
+    }
+}
+
+/// `out = a + b`, element by element.
+#[inline(always)]
+fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = a + b;
+    }
+}
+
+/// `out = a + b + c`, element by element.
+#[inline(always)]
+fn add3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = a + b + c;
+    }
+}
+
+/// `out = a - b - c`, element by element.
+#[inline(always)]
+fn sub3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32]) {
+    for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = a - b - c;
+    }
+}
+
 multiversion! {
     /// `v = Bt d B` for every tile and channel of `n` images `x`: tile `t` of image `i` is row
     /// `i * tiles + t` of each of the 16 matrices `v[xi]` (`[rows, c]`, one after another).
-    fn transform_input(g: &ConvGeom, x: &[f32], n: usize, rows: usize, zeros: &[f32], v: &mut [f32]) {
+    /// `tmp` holds 16 channel vectors.
+    fn transform_input(
+        g: &ConvGeom,
+        x: &[f32],
+        n: usize,
+        rows: usize,
+        zeros: &[f32],
+        tmp: &mut [f32],
+        v: &mut [f32],
+    ) {
         let (ty, tx) = tiles(g);
         let (h, w, c) = (g.h, g.w, g.c);
         let mut parts = v.chunks_exact_mut(rows * c);
         let mut outs: [&mut [f32]; 16] = std::array::from_fn(|_| parts.next().unwrap_or(&mut []));
+        let mut tparts = tmp.chunks_exact_mut(c);
+        let t: [&mut [f32]; 16] = std::array::from_fn(|_| tparts.next().unwrap_or(&mut []));
         let zeros = &zeros[..c];
         for i in 0..n {
             let img = &x[i * g.in_len()..(i + 1) * g.in_len()];
@@ -83,21 +131,22 @@ multiversion! {
                     };
                     let d: [[&[f32]; 4]; 4] =
                         std::array::from_fn(|r| std::array::from_fn(|s| pixel(r, s)));
+                    // Bt d: t[r * 4 + s] is row r, column s.
+                    for s in 0..4 {
+                        sub(t[s], d[0][s], d[2][s]);
+                        add(t[4 + s], d[1][s], d[2][s]);
+                        sub(t[8 + s], d[2][s], d[1][s]);
+                        sub(t[12 + s], d[1][s], d[3][s]);
+                    }
+                    // (Bt d) B, row by row.
                     let row = (i * ty + a) * tx + b;
                     let o = outs.each_mut().map(|m| &mut m[row * c..(row + 1) * c]);
-                    for ch in 0..c {
-                        let e = |r: usize, s: usize| d[r][s][ch];
-                        // Bt d, column by column: t[s] is column s.
-                        let t: [[f32; 4]; 4] = std::array::from_fn(|s| {
-                            [e(0, s) - e(2, s), e(1, s) + e(2, s), e(2, s) - e(1, s), e(1, s) - e(3, s)]
-                        });
-                        // (Bt d) B, row by row.
-                        for r in 0..4 {
-                            o[r * 4][ch] = t[0][r] - t[2][r];
-                            o[r * 4 + 1][ch] = t[1][r] + t[2][r];
-                            o[r * 4 + 2][ch] = t[2][r] - t[1][r];
-                            o[r * 4 + 3][ch] = t[1][r] - t[3][r];
-                        }
+                    for r in 0..4 {
+                        let [t0, t1, t2, t3] = [0, 1, 2, 3].map(|s| &*t[r * 4 + s]);
+                        sub(o[r * 4], t0, t2);
+                        add(o[r * 4 + 1], t1, t2);
+                        sub(o[r * 4 + 2], t2, t1);
+                        sub(o[r * 4 + 3], t1, t3);
                     }
                 }
             }
@@ -108,34 +157,35 @@ multiversion! {
 multiversion! {
     /// `z = At m A` for every tile and filter of `n` images: the convolution outputs
     /// (`[oh, ow, f]` per image) from the 16 products `m[xi]` (`[rows, f]`, one after another).
-    fn transform_output(g: &ConvGeom, m: &[f32], n: usize, rows: usize, z: &mut [f32]) {
+    /// `tmp` holds 8 filter vectors.
+    fn transform_output(g: &ConvGeom, m: &[f32], n: usize, rows: usize, tmp: &mut [f32], z: &mut [f32]) {
         let (ty, tx) = tiles(g);
         let (oh, ow) = g.out();
         let f = g.f;
+        let mut tparts = tmp.chunks_exact_mut(f);
+        let t: [&mut [f32]; 8] = std::array::from_fn(|_| tparts.next().unwrap_or(&mut []));
         for i in 0..n {
             let zi = &mut z[i * g.z_len()..(i + 1) * g.z_len()];
             for a in 0..ty {
                 for b in 0..tx {
                     let row = (i * ty + a) * tx + b;
-                    let mm: [&[f32]; 16] =
+                    let e: [&[f32]; 16] =
                         std::array::from_fn(|xi| &m[(xi * rows + row) * f..(xi * rows + row + 1) * f]);
-                    for (r, s) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                        let (y, x) = (2 * a + r, 2 * b + s);
-                        if y >= oh || x >= ow {
+                    // At M: two rows of four.
+                    for s in 0..4 {
+                        add3(t[s], e[s], e[4 + s], e[8 + s]);
+                        sub3(t[4 + s], e[4 + s], e[8 + s], e[12 + s]);
+                    }
+                    for r in 0..2 {
+                        let y = 2 * a + r;
+                        if y >= oh {
                             continue;
                         }
-                        let out = &mut zi[(y * ow + x) * f..(y * ow + x + 1) * f];
-                        for (o, value) in out.iter_mut().enumerate() {
-                            let e = |r: usize, s: usize| mm[r * 4 + s][o];
-                            // Row r of At M, then column s of (At M) A.
-                            let row = |s: usize| match r {
-                                0 => e(0, s) + e(1, s) + e(2, s),
-                                _ => e(1, s) - e(2, s) - e(3, s),
-                            };
-                            *value = match s {
-                                0 => row(0) + row(1) + row(2),
-                                _ => row(1) - row(2) - row(3),
-                            };
+                        let [t0, t1, t2, t3] = [0, 1, 2, 3].map(|s| &*t[r * 4 + s]);
+                        let at = (y * ow + 2 * b) * f;
+                        add3(&mut zi[at..at + f], t0, t1, t2);
+                        if 2 * b + 1 < ow {
+                            sub3(&mut zi[at + f..at + 2 * f], t1, t2, t3);
                         }
                     }
                 }
@@ -145,7 +195,8 @@ multiversion! {
 }
 
 /// The convolution outputs `z` (no bias) of the `n` images `x`, with the transformed weights
-/// `u`, in groups of `group(g, _).0` images through the buffers `v` and `m`.
+/// `u`, in groups of `per` images through the buffers `v` and `m` (see `group`) and `tmp`
+/// (see `tmp_len`).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward(
     g: &ConvGeom,
@@ -154,6 +205,7 @@ pub(super) fn forward(
     n: usize,
     per: usize,
     zeros: &[f32],
+    tmp: &mut [f32],
     v: &mut [f32],
     m: &mut [f32],
     z: &mut [f32],
@@ -165,14 +217,14 @@ pub(super) fn forward(
         let k = per.min(n - done);
         let rows = k * ty * tx;
         let x = &x[done * g.in_len()..(done + k) * g.in_len()];
-        transform_input(g, x, k, rows, zeros, v);
+        transform_input(g, x, k, rows, zeros, tmp, v);
         for xi in 0..16 {
             let vx = View::new(&v[xi * rows * c..(xi + 1) * rows * c], rows, c);
             let ux = View::new(&u[xi * c * f..(xi + 1) * c * f], c, f);
             gemm(&mut m[xi * rows * f..(xi + 1) * rows * f], vx, ux, false);
         }
         let z = &mut z[done * g.z_len()..(done + k) * g.z_len()];
-        transform_output(g, m, k, rows, z);
+        transform_output(g, m, k, rows, tmp, z);
         done += k;
     }
 }
@@ -211,7 +263,8 @@ mod tests {
             let (per, vl, ml) = group(&g, 2);
             let (mut v, mut m) = (vec![0.0; vl], vec![0.0; ml]);
             let mut z = vec![7.0; rows * f];
-            forward(&g, &u, &x, n, per, &vec![0.0; c], &mut v, &mut m, &mut z);
+            let (zeros, mut tmp) = (vec![0.0; c], vec![0.0; tmp_len(&g)]);
+            forward(&g, &u, &x, n, per, &zeros, &mut tmp, &mut v, &mut m, &mut z);
             for (i, (a, b)) in z.iter().zip(&want).enumerate() {
                 assert!(
                     (a - b).abs() < 1e-4 * (1.0 + b.abs()),

@@ -68,8 +68,10 @@ pub(super) struct Workspace {
     dense: Vec<DenseBufs>,
     /// Gradient with respect to the input pixels ([`Mode::InputGradient`]).
     pub gin: Vec<f32>,
-    /// Zeros as long as the widest block input's channels (Winograd padding).
+    /// Zeros as long as the widest block input's channels (Winograd padding), and the
+    /// Winograd transforms' scratch.
     zeros: Vec<f32>,
+    wino_tmp: Vec<f32>,
     /// Images in the chunk last run.
     pub n: usize,
     /// Summed loss and number of correct predictions of the chunk last run with labels.
@@ -135,6 +137,7 @@ impl Workspace {
             dense,
             gin: sized(mode == Mode::InputGradient, capacity * PIXELS),
             zeros: vec![0.0; plan.convs.iter().map(|g| g.c).max().unwrap_or(0)],
+            wino_tmp: vec![0.0; plan.convs.iter().map(winograd::tmp_len).max().unwrap_or(0)],
             n: 0,
             loss: 0.0,
             correct: 0,
@@ -205,17 +208,8 @@ impl Workspace {
             if winograd_block(g, self.mode) {
                 let (v, m) = (&mut b.wino_v, &mut b.wino_m);
                 let z = &mut b.z[..n * g.z_len()];
-                winograd::forward(
-                    g,
-                    &params[t].u,
-                    input,
-                    n,
-                    b.wino_images,
-                    &self.zeros,
-                    v,
-                    m,
-                    z,
-                );
+                let (u, per, tmp) = (&params[t].u, b.wino_images, &mut self.wino_tmp);
+                winograd::forward(g, u, input, n, per, &self.zeros, tmp, v, m, z);
             } else {
                 let w = View::new(&params[t].w, g.patch(), g.f);
                 // Image by image when the patches need not be kept: they stay in cache.
