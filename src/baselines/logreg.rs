@@ -36,7 +36,7 @@ pub struct LogRegParams {
 }
 
 /// Pixels to f32 in [0,1].
-fn features(pixels: &[u8]) -> Vec<f32> {
+pub(super) fn features(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&p| p as f32 / 255.0).collect()
 }
 

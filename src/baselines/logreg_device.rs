@@ -33,8 +33,11 @@ impl DeviceLogReg {
         image_count(pixels)?;
         let mut probs = Vec::with_capacity(pixels.len() / PIXELS * CLASSES);
         for chunk in pixels.chunks(BATCH * PIXELS) {
-            let x: Vec<f32> = chunk.iter().map(|&p| p as f32 / 255.0).collect();
-            let x = Tensor::from_vec(x, (chunk.len() / PIXELS, PIXELS), self.weights.device())?;
+            let x = Tensor::from_vec(
+                super::logreg::features(chunk),
+                (chunk.len() / PIXELS, PIXELS),
+                self.weights.device(),
+            )?;
             let logits = x.matmul(&self.weights)?.broadcast_add(&self.bias)?;
             let p = candle_nn::ops::softmax_last_dim(&logits)?;
             probs.extend(p.flatten_all()?.to_vec1::<f32>()?);

@@ -12,7 +12,7 @@ use classgen::jobs::robustness::{self as job, RobustnessEvent, RobustnessPlan, R
 use classgen::runs::RunStore;
 use classgen::text::charts;
 use classgen::text::format;
-use classgen::text::results::{noise_axes, noise_models, noise_series};
+use classgen::text::results::{self, noise_axes, noise_models, noise_series};
 
 use super::console::{self, note, out};
 use super::{DataArgs, NeedCnn};
@@ -201,22 +201,7 @@ fn report(result: &RobustnessResult) -> Vec<String> {
         "Attacks on the CNN {cnn} (L-inf; first {} test images; PGD {} steps of {}, random start)",
         result.attack_images, result.pgd_steps, result.pgd_step_size
     ));
-    let rows: Vec<Vec<String>> = result
-        .attacks
-        .iter()
-        .map(|a| {
-            vec![
-                a.attack.name().to_string(),
-                if a.targeted { "targeted" } else { "untargeted" }.to_string(),
-                a.epsilon.to_string(),
-                format::percent(a.clean_accuracy),
-                format::percent(a.accuracy),
-                format::percent(a.success_rate),
-                format!("{:.3}", a.mean_l2),
-                format!("{:.3}", a.mean_linf),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = result.attacks.iter().map(results::attack_cells).collect();
     out.extend(format::table(
         &[
             "attack",

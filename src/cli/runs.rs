@@ -55,9 +55,7 @@ pub fn run(args: RunsArgs, config: &Config) -> anyhow::Result<()> {
         out!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = classgen::runs::now();
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {

@@ -161,9 +161,7 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
         }
     };
     let job = job::spawn(plan, data, &store, console::cancel_flag())?;
-    if let Some(run) = job.run() {
-        note!("run: {}", run.dir.display());
-    }
+    super::announce(job.run());
     let mut printer = Printer::new();
     for event in job.events().iter() {
         printer.show(&event);

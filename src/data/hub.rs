@@ -274,13 +274,18 @@ fn png_and_label(row: &Row) -> Result<(Vec<u8>, u8), String> {
 /// before decoding).
 fn decode_png(png: &[u8]) -> Result<Vec<u8>, String> {
     let not_png = |e: image::ImageError| format!("not a PNG image: {e}");
-    let reader =
-        || image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
-    let (width, height) = reader().into_dimensions().map_err(not_png)?;
+    let decoder =
+        image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png)
+            .into_decoder()
+            .map_err(not_png)?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
     if (width, height) != (SIDE as u32, SIDE as u32) {
         return Err(format!("image is {width}x{height}, expected {SIDE}x{SIDE}"));
     }
-    let pixels = reader().decode().map_err(not_png)?.into_luma8().into_raw();
+    let pixels = image::DynamicImage::from_decoder(decoder)
+        .map_err(not_png)?
+        .into_luma8()
+        .into_raw();
     debug_assert_eq!(pixels.len(), PIXELS);
     Ok(pixels)
 }

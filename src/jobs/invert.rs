@@ -648,9 +648,10 @@ impl Worker {
                 let stopped = current.active.stop_reason();
                 if current.trajectory.len() < MAX_TRAJECTORY {
                     current.trajectory.push(frame.pixels.clone());
-                    let mut light = frame.clone();
-                    light.pixels = Vec::new();
-                    current.frames.push(light);
+                    current.frames.push(Frame {
+                        pixels: Vec::new(),
+                        ..frame
+                    });
                 }
                 reporter.emit(InvEvent::Frame { id: self.id, frame });
                 if let Some(reason) = stopped {

@@ -8,7 +8,7 @@ use candle_core::Device;
 
 use crate::model::Network;
 use crate::runs::checkpoint::{self, CheckpointMeta};
-use crate::runs::{DataIdentity, ModelRef, RunInfo, RunKind, RunState, RunStore};
+use crate::runs::{DataIdentity, ModelRef, RunInfo, RunKind};
 
 /// A trained CNN, loaded, with the run it comes from.
 #[derive(Clone)]
@@ -95,28 +95,4 @@ impl CnnModel {
             )
         }))
     }
-}
-
-/// Loads the CNN `name` (a path or a run name) or, without one, the newest finished training
-/// run on the same data as `data`. Also returns a notice about unfinished runs or other sizes.
-pub fn choose_cnn(
-    store: &RunStore,
-    name: Option<&str>,
-    data: &DataIdentity,
-    device: &Device,
-) -> anyhow::Result<(CnnModel, Option<String>)> {
-    let info = match name {
-        Some(name) => store.find(name)?,
-        None => store.newest_finished_cnn(data)?,
-    };
-    let model = CnnModel::load(info, device)?;
-    let mut notice = model.check_data(data)?;
-    if name.is_some() && model.run.state() != RunState::Finished {
-        let unfinished = format!("note: {} is {}", model.run.name, model.run.state());
-        notice = Some(match notice {
-            Some(n) => format!("{n}; {unfinished}"),
-            None => unfinished,
-        });
-    }
-    Ok((model, notice))
 }

@@ -11,6 +11,6 @@ mod store;
 pub use identity::{DataIdentity, DataSource};
 pub use log::{EventLog, EventTail, EVENTS};
 pub use store::{
-    read_json, CnnSummary, ModelRef, Run, RunError, RunInfo, RunKind, RunRecord, RunState,
+    now, read_json, CnnSummary, ModelRef, Run, RunError, RunInfo, RunKind, RunRecord, RunState,
     RunStore, RECORD, RESULT,
 };

@@ -265,19 +265,6 @@ impl RunInfo {
         text.push_str(&format!(", {}, {})", self.record.data, self.state()));
         text
     }
-
-    /// This training run as the model of another job.
-    pub fn model_ref(&self) -> Option<ModelRef> {
-        let cnn = self.record.cnn.as_ref()?;
-        Some(ModelRef {
-            run: self.name.clone(),
-            dir: self.dir.clone(),
-            arch: cnn.arch.clone(),
-            seed: cnn.seed,
-            epochs: cnn.epochs,
-            test_accuracy: cnn.test_accuracy,
-        })
-    }
 }
 
 /// A run this process writes: its directory, held locked, and its record.
@@ -339,8 +326,8 @@ impl Run {
     }
 }
 
-/// Seconds since the Unix epoch.
-fn now() -> u64 {
+/// Seconds since the Unix epoch (the clock of run ages).
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

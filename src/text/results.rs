@@ -4,6 +4,8 @@ use ratatui::style::Color;
 use ratatui::widgets::{Chart, GraphType};
 
 use super::charts::{self, AxisSpec, Series};
+use super::format;
+use crate::analysis::robustness::AttackResult;
 use crate::jobs::confidence::ModelConfidence;
 use crate::jobs::robustness::RobustnessResult;
 
@@ -128,4 +130,19 @@ pub fn reliability_chart<'a>(m: &ModelConfidence, series: &'a [Series]) -> Chart
             labels: ["0", "50", "100"].map(String::from).to_vec(),
         },
     )
+}
+
+/// The cells of one attack's row: attack, kind, epsilon, clean accuracy, accuracy, success,
+/// mean L2 and mean L-inf distance.
+pub fn attack_cells(a: &AttackResult) -> Vec<String> {
+    vec![
+        a.attack.name().to_string(),
+        if a.targeted { "targeted" } else { "untargeted" }.to_string(),
+        a.epsilon.to_string(),
+        format::percent(a.clean_accuracy),
+        format::percent(a.accuracy),
+        format::percent(a.success_rate),
+        format!("{:.3}", a.mean_l2),
+        format!("{:.3}", a.mean_linf),
+    ]
 }

@@ -196,7 +196,7 @@ impl Engine {
                 Mode::InputGradient => true,
                 Mode::Train => l > 0,
             };
-            if g.pool && needed && sparse::fits(g) {
+            if needed && workspace::sparse_block(g) {
                 params[plan.conv_tensor(l)].t = vec![0.0; g.patch() * g.f];
             }
             if workspace::winograd_block(g, mode) {
@@ -232,7 +232,7 @@ impl Engine {
     /// Refreshes the transposed and transformed copies of the weights that have them.
     fn prepare_weights(&mut self) {
         for (l, g) in self.plan.convs.iter().enumerate() {
-            let p = &mut self.params[2 * l];
+            let p = &mut self.params[self.plan.conv_tensor(l)];
             if !p.t.is_empty() {
                 sparse::transpose(&p.w, g.patch(), g.f, &mut p.t);
             }

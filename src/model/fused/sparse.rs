@@ -6,7 +6,7 @@
 //! gradient gathers patch rows, the input gradient scatters weight rows straight into the
 //! images (im2col's adjoint folded in). A quarter of the multiply-adds of the dense products.
 
-use super::kernels::NO_ARGMAX;
+use super::kernels::{corner, NO_ARGMAX};
 use super::plan::ConvGeom;
 use super::simd::multiversion;
 
@@ -56,7 +56,7 @@ impl Lists {
                 let w = py * pw + px;
                 let (qs, ds) = (&arg[w * f..(w + 1) * f], &gact[w * f..(w + 1) * f]);
                 // Input offsets of the patches at the four corners (and a dummy).
-                let at = |q: usize| (((2 * py + q / 2) * g.w + 2 * px + q % 2) * c) as u32;
+                let at = |q: u8| (corner(py, px, q, g.w) * c) as u32;
                 let corners = [at(0), at(1), at(2), at(3), 0];
                 for (ch, (&q, &d)) in qs.iter().zip(ds).enumerate() {
                     // Written unconditionally, kept only if the window has a gradient.

@@ -365,7 +365,7 @@ impl Workspace {
 }
 
 /// Whether block `g`'s backward uses the sparse kernels (pooling, patches long enough).
-fn sparse_block(g: &super::plan::ConvGeom) -> bool {
+pub(super) fn sparse_block(g: &super::plan::ConvGeom) -> bool {
     g.pool && sparse::fits(g)
 }
 

@@ -173,7 +173,6 @@ pub fn on_event(app: &mut App, event: ConfidenceEvent) {
 
 /// A confidence job started writing `run`.
 pub fn on_started(app: &mut App, run: RunInfo) {
-    app.confidence.result = None;
     app.messages.info(format!("confidence in {}", run.name));
     app.confidence.result = Some((
         Some(run.clone()),
@@ -256,8 +255,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 fn overview(frame: &mut Frame, area: Rect, app: &App, m: &ModelConfidence) {
     let tab = &app.confidence;
-    let models = tab.result.as_ref().map_or(0, |(_, r)| r.models.len());
-    let table_height = (models as u16 + 3).min(area.height / 2);
+    let table_height = (tab.models() as u16 + 3).min(area.height / 2);
     let [charts, table_area] =
         Layout::vertical([Constraint::Min(8), Constraint::Length(table_height)]).areas(area);
     let second = tab

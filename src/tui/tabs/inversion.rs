@@ -10,7 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
-use super::{block, key};
+use super::{block, key, step_cursor};
 use crate::config::{Config, KnnInvertConfig};
 use crate::data::{CLASSES, PIXELS, SIDE};
 use crate::inversion::{
@@ -137,11 +137,6 @@ impl InversionTab {
         self.frame = None;
         self.history.clear();
         self.stopped = None;
-    }
-
-    /// The active model changed: the inversion starts again from its source.
-    pub fn model_changed(&mut self) {
-        self.clear();
     }
 
     /// The source for the screen: `test:17`, `noise:3`, `blank`, `file seven.png`.
@@ -294,12 +289,12 @@ fn browse(app: &mut App, delta: isize) -> Option<Command> {
     let inv = &mut app.inversion;
     match inv.source {
         SourceKind::Test => {
-            let n = app.dataset()?.test.len() as isize;
+            let n = app.dataset()?.test.len();
             if n == 0 {
                 return None;
             }
             let inv = &mut app.inversion;
-            inv.image = (inv.image as isize + delta).rem_euclid(n) as usize;
+            inv.image = step_cursor(inv.image, delta, n);
         }
         SourceKind::Noise => inv.noise_seed = inv.noise_seed.wrapping_add_signed(delta as i64),
         _ => {

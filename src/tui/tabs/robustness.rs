@@ -12,7 +12,7 @@ use super::{block, key, placeholder, JobState};
 use crate::config::Config;
 use crate::jobs::robustness::{RobustnessEvent, RobustnessResult};
 use crate::runs::RunInfo;
-use crate::text::{charts, format, results};
+use crate::text::{charts, results};
 use crate::tui::app::{App, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::{Command, JobKind};
@@ -27,9 +27,8 @@ pub struct RobustnessTab {
     pub result: Option<(Option<RunInfo>, RobustnessResult)>,
     /// Test images the attacks use.
     pub attack_images: usize,
-    /// Noise scores and attacks planned, and done, in the job in flight.
+    /// Noise scores and attacks planned in the job in flight.
     pub planned: (usize, usize),
-    pub done: (usize, usize),
 }
 
 impl RobustnessTab {
@@ -40,7 +39,6 @@ impl RobustnessTab {
             result: None,
             attack_images: config.robustness.attack_images,
             planned: (0, 0),
-            done: (0, 0),
         }
     }
 
@@ -64,7 +62,6 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
             let tab = &mut app.robustness;
             tab.job = JobState::Starting;
             tab.result = None;
-            tab.done = (0, 0);
             let images = tab.attack_images;
             app.messages.info(format!(
                 "robustness: noise on every model, then FGSM and PGD on {images} test images..."
@@ -103,14 +100,8 @@ pub fn on_event(app: &mut App, event: RobustnessEvent) {
         RobustnessEvent::Fitting { model, .. } => {
             app.messages.info(format!("robustness: fitting {model}..."))
         }
-        RobustnessEvent::Noise(row) => {
-            tab.done.0 += 1;
-            result.noise.push(row);
-        }
-        RobustnessEvent::Attack(a) => {
-            tab.done.1 += 1;
-            result.attacks.push(a);
-        }
+        RobustnessEvent::Noise(row) => result.noise.push(row),
+        RobustnessEvent::Attack(a) => result.attacks.push(a),
         RobustnessEvent::Notice { message } => app.messages.info(message),
     }
 }
@@ -162,9 +153,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let k = |a| key(app, Tab::Robustness, a);
     let [body, hint] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
     let progress = if tab.busy() {
+        let done = tab
+            .result
+            .as_ref()
+            .map_or((0, 0), |(_, r)| (r.noise.len(), r.attacks.len()));
         format!(
             "  {}/{} noise, {}/{} attacks",
-            tab.done.0, tab.planned.0, tab.done.1, tab.planned.1
+            done.0, tab.planned.0, done.1, tab.planned.1
         )
     } else {
         String::new()
@@ -234,17 +229,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             Style::default()
         };
-        Row::new(vec![
-            a.attack.name().to_string(),
-            if a.targeted { "targeted" } else { "untargeted" }.to_string(),
-            a.epsilon.to_string(),
-            format::percent(a.clean_accuracy),
-            format::percent(a.accuracy),
-            format::percent(a.success_rate),
-            format!("{:.3}", a.mean_l2),
-            format!("{:.3}", a.mean_linf),
-        ])
-        .style(style)
+        Row::new(results::attack_cells(a)).style(style)
     });
     let header = Row::new([
         "attack", "kind", "eps", "clean", "accuracy", "success", "mean L2", "L-inf",

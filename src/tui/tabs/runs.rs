@@ -78,7 +78,8 @@ pub fn activate(app: &mut App, run: RunInfo) -> Vec<Command> {
     }
     let dir = run.dir.clone();
     app.active = Some(run);
-    app.inversion.model_changed();
+    // A new model: the inversion starts again from its source.
+    app.inversion.clear();
     vec![Command::LoadHistory(dir), Command::LoadSaved]
 }
 
@@ -133,13 +134,6 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
-/// Seconds since the Unix epoch.
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Draws the Runs tab into `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let tab = &app.runs;
@@ -159,7 +153,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let now = now();
+    let now = crate::runs::now();
     let wide = area.width >= 110;
     let rows = tab.list.iter().map(|r| {
         let rec = &r.record;
