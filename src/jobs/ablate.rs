@@ -139,13 +139,13 @@ pub fn spawn(
     Ok(
         Job::spawn("ablate", Some(log), cancel, move |reporter, cancel| {
             let ended = run_study(&plan, &data, &run, reporter, cancel);
-            let state = match &ended {
-                Ok((_, true)) => RunState::Finished,
-                Ok((_, false)) => RunState::Stopped { at: None },
-                Err(e) => RunState::Failed {
-                    message: format!("{e:#}"),
-                },
-            };
+            let state = super::ended_state(&ended, |(_, complete)| {
+                if *complete {
+                    RunState::Finished
+                } else {
+                    RunState::Stopped { at: None }
+                }
+            });
             let recorded = run.end(state);
             let (result, _) = ended?;
             recorded?;

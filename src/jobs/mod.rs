@@ -213,17 +213,26 @@ where
     let info = run.info().clone();
     let job = Job::spawn(kind.name(), Some(log), cancel, move |reporter, cancel| {
         let ended = work(&run, reporter, cancel);
-        let state = match &ended {
-            Ok(r) if r.complete() => RunState::Finished,
-            Ok(_) => RunState::Stopped { at: None },
-            Err(e) => RunState::Failed {
-                message: format!("{e:#}"),
-            },
-        };
-        run.end(state)?;
+        run.end(ended_state(&ended, |r| {
+            if r.complete() {
+                RunState::Finished
+            } else {
+                RunState::Stopped { at: None }
+            }
+        }))?;
         ended
     })?;
     Ok(job.in_run(info))
+}
+
+/// The state a run ends in: `ok` of its result, or failed with the error's whole chain.
+fn ended_state<T>(ended: &anyhow::Result<T>, ok: impl FnOnce(&T) -> RunState) -> RunState {
+    match ended {
+        Ok(r) => ok(r),
+        Err(e) => RunState::Failed {
+            message: format!("{e:#}"),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -145,13 +145,10 @@ pub fn spawn(
                 reporter.notice(message);
             }
             let ended = run_training(&mut run, net, adam, meta, &data, reporter, cancel);
-            let state = match &ended {
-                Ok((Outcome::Finished, _)) => RunState::Finished,
-                Ok((Outcome::Cancelled(at), _)) => RunState::Stopped { at: Some(*at) },
-                Err(e) => RunState::Failed {
-                    message: format!("{e:#}"),
-                },
-            };
+            let state = super::ended_state(&ended, |(outcome, _)| match outcome {
+                Outcome::Finished => RunState::Finished,
+                Outcome::Cancelled(at) => RunState::Stopped { at: Some(*at) },
+            });
             let recorded = run.end(state);
             let (outcome, meta) = ended?;
             recorded?;

@@ -197,25 +197,25 @@ pub fn on_ended(app: &mut App, result: Result<BaselinesResult, String>) -> Vec<C
     let tab = &mut app.baselines;
     tab.job = JobState::Idle;
     tab.steps.clear();
-    match result {
-        Ok(r) => {
-            let run = tab.result.take().and_then(|(run, _)| run);
+    super::job_ended(
+        &mut tab.result,
+        &mut app.messages,
+        "baselines",
+        result,
+        |r| {
             let best = r
                 .rows
                 .iter()
                 .max_by(|a, b| a.accuracy.total_cmp(&b.accuracy))
                 .map(|b| format!("best {} at {}", b.model, format::percent(b.accuracy)));
-            app.messages.info(format!(
+            format!(
                 "baselines {}: {} models{}",
                 if r.complete { "done" } else { "stopped" },
                 r.rows.len(),
                 best.map_or(String::new(), |b| format!(", {b}"))
-            ));
-            tab.result = Some((run, r));
-        }
-        Err(e) => app.messages.error(format!("baselines failed: {e}")),
-    }
-    vec![Command::RefreshRuns]
+            )
+        },
+    )
 }
 
 /// Draws the Baselines tab into `area`.

@@ -192,19 +192,19 @@ pub fn on_ended(app: &mut App, result: Result<ConfidenceResult, String>) -> Vec<
     let tab = &mut app.confidence;
     tab.job = JobState::Idle;
     tab.computing = None;
-    match result {
-        Ok(r) => {
-            let run = tab.result.take().and_then(|(run, _)| run);
-            app.messages.info(format!(
+    super::job_ended(
+        &mut tab.result,
+        &mut app.messages,
+        "confidence",
+        result,
+        |r| {
+            format!(
                 "confidence {} for {} models",
                 if r.complete { "done" } else { "stopped" },
                 r.models.len()
-            ));
-            tab.result = Some((run, r));
-        }
-        Err(e) => app.messages.error(format!("confidence failed: {e}")),
-    }
-    vec![Command::RefreshRuns]
+            )
+        },
+    )
 }
 
 /// Draws the Confidence tab into `area`.

@@ -14,6 +14,9 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::app::{App, Tab};
 use super::keys::Action;
+use super::messages::Messages;
+use super::msg::Command;
+use crate::runs::RunInfo;
 
 /// Where a tab's job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,6 +97,27 @@ pub fn step_cursor(cursor: usize, delta: isize, len: usize) -> usize {
     } else {
         (cursor as isize + delta).rem_euclid(len as isize) as usize
     }
+}
+
+/// A tab's job ended: its result replaces the one shown (keeping the run it was written in) and
+/// `summary` of it goes to the messages, or the failure does as `<name> failed: ...`; the runs
+/// are listed again.
+pub fn job_ended<R>(
+    shown: &mut Option<(Option<RunInfo>, R)>,
+    messages: &mut Messages,
+    name: &str,
+    result: Result<R, String>,
+    summary: impl FnOnce(&R) -> String,
+) -> Vec<Command> {
+    match result {
+        Ok(r) => {
+            let run = shown.take().and_then(|(run, _)| run);
+            messages.info(summary(&r));
+            *shown = Some((run, r));
+        }
+        Err(e) => messages.error(format!("{name} failed: {e}")),
+    }
+    vec![Command::RefreshRuns]
 }
 
 #[cfg(test)]

@@ -131,20 +131,20 @@ pub fn on_started(app: &mut App, run: RunInfo) {
 pub fn on_ended(app: &mut App, result: Result<RobustnessResult, String>) -> Vec<Command> {
     let tab = &mut app.robustness;
     tab.job = JobState::Idle;
-    match result {
-        Ok(r) => {
-            let run = tab.result.take().and_then(|(run, _)| run);
-            app.messages.info(format!(
+    super::job_ended(
+        &mut tab.result,
+        &mut app.messages,
+        "robustness",
+        result,
+        |r| {
+            format!(
                 "robustness {}: {} noise scores, {} attacks",
                 if r.complete { "done" } else { "stopped" },
                 r.noise.len(),
                 r.attacks.len()
-            ));
-            tab.result = Some((run, r));
-        }
-        Err(e) => app.messages.error(format!("robustness failed: {e}")),
-    }
-    vec![Command::RefreshRuns]
+            )
+        },
+    )
 }
 
 /// Draws the Robustness tab into `area`.
