@@ -7,7 +7,7 @@ use classgen::baselines::BaselineKind;
 use classgen::config::Config;
 use classgen::jobs::baselines::{self as job, BaselinesEvent, BaselinesPlan, Row};
 use classgen::runs::RunStore;
-use classgen::text::format;
+use classgen::text::{format, results};
 
 use super::console::{self, note, out};
 use super::{DataArgs, NeedCnn};
@@ -84,19 +84,7 @@ pub fn run(args: BaselinesArgs, config: &mut Config) -> anyhow::Result<()> {
 
 /// The table of rows: model, accuracy, fit and predict seconds, size, note.
 pub fn table(rows: &[Row]) -> Vec<String> {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.model.clone(),
-                format::percent(r.accuracy),
-                format::seconds(r.fit_seconds),
-                format::seconds(Some(r.predict_seconds)),
-                format::bytes(r.size_bytes),
-                r.note.clone(),
-            ]
-        })
-        .collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(results::baseline_cells).collect();
     format::table(
         &["model", "accuracy", "fit s", "predict s", "size", "note"],
         &cells,

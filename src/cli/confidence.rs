@@ -123,19 +123,7 @@ pub fn histogram(m: &ModelConfidence, log: bool) -> Vec<String> {
 
 /// The table: accuracy, quantiles, share above 0.999, ECE, mean m(x) of right and wrong.
 pub fn table(models: &[ModelConfidence]) -> Vec<String> {
-    let rows: Vec<Vec<String>> = models
-        .iter()
-        .map(|m| {
-            let r = &m.report;
-            let mut row = vec![m.label.clone(), format::percent(r.accuracy)];
-            row.extend(r.all.quantiles.iter().map(|(_, v)| format!("{v:.4}")));
-            row.push(format::percent(r.all.above_0999));
-            row.push(format!("{:.4}", r.ece));
-            row.push(format!("{:.4}", r.correct.mean_confidence));
-            row.push(format!("{:.4}", r.wrong.mean_confidence));
-            row
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = models.iter().map(results::confidence_cells).collect();
     format::table(
         &[
             "model", "accuracy", "Q.05", "Q.10", "Q.25", "Q.50", "Q.75", ">0.999", "ECE",

@@ -6,6 +6,7 @@ use ratatui::widgets::{Chart, GraphType};
 use super::charts::{self, AxisSpec, Series};
 use super::format;
 use crate::analysis::robustness::AttackResult;
+use crate::jobs::baselines::Row;
 use crate::jobs::confidence::ModelConfidence;
 use crate::jobs::robustness::RobustnessResult;
 
@@ -144,5 +145,30 @@ pub fn attack_cells(a: &AttackResult) -> Vec<String> {
         format::percent(a.success_rate),
         format!("{:.3}", a.mean_l2),
         format!("{:.3}", a.mean_linf),
+    ]
+}
+
+/// The cells of one model's confidence row: model, accuracy, the quantiles of m(x), share
+/// above 0.999, ECE, mean m(x) of right and of wrong answers.
+pub fn confidence_cells(m: &ModelConfidence) -> Vec<String> {
+    let r = &m.report;
+    let mut cells = vec![m.label.clone(), format::percent(r.accuracy)];
+    cells.extend(r.all.quantiles.iter().map(|(_, v)| format!("{v:.4}")));
+    cells.push(format::percent(r.all.above_0999));
+    cells.push(format!("{:.4}", r.ece));
+    cells.push(format!("{:.4}", r.correct.mean_confidence));
+    cells.push(format!("{:.4}", r.wrong.mean_confidence));
+    cells
+}
+
+/// The cells of one baseline's row: model, accuracy, fit and predict seconds, size, note.
+pub fn baseline_cells(r: &Row) -> Vec<String> {
+    vec![
+        r.model.clone(),
+        format::percent(r.accuracy),
+        format::seconds(r.fit_seconds),
+        format::seconds(Some(r.predict_seconds)),
+        format::bytes(r.size_bytes),
+        r.note.clone(),
     ]
 }

@@ -15,7 +15,7 @@ use crate::baselines::BaselineKind;
 use crate::config::Config;
 use crate::jobs::baselines::{BaselinesEvent, BaselinesResult, Row as ResultRow};
 use crate::runs::RunInfo;
-use crate::text::format;
+use crate::text::{format, results};
 use crate::tui::app::{App, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::{Command, JobKind};
@@ -280,22 +280,26 @@ fn table(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 Style::default()
             };
-            let accuracy = Cell::from(format::percent(r.accuracy)).style(if r.accuracy == best {
+            let accuracy_style = if r.accuracy == best {
                 Style::default()
                     .fg(Color::Green)
                     .add_modifier(Modifier::BOLD)
             } else {
                 Style::default()
-            });
-            Row::new(vec![
-                Cell::from(r.model.clone()),
-                accuracy,
-                Cell::from(format::seconds(r.fit_seconds)),
-                Cell::from(format::seconds(Some(r.predict_seconds))),
-                Cell::from(format::bytes(r.size_bytes)),
-                Cell::from(r.note.clone()),
-            ])
-            .style(style)
+            };
+            // The accuracy (cell 1) of the best model stands out.
+            let cells = results::baseline_cells(r)
+                .into_iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    let cell = Cell::from(text);
+                    if i == 1 {
+                        cell.style(accuracy_style)
+                    } else {
+                        cell
+                    }
+                });
+            Row::new(cells).style(style)
         })
         .collect();
     for (model, step) in &tab.steps {

@@ -15,7 +15,7 @@ use crate::data::SIDE;
 use crate::jobs::confidence::{ConfidenceEvent, ConfidenceResult, ModelConfidence, ModelName};
 use crate::runs::RunInfo;
 use crate::text::charts::PALETTE;
-use crate::text::{format, results};
+use crate::text::results;
 use crate::tui::app::{App, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::{Command, JobKind};
@@ -296,13 +296,7 @@ fn summary_table(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let rows = result.models.iter().enumerate().map(|(i, m)| {
-        let r = &m.report;
-        let mut cells = vec![m.label.clone(), format::percent(r.accuracy)];
-        cells.extend(r.all.quantiles.iter().map(|(_, v)| format!("{v:.4}")));
-        cells.push(format::percent(r.all.above_0999));
-        cells.push(format!("{:.4}", r.ece));
-        cells.push(format!("{:.4}", r.correct.mean_confidence));
-        cells.push(format!("{:.4}", r.wrong.mean_confidence));
+        let cells = results::confidence_cells(m);
         let style = if i == tab.selected {
             Style::default()
                 .add_modifier(Modifier::BOLD)
