@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::baselines::BaselinesConfig;
 use crate::data::{DatasetKind, SourceKind};
 use crate::inversion::{GradientOptions, Objective, Regularisers, StepKind};
-use crate::limits::{self, check_max, check_range};
+use crate::limits::{self, check_max, check_positive, check_range};
 pub use crate::model::recipe::{Schedule, TrainConfig};
 use crate::model::ArchSpec;
 use crate::userfile::{self, ReadError};
@@ -323,11 +323,8 @@ impl RobustnessConfig {
                 format!("must be in (0, 1], found {e}"),
             );
         }
-        if !(self.pgd_step_size.is_finite() && self.pgd_step_size > 0.0) {
-            return invalid(
-                "robustness.pgd_step_size",
-                format!("must be a positive number, found {}", self.pgd_step_size),
-            );
+        if let Err(message) = check_positive(self.pgd_step_size) {
+            return invalid("robustness.pgd_step_size", message);
         }
         if let Err(message) = check_range(self.batch, limits::MAX_BATCH) {
             return invalid("robustness.batch", message);
@@ -441,17 +438,11 @@ impl Config {
                 format!("must be 0..=784, found {}", b.knn_pca_dims),
             );
         }
-        if !(b.logreg_c.is_finite() && b.logreg_c > 0.0) {
-            return invalid(
-                "baselines.logreg_c",
-                format!("must be a positive number, found {}", b.logreg_c),
-            );
+        if let Err(message) = check_positive(b.logreg_c) {
+            return invalid("baselines.logreg_c", message);
         }
-        if !(b.svm_c.is_finite() && b.svm_c > 0.0) {
-            return invalid(
-                "baselines.svm_c",
-                format!("must be a positive number, found {}", b.svm_c),
-            );
+        if let Err(message) = check_positive(b.svm_c) {
+            return invalid("baselines.svm_c", message);
         }
         let sizes = [
             (
@@ -525,11 +516,8 @@ impl TrainConfig {
         if let Err(message) = check_range(self.eval_batch, limits::MAX_EVAL_BATCH) {
             return invalid("train.eval_batch", message);
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return invalid(
-                "train.learning_rate",
-                format!("must be a positive number, found {}", self.learning_rate),
-            );
+        if let Err(message) = check_positive(self.learning_rate) {
+            return invalid("train.learning_rate", message);
         }
         if self.augment_shift > 8 {
             return invalid(
@@ -549,11 +537,8 @@ impl InvertConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
         let unit = |v: f32| v.is_finite() && v > 0.0 && v <= 1.0;
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return invalid(
-                "invert.lr",
-                format!("must be a positive number, found {}", self.lr),
-            );
+        if let Err(message) = check_positive(self.lr) {
+            return invalid("invert.lr", message);
         }
         if !unit(self.threshold) {
             return invalid(
@@ -617,11 +602,8 @@ impl InvertConfig {
             return invalid("invert.reg.blur_every", "must be at least 1".into());
         }
         let p = &self.prototype;
-        if !(p.lr.is_finite() && p.lr > 0.0) {
-            return invalid(
-                "invert.prototype.lr",
-                format!("must be a positive number, found {}", p.lr),
-            );
+        if let Err(message) = check_positive(p.lr) {
+            return invalid("invert.prototype.lr", message);
         }
         if !unit(p.threshold) {
             return invalid(
@@ -646,11 +628,8 @@ impl InvertConfig {
             );
         }
         let k = &self.knn;
-        if !(k.lr.is_finite() && k.lr > 0.0) {
-            return invalid(
-                "invert.knn.lr",
-                format!("must be a positive number, found {}", k.lr),
-            );
+        if let Err(message) = check_positive(k.lr) {
+            return invalid("invert.knn.lr", message);
         }
         if !unit(k.mask) {
             return invalid(

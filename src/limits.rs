@@ -8,6 +8,9 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 pub const MAX_IDX_BYTES: u64 = 1 << 30;
 /// A parquet file downloaded from the Hub: 1 GiB (MNIST's train file is about 16 MB).
 pub const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
+/// Largest image read, in pixels (64 megapixels, e.g. 8000x8000), checked from the header before
+/// anything is decoded.
+pub const MAX_PIXELS: u64 = 64_000_000;
 /// Rows of a downloaded parquet file (as many 28x28 images as fit in [`MAX_IDX_BYTES`]).
 pub const MAX_PARQUET_ROWS: u64 = MAX_IDX_BYTES / crate::data::PIXELS as u64;
 /// A `.safetensors` file (weights or Adam's moments of a [`MAX_PARAMS`] network fit): 1 GiB.
@@ -76,6 +79,16 @@ pub fn check_range(value: usize, max: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("must be 1..={max}, found {value}"))
+    }
+}
+
+/// Checks `value` is a finite number above 0.
+pub fn check_positive<T: Into<f64> + std::fmt::Display + Copy>(value: T) -> Result<(), String> {
+    let v: f64 = value.into();
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("must be a positive number, found {value}"))
     }
 }
 

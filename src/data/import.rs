@@ -11,9 +11,7 @@ use image::{DynamicImage, GrayAlphaImage, ImageDecoder, ImageError, ImageFormat,
 use super::dataset::{PIXELS, SIDE};
 use super::preprocess::{self, Digit};
 
-/// Largest image read, in pixels (64 megapixels, e.g. 8000x8000), checked from the header before
-/// anything is decoded.
-pub const MAX_PIXELS: u64 = 64_000_000;
+pub use crate::limits::MAX_PIXELS;
 
 /// What to do with a decoded image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -23,17 +23,23 @@ impl EventLog {
     /// process killed mid-write) so every line stays valid JSON.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         let path = dir.join(EVENTS);
-        if let Ok(bytes) = std::fs::read(&path) {
-            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                let file = std::fs::OpenOptions::new().write(true).open(&path)?;
-                file.set_len(keep as u64)?;
-            }
-        }
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)?;
+        // Only the last byte is read, unless it shows a partial line.
+        let len = file.metadata()?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)?;
+        }
+        if last != [b'\n'] {
+            let bytes = std::fs::read(&path)?;
+            let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64)?;
+        }
         Ok(Self { path, file })
     }
 

@@ -2,6 +2,8 @@
 //! model's saved run) as loss and accuracy curves with gauges, and the curves of the runs marked
 //! on the Runs tab, each in its own colour.
 
+use std::borrow::Cow;
+
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
@@ -331,10 +333,10 @@ fn push_point(curve: &mut Vec<(f64, f64)>, point: (f64, f64)) {
     }
 }
 
-/// A chart line: legend, points, colour.
-struct Curve {
+/// A chart line: legend, points (the live curves borrowed, not copied each frame), colour.
+struct Curve<'a> {
     name: String,
-    points: Vec<(f64, f64)>,
+    points: Cow<'a, [(f64, f64)]>,
     color: Color,
 }
 
@@ -362,13 +364,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             None => (&[], String::new()),
         }
     };
-    let per_epoch = |f: fn(&EpochMetrics) -> f64, h: &[EpochMetrics]| -> Vec<(f64, f64)> {
-        h.iter().map(|m| (m.epoch as f64, f(m))).collect()
+    let per_epoch = |f: fn(&EpochMetrics) -> f64, h: &[EpochMetrics]| -> Cow<[(f64, f64)]> {
+        Cow::Owned(h.iter().map(|m| (m.epoch as f64, f(m))).collect())
     };
     let mut loss_lines = vec![
         Curve {
             name: "train (live)".into(),
-            points: t.loss_curve.clone(),
+            points: Cow::Borrowed(&t.loss_curve),
             color: Color::Cyan,
         },
         Curve {
@@ -385,7 +387,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut acc_lines = vec![
         Curve {
             name: "train (live)".into(),
-            points: t.acc_curve.clone(),
+            points: Cow::Borrowed(&t.acc_curve),
             color: Color::Cyan,
         },
         Curve {
@@ -465,7 +467,7 @@ fn chart(
     frame: &mut Frame,
     area: Rect,
     title: &str,
-    lines: &[Curve],
+    lines: &[Curve<'_>],
     epochs: f64,
     (lo, hi): (f64, f64),
     label: fn(f64) -> String,
