@@ -78,6 +78,7 @@ fn busy_app() -> App {
                 test_accuracy: 1.0 - 0.12 / epoch as f64,
                 seconds: 10.0,
                 images_per_second: 4000.0,
+                eval_seconds: 0.5,
             })),
         );
     }
@@ -117,7 +118,7 @@ fn median_ms(app: &App) -> f64 {
     times[DRAWS / 2]
 }
 
-/// A live ablation study: 6 variants x 3 seeds, 14 runs done, one in flight.
+/// A live ablation study: 6 variants x 3 seeds, 14 runs done, two in flight.
 fn with_study(app: &mut App) {
     let order = Config::default().ablation.variants;
     let results: Vec<classgen::ablation::RunResult> = order
@@ -132,6 +133,8 @@ fn with_study(app: &mut App) {
                 seconds_per_epoch: 10.0,
                 inference_images_per_second: 9000.0,
                 history: Vec::new(),
+                threads: 1,
+                runs_at_once: 2,
             })
         })
         .take(14)
@@ -143,18 +146,23 @@ fn with_study(app: &mut App) {
         finished: results.len(),
         rows: classgen::ablation::table(&results, &order, "seed"),
         seeds: 3,
-        current: Some((
-            order[4].clone(),
-            2,
-            Progress {
-                epoch: 2,
-                epochs: 3,
-                batch: 100,
-                batches: 469,
-                images_per_second: 4000.0,
-                eta_seconds: 40.0,
-            },
-        )),
+        at_once: 2,
+        in_flight: [(4, 2), (5, 0)]
+            .map(|(v, seed)| {
+                (
+                    order[v].clone(),
+                    seed,
+                    Progress {
+                        epoch: 2,
+                        epochs: 3,
+                        batch: 100,
+                        batches: 469,
+                        images_per_second: 4000.0,
+                        eta_seconds: 40.0,
+                    },
+                )
+            })
+            .to_vec(),
         order,
         results,
     });

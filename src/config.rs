@@ -45,13 +45,16 @@ pub struct Config {
     pub keys: BTreeMap<String, String>,
 }
 
-/// `[ablation]`: which variants, how many seeds and epochs.
+/// `[ablation]`: which variants, how many seeds and epochs, and how many runs train at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AblationConfig {
     pub variants: Vec<String>,
     pub seeds: usize,
     pub epochs: usize,
+    /// Runs trained side by side on the CPU, sharing its threads (never more runs than
+    /// threads; on other devices one at a time).
+    pub runs_at_once: usize,
 }
 
 impl Default for AblationConfig {
@@ -64,6 +67,7 @@ impl Default for AblationConfig {
             .to_vec(),
             seeds: 3,
             epochs: 3,
+            runs_at_once: 2,
         }
     }
 }
@@ -418,6 +422,9 @@ impl Config {
         if let Err(message) = check_range(a.epochs, limits::MAX_EPOCHS) {
             return invalid("ablation.epochs", message);
         }
+        if let Err(message) = check_range(a.runs_at_once, limits::MAX_RUNS_AT_ONCE) {
+            return invalid("ablation.runs_at_once", message);
+        }
         for variant in &a.variants {
             match ArchSpec::by_name(variant, &self.archs) {
                 Err(message) => return invalid("ablation.variants", message),
@@ -697,6 +704,7 @@ mod tests {
             ("train", "threads", cpus),
             ("ablation", "epochs", MAX_EPOCHS),
             ("ablation", "seeds", MAX_SEEDS),
+            ("ablation", "runs_at_once", MAX_RUNS_AT_ONCE),
             ("baselines", "k", MAX_K),
             ("baselines", "forest_trees", MAX_TREES),
             ("baselines", "max_depth", MAX_DEPTH),

@@ -23,6 +23,8 @@ pub const MAX_HUB_TIMEOUT_SECS: u64 = 3600;
 pub const MAX_EPOCHS: usize = 10_000;
 /// `ablation.seeds` (`--seeds`): runs per variant.
 pub const MAX_SEEDS: usize = 100;
+/// Most ablation runs trained at the same time (`ablation.runs_at_once`).
+pub const MAX_RUNS_AT_ONCE: usize = 64;
 
 /// `train.batch_size` and `robustness.batch`: images per forward and backward pass.
 pub const MAX_BATCH: usize = 4096;

@@ -28,7 +28,58 @@ fn plan() -> AblationPlan {
             epochs: 1,
             ..TrainConfig::default()
         },
+        runs_at_once: 2,
     }
+}
+
+/// Runs `plan` to the end in a fresh store; returns its events and table.
+fn study(plan: AblationPlan, data: &Arc<Dataset>) -> (Vec<AblationEvent>, AblationResult) {
+    let runs = tempfile::tempdir().unwrap();
+    let store = RunStore::new(runs.path());
+    let job = job::spawn(plan, data.clone(), &store, Arc::new(AtomicBool::new(false))).unwrap();
+    let events = job.events().iter().collect();
+    (events, job.join().unwrap())
+}
+
+#[test]
+fn runs_side_by_side_give_the_numbers_of_runs_one_at_a_time() {
+    let data = Arc::new(small_sample());
+    let (events, together) = study(plan(), &data);
+    let alone = study(
+        AblationPlan {
+            runs_at_once: 1,
+            ..plan()
+        },
+        &data,
+    )
+    .1;
+    let at_once = events.iter().find_map(|e| match e {
+        AblationEvent::Planned { at_once, .. } => Some(*at_once),
+        _ => None,
+    });
+    assert_eq!(at_once, Some(2.min(rayon::current_num_threads())));
+    // Every run's numbers, in plan order, whatever finished first.
+    let numbers = |r: &AblationResult| -> Vec<(String, u64, Vec<[f64; 4]>)> {
+        r.runs
+            .iter()
+            .map(|run| {
+                let history = run.history.iter();
+                let metrics =
+                    history.map(|m| [m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy]);
+                (run.variant.clone(), run.seed, metrics.collect())
+            })
+            .collect()
+    };
+    assert_eq!(numbers(&together).len(), 4);
+    assert_eq!(numbers(&together), numbers(&alone));
+    assert_eq!(together.rows, {
+        let mut rows = alone.rows.clone();
+        for (row, timed) in rows.iter_mut().zip(&together.rows) {
+            row.seconds_per_epoch = timed.seconds_per_epoch;
+            row.inference_images_per_second = timed.inference_images_per_second;
+        }
+        rows
+    });
 }
 
 #[test]

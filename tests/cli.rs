@@ -443,12 +443,24 @@ fn ablate_runs_a_tiny_study_and_resumes_it() {
     let json = ok(&classgen(ws.path(), &args));
     assert_eq!(json["runs"].as_array().unwrap().len(), 2);
     assert_eq!(json["rows"][0]["variant"], "tiny");
+    // Each run says how it was timed: its threads, and how many runs trained at once.
+    for run in json["runs"].as_array().unwrap() {
+        assert!(run["threads"].as_u64() >= Some(1), "{run}");
+        assert!(run["runs_at_once"].as_u64() >= Some(1), "{run}");
+    }
     let again = classgen(ws.path(), &args);
     ok(&again);
     assert!(
         text(&again.stderr).contains("2 already done"),
         "{}",
         text(&again.stderr)
+    );
+    let table = classgen(ws.path(), &args[..args.len() - 1]);
+    assert!(table.status.success(), "{}", text(&table.stderr));
+    assert!(
+        text(&table.stdout).contains("s/epoch, infer/s: each run "),
+        "{}",
+        text(&table.stdout)
     );
 }
 

@@ -204,6 +204,7 @@ fn epoch_event(epoch: usize, accuracy: f64) -> classgen::model::train::TrainEven
         test_accuracy: accuracy,
         seconds: 5.0,
         images_per_second: 1600.0,
+        eval_seconds: 0.5,
     })
 }
 

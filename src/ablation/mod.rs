@@ -19,6 +19,12 @@ pub struct RunResult {
     /// Test-set inference speed.
     pub inference_images_per_second: f64,
     pub history: Vec<EpochMetrics>,
+    /// How the times were taken: the run's CPU threads, and how many runs of the study
+    /// trained at once (0 in files from before they were kept).
+    #[serde(default)]
+    pub threads: usize,
+    #[serde(default)]
+    pub runs_at_once: usize,
 }
 
 /// A row of the ablation table.
@@ -94,6 +100,8 @@ mod tests {
             seconds_per_epoch: 1.0,
             inference_images_per_second: 100.0,
             history: vec![],
+            threads: 1,
+            runs_at_once: 1,
         }
     }
 

@@ -1,9 +1,11 @@
 //! `classgen ablate`: the ablation study headless, resumable, with a significance table.
 
-use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 
-use classgen::ablation::VariantRow;
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use classgen::ablation::{RunResult, VariantRow};
 use classgen::config::Config;
 use classgen::jobs::ablate::{self as job, AblationEvent, AblationPlan};
 use classgen::model::train::TrainEvent;
@@ -83,18 +85,28 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
         variants,
         seeds,
         train: recipe,
+        runs_at_once: config.ablation.runs_at_once,
     };
     let store = RunStore::new(&config.paths.runs);
     let job = job::spawn(plan, data, &store, console::cancel_flag())?;
     super::announce(job.run());
-    let mut bar: Option<ProgressBar> = None;
+    // A progress bar per run in flight, keyed by variant and seed.
+    let bars = MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let mut in_flight: HashMap<(String, u64), ProgressBar> = HashMap::new();
     let interactive = console::interactive();
     for event in job.events().iter() {
         match event {
-            AblationEvent::Planned { dir, runs, done } => {
+            AblationEvent::Planned {
+                dir,
+                runs,
+                done,
+                at_once,
+                threads_per_run,
+            } => {
                 note!(
-                    "study: {} ({runs} runs, {done} already done)",
-                    dir.display()
+                    "study: {} ({runs} runs, {done} already done; {at_once} at a time, {threads_per_run} thread{} each)",
+                    dir.display(),
+                    if threads_per_run == 1 { "" } else { "s" }
                 )
             }
             AblationEvent::Reused(r) => note!(
@@ -120,11 +132,9 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
                         ..
                     },
             } if interactive => {
-                let b = bar.get_or_insert_with(|| {
-                    let b = ProgressBar::with_draw_target(
-                        Some(batches as u64),
-                        indicatif::ProgressDrawTarget::stderr(),
-                    );
+                let key = (variant, seed);
+                let b = in_flight.entry(key.clone()).or_insert_with(|| {
+                    let b = bars.add(ProgressBar::new(batches as u64));
                     b.set_style(
                         ProgressStyle::with_template("  {prefix} [{bar:25}] {pos}/{len} {msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -132,33 +142,36 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
                     );
                     b
                 });
-                b.set_prefix(format!("{variant} seed {seed} epoch {epoch}"));
+                b.set_prefix(format!("{} seed {} epoch {epoch}", key.0, key.1));
                 b.set_position(batch as u64);
                 b.set_message(format!("loss {loss:.4}"));
             }
             AblationEvent::Train { .. } => {}
             AblationEvent::RunFinished(r) => {
-                if let Some(b) = bar.take() {
+                if let Some(b) = in_flight.remove(&(r.variant.clone(), r.seed)) {
                     b.finish_and_clear();
+                    bars.remove(&b);
                 }
-                note!(
-                    "  {} seed {}: {:.2}% ({:.1} s/epoch)",
-                    r.variant,
-                    r.seed,
-                    r.test_accuracy * 100.0,
-                    r.seconds_per_epoch
-                );
+                bars.suspend(|| {
+                    note!(
+                        "  {} seed {}: {:.2}% ({:.1} s/epoch)",
+                        r.variant,
+                        r.seed,
+                        r.test_accuracy * 100.0,
+                        r.seconds_per_epoch
+                    )
+                });
             }
             AblationEvent::Cancelled => {
-                if let Some(b) = bar.take() {
+                for (_, b) in in_flight.drain() {
                     b.finish_and_clear();
                 }
                 note!("stopped; finished runs are saved. Run the same command again to continue.");
             }
-            AblationEvent::Notice { message } => note!("{message}"),
+            AblationEvent::Notice { message } => bars.suspend(|| note!("{message}")),
         }
     }
-    if let Some(b) = bar.take() {
+    for (_, b) in in_flight.drain() {
         b.finish_and_clear();
     }
     let result = job.join()?;
@@ -166,6 +179,7 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
         out!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         print_table(&result.rows);
+        out!("{}", timing_note(&result.runs));
     }
     Ok(())
 }
@@ -202,4 +216,22 @@ fn print_table(rows: &[VariantRow]) {
     out!(
         "accuracy: mean ± std over seeds; delta vs seed in points; p: Welch's t-test (two-sided)."
     );
+}
+
+/// How the table's times were taken, from its runs.
+fn timing_note(runs: &[RunResult]) -> String {
+    let mut ways: Vec<(usize, usize)> = runs.iter().map(|r| (r.threads, r.runs_at_once)).collect();
+    ways.sort_unstable();
+    ways.dedup();
+    match ways.as_slice() {
+        [(threads, at_once)] if *threads > 0 => {
+            let threads = format!("{threads} thread{}", if *threads == 1 { "" } else { "s" });
+            if *at_once > 1 {
+                format!("s/epoch, infer/s: each run on {threads}, {at_once} runs training at once.")
+            } else {
+                format!("s/epoch, infer/s: each run alone on {threads}.")
+            }
+        }
+        _ => "s/epoch, infer/s: runs timed in different ways (each run's threads and runs_at_once are in result.json).".into(),
+    }
 }

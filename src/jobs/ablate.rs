@@ -3,9 +3,10 @@
 //! run directory is keyed by its data and recipe: the same study always lands in the same one.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -24,20 +25,23 @@ use crate::runs::{read_json, DataIdentity, Run, RunKind, RunState, RunStore};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AblationEvent {
-    /// The plan: every variant x seed, and how many are already done.
+    /// The plan: every variant x seed, how many are already done, and how many train at
+    /// once on how many threads each.
     Planned {
         dir: PathBuf,
         runs: usize,
         done: usize,
+        at_once: usize,
+        threads_per_run: usize,
     },
     /// A result found on disk (not retrained).
     Reused(RunResult),
-    /// A run begins.
+    /// A run begins (with `at_once` above 1, others may be in flight).
     RunStarted {
         variant: String,
         seed: u64,
     },
-    /// Progress of the run in flight.
+    /// Progress of a run in flight.
     Train {
         variant: String,
         seed: u64,
@@ -45,7 +49,7 @@ pub enum AblationEvent {
     },
     /// A run finished and was saved.
     RunFinished(RunResult),
-    /// Stopped on request; finished runs are kept.
+    /// Stopped on request; finished runs are kept, runs in flight are dropped.
     Cancelled,
     Notice {
         message: String,
@@ -72,6 +76,8 @@ pub struct AblationPlan {
     pub seeds: Vec<u64>,
     /// The recipe for every run (its `arch` and `seed` are replaced per run).
     pub train: TrainConfig,
+    /// Runs trained side by side on the CPU (`ablation.runs_at_once`).
+    pub runs_at_once: usize,
 }
 
 /// The study's table, as its `result.json`.
@@ -155,20 +161,35 @@ pub fn spawn(
     )
 }
 
-/// The table of `results` as the study's result.
-fn table(plan: &AblationPlan, data: &Dataset, results: &[RunResult]) -> AblationResult {
+/// The table of `results` (each with its index in the plan) as the study's result, its runs
+/// in plan order.
+fn table(plan: &AblationPlan, data: &Dataset, results: &[(usize, RunResult)]) -> AblationResult {
     let order: Vec<String> = plan.variants.iter().map(|v| v.name.clone()).collect();
+    let mut sorted: Vec<&(usize, RunResult)> = results.iter().collect();
+    sorted.sort_by_key(|(i, _)| *i);
+    let runs: Vec<RunResult> = sorted.into_iter().map(|(_, r)| r.clone()).collect();
     AblationResult {
         data: DataIdentity::of(data),
         recipe: plan.train.clone(),
         seeds: plan.seeds.clone(),
-        rows: crate::ablation::table(results, &order, "seed"),
-        runs: results.to_vec(),
+        rows: crate::ablation::table(&runs, &order, "seed"),
+        runs,
     }
 }
 
+/// What a worker tells the study: an event of its run, or how the run at `index` of the plan
+/// ended (`None`: cancelled).
+enum FromWorker {
+    Event(AblationEvent),
+    Ended(usize, anyhow::Result<Option<RunResult>>),
+}
+
+/// How often the study looks at the cancel flag while no worker reports.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
+
 /// Runs the study; returns the table of every result of the plan that exists, and whether the
-/// plan is complete.
+/// plan is complete. On the CPU, up to `plan.runs_at_once` runs train side by side, each on its
+/// own pool with its share of the threads; this thread alone reports and writes files.
 fn run_study(
     plan: &AblationPlan,
     data: &Dataset,
@@ -177,51 +198,193 @@ fn run_study(
     cancel: &AtomicBool,
 ) -> anyhow::Result<(AblationResult, bool)> {
     let dir = run.dir();
-    let total = plan.variants.len() * plan.seeds.len();
-    let saved =
-        |v: &ArchSpec, s: u64| read_json::<RunResult>(&dir.join(result_file(&v.name, s))).ok();
-    let done = plan
+    let runs: Vec<(&ArchSpec, u64)> = plan
         .variants
         .iter()
         .flat_map(|v| plan.seeds.iter().map(move |&s| (v, s)))
-        .filter(|(v, s)| saved(v, *s).is_some())
-        .count();
+        .collect();
+    let mut results: Vec<(usize, RunResult)> = Vec::new();
+    let mut pending = Vec::new();
+    for (i, &(arch, seed)) in runs.iter().enumerate() {
+        match read_json::<RunResult>(&dir.join(result_file(&arch.name, seed))) {
+            Ok(r) => results.push((i, r)),
+            Err(_) => pending.push(i),
+        }
+    }
+    let device = device::open(&plan.train.device)?;
+    let threads = rayon::current_num_threads().max(1);
+    let at_once = if device.is_cpu() {
+        plan.runs_at_once.min(threads).min(pending.len()).max(1)
+    } else {
+        1
+    };
+    let threads_per_run = (threads / at_once).max(1);
     reporter.emit(AblationEvent::Planned {
         dir: dir.to_path_buf(),
-        runs: total,
-        done,
+        runs: runs.len(),
+        done: results.len(),
+        at_once,
+        threads_per_run,
     });
-    let device = device::open(&plan.train.device)?;
-    let mut results = Vec::new();
-    for arch in &plan.variants {
-        for &seed in &plan.seeds {
-            if let Some(r) = saved(arch, seed) {
-                reporter.emit(AblationEvent::Reused(r.clone()));
-                results.push(r);
-                continue;
+    for (_, r) in &results {
+        reporter.emit(AblationEvent::Reused(r.clone()));
+    }
+    // The workers' cancel flag: set on cancellation or when a run fails.
+    let halt = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let ended = std::thread::scope(|scope| -> anyhow::Result<bool> {
+        let (tx, rx) = channel::<FromWorker>();
+        let work = Worker {
+            plan,
+            data,
+            device: &device,
+            runs: &runs,
+            pending: &pending,
+            next: &next,
+            halt: &halt,
+            at_once,
+        };
+        for w in 0..at_once {
+            let started = work.start(scope, w, threads_per_run, tx.clone());
+            if let Err(e) = started {
+                halt.store(true, Ordering::Relaxed);
+                return Err(e);
             }
-            reporter.emit(AblationEvent::RunStarted {
-                variant: arch.name.clone(),
-                seed,
-            });
-            let Some(result) = train_one(plan, arch, seed, data, &device, reporter, cancel)? else {
-                reporter.emit(AblationEvent::Cancelled);
-                let result = table(plan, data, &results);
-                run.write_result(&result)?;
-                return Ok((result, false));
-            };
-            run.write_file(
-                &result_file(&arch.name, seed),
-                &serde_json::to_vec_pretty(&result)?,
-            )?;
-            reporter.emit(AblationEvent::RunFinished(result.clone()));
-            results.push(result);
-            run.write_result(&table(plan, data, &results))?;
         }
+        drop(tx);
+        let mut failure = None;
+        let mut cancelled = false;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                halt.store(true, Ordering::Relaxed);
+            }
+            let message = match rx.recv_timeout(CANCEL_POLL) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            match message {
+                FromWorker::Event(event) => reporter.emit(event),
+                FromWorker::Ended(_, Ok(None)) => cancelled = true,
+                FromWorker::Ended(_, Err(e)) => {
+                    halt.store(true, Ordering::Relaxed);
+                    failure.get_or_insert(e);
+                }
+                FromWorker::Ended(index, Ok(Some(result))) => {
+                    let saved = save_run(plan, data, run, &mut results, index, result, reporter);
+                    if let Err(e) = saved {
+                        halt.store(true, Ordering::Relaxed);
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(!cancelled && results.len() == runs.len()),
+        }
+    })?;
+    if !ended {
+        reporter.emit(AblationEvent::Cancelled);
     }
     let result = table(plan, data, &results);
     run.write_result(&result)?;
-    Ok((result, true))
+    Ok((result, ended))
+}
+
+/// Saves the run at `index` of the plan and the study's table so far, then reports it.
+fn save_run(
+    plan: &AblationPlan,
+    data: &Dataset,
+    run: &Run,
+    results: &mut Vec<(usize, RunResult)>,
+    index: usize,
+    result: RunResult,
+    reporter: &Reporter<AblationEvent>,
+) -> anyhow::Result<()> {
+    run.write_file(
+        &result_file(&result.variant, result.seed),
+        &serde_json::to_vec_pretty(&result)?,
+    )?;
+    reporter.emit(AblationEvent::RunFinished(result.clone()));
+    results.push((index, result));
+    run.write_result(&table(plan, data, results))?;
+    Ok(())
+}
+
+/// What every worker shares: the plan, the runs still to do and which one comes next.
+#[derive(Clone, Copy)]
+struct Worker<'a> {
+    plan: &'a AblationPlan,
+    data: &'a Dataset,
+    device: &'a candle_core::Device,
+    runs: &'a [(&'a ArchSpec, u64)],
+    /// Indices into `runs` of the runs to train, taken in order.
+    pending: &'a [usize],
+    next: &'a AtomicUsize,
+    halt: &'a AtomicBool,
+    /// Workers, each training one run at a time.
+    at_once: usize,
+}
+
+impl<'a> Worker<'a> {
+    /// Starts worker `w`: it trains pending runs one after another on its own pool of
+    /// `threads` threads until none is left or the study halts.
+    fn start<'scope>(
+        self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        w: usize,
+        threads: usize,
+        tx: Sender<FromWorker>,
+    ) -> anyhow::Result<()>
+    where
+        'a: 'scope,
+    {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |t| format!("ablate-{w}.{t}"))
+            .build()
+            .context("starting a thread pool for the study")?;
+        std::thread::Builder::new()
+            .name(format!("ablate-{w}"))
+            .spawn_scoped(scope, move || {
+                while !self.halt.load(Ordering::Relaxed) {
+                    let taken = self.next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&index) = self.pending.get(taken) else {
+                        break;
+                    };
+                    let (arch, seed) = self.runs[index];
+                    let send = |event| {
+                        // A closed receiver means the study is over; the run stops on `halt`.
+                        let _ = tx.send(FromWorker::Event(event));
+                    };
+                    send(AblationEvent::RunStarted {
+                        variant: arch.name.clone(),
+                        seed,
+                    });
+                    let ended = pool.install(|| {
+                        train_one(
+                            self.plan,
+                            arch,
+                            seed,
+                            self.data,
+                            self.device,
+                            &send,
+                            self.halt,
+                        )
+                    });
+                    let ended = ended.map(|r| {
+                        r.map(|r| RunResult {
+                            runs_at_once: self.at_once,
+                            ..r
+                        })
+                    });
+                    let _ = tx.send(FromWorker::Ended(index, ended));
+                }
+            })
+            .context("starting a study worker")?;
+        Ok(())
+    }
 }
 
 /// Trains one variant with one seed; `None` if cancelled.
@@ -231,7 +394,7 @@ fn train_one(
     seed: u64,
     data: &Dataset,
     device: &candle_core::Device,
-    reporter: &Reporter<AblationEvent>,
+    send: &dyn Fn(AblationEvent),
     cancel: &AtomicBool,
 ) -> anyhow::Result<Option<RunResult>> {
     let mut config = plan.train.clone();
@@ -241,7 +404,7 @@ fn train_one(
     let mut adam = Adam::new(net.vars().cloned().collect())?;
     let mut progress = TrainProgress::default();
     let emit = |event| {
-        reporter.emit(AblationEvent::Train {
+        send(AblationEvent::Train {
             variant: arch.name.clone(),
             seed,
             progress: event,
@@ -260,11 +423,11 @@ fn train_one(
     if outcome != Outcome::Finished {
         return Ok(None);
     }
-    let started = Instant::now();
-    net.predict_proba(&data.test.images, plan.train.eval_batch)?;
-    let inference = data.test.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
     let history = progress.history;
     let last = history.last().map(|m| m.test_accuracy).unwrap_or(0.0);
+    // The last epoch's evaluation classified the whole test split: its time is the speed.
+    let eval_seconds = history.last().map_or(0.0, |m| m.eval_seconds);
+    let inference = data.test.len() as f64 / eval_seconds.max(1e-9);
     let seconds = history.iter().map(|m| m.seconds).sum::<f64>() / history.len().max(1) as f64;
     Ok(Some(RunResult {
         variant: arch.name.clone(),
@@ -274,5 +437,7 @@ fn train_one(
         seconds_per_epoch: seconds,
         inference_images_per_second: inference,
         history,
+        threads: rayon::current_num_threads(),
+        runs_at_once: 1,
     }))
 }

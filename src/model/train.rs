@@ -35,6 +35,9 @@ pub struct EpochMetrics {
     /// Training time of the epoch (evaluation excluded).
     pub seconds: f64,
     pub images_per_second: f64,
+    /// Time of the test evaluation after the epoch (0 in files from before it was kept).
+    #[serde(default)]
+    pub eval_seconds: f64,
 }
 
 /// What training reports while it runs.
@@ -324,7 +327,9 @@ pub fn train(
         }
         let seconds = seconds();
         sync(&fused, adam)?;
+        let evaluated = Instant::now();
         let (test_loss, test_accuracy) = evaluate(net, &run.data.test, config.eval_batch)?;
+        let eval_seconds = evaluated.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -333,6 +338,7 @@ pub fn train(
             test_accuracy,
             seconds,
             images_per_second: seen as f64 / seconds.max(1e-9),
+            eval_seconds,
         };
         progress.history.push(metrics.clone());
         progress.position = Position {

@@ -17,6 +17,7 @@ use crate::analysis::robustness::{AttackKind, AttackResult};
 use crate::baselines::BaselineKind;
 use crate::config::Config;
 use crate::inversion::Frame;
+use crate::jobs::ablate::AblationEvent;
 use crate::jobs::baselines::{BaselinesEvent, BaselinesResult, Row};
 use crate::jobs::confidence::{ConfidenceEvent, ConfidenceResult, ModelConfidence, ModelName};
 use crate::jobs::invert::{InvEvent, InvRequest, Source};
@@ -76,6 +77,7 @@ fn epoch(e: usize, acc: f64) -> EpochMetrics {
         test_accuracy: acc,
         seconds: 10.0,
         images_per_second: 6000.0,
+        eval_seconds: 0.5,
     }
 }
 
@@ -501,6 +503,87 @@ fn drawing_with_the_mouse_and_keys_asks_for_probabilities_after_each_stroke() {
 }
 
 #[test]
+fn runs_side_by_side_each_move_their_own_progress_line() {
+    let mut app = ready_app();
+    press(&mut app, "3");
+    let commands = press(&mut app, "s");
+    assert!(
+        matches!(commands.as_slice(), [Command::StartAblation(plan)] if plan.runs_at_once == 2),
+        "{commands:?}"
+    );
+    let event = |app: &mut App, e| update(app, Msg::Ablation(e));
+    event(
+        &mut app,
+        AblationEvent::Planned {
+            dir: PathBuf::from("runs/ablate-mnist-0123abcd"),
+            runs: 12,
+            done: 0,
+            at_once: 2,
+            threads_per_run: 1,
+        },
+    );
+    for seed in [42, 43] {
+        event(
+            &mut app,
+            AblationEvent::RunStarted {
+                variant: "seed".into(),
+                seed,
+            },
+        );
+    }
+    let batch = |seed, batch| AblationEvent::Train {
+        variant: "seed".into(),
+        seed,
+        progress: TrainEvent::Batch {
+            epoch: 1,
+            batch,
+            batches: 10,
+            loss: 1.0,
+            accuracy: 0.5,
+            images_per_second: 100.0 * batch as f64,
+            elapsed_seconds: 1.0,
+            eta_seconds: 9.0,
+        },
+    };
+    event(&mut app, batch(43, 7));
+    event(&mut app, batch(42, 3));
+    let progress = |app: &App| -> Vec<(u64, usize)> {
+        let study = app.ablation.study.as_ref().unwrap();
+        study
+            .in_flight
+            .iter()
+            .map(|(_, s, p)| (*s, p.batch))
+            .collect()
+    };
+    assert_eq!(progress(&app), [(42, 3), (43, 7)]);
+    let shown = screen(&app, 80, 24);
+    assert!(
+        shown.contains("seed seed 42: epoch 1/0  300 img/s"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("seed seed 43: epoch 1/0  700 img/s"),
+        "{shown}"
+    );
+    event(
+        &mut app,
+        AblationEvent::RunFinished(RunResult {
+            variant: "seed".into(),
+            seed: 42,
+            params: 225_034,
+            test_accuracy: 0.98,
+            seconds_per_epoch: 1.0,
+            inference_images_per_second: 1000.0,
+            history: Vec::new(),
+            threads: 1,
+            runs_at_once: 2,
+        }),
+    );
+    assert_eq!(progress(&app), [(43, 7)]);
+    assert_eq!(app.ablation.study.as_ref().unwrap().finished, 1);
+}
+
+#[test]
 fn messages_are_kept_whole_and_the_log_opens_with_a_key() {
     let mut app = ready_app();
     let long = format!("a long message {}", "that goes on ".repeat(20));
@@ -731,6 +814,8 @@ fn study(done: usize) -> Study {
                 seconds_per_epoch: 10.0,
                 inference_images_per_second: 9000.0,
                 history: Vec::new(),
+                threads: 1,
+                runs_at_once: 2,
             })
         })
         .take(done)
@@ -741,20 +826,24 @@ fn study(done: usize) -> Study {
         finished: results.len(),
         rows: crate::ablation::table(&results, &order, "seed"),
         seeds: 2,
-        current: (done < 6).then(|| {
-            (
-                order[done / 2].clone(),
-                (done % 2) as u64,
-                super::tabs::training::Progress {
-                    epoch: 1,
-                    epochs: 2,
-                    batch: 5,
-                    batches: 10,
-                    images_per_second: 4000.0,
-                    eta_seconds: 40.0,
-                },
-            )
-        }),
+        at_once: 2,
+        // The next two runs of the plan train side by side.
+        in_flight: (done..6.min(done + 2))
+            .map(|i| {
+                (
+                    order[i / 2].clone(),
+                    (i % 2) as u64,
+                    super::tabs::training::Progress {
+                        epoch: 1,
+                        epochs: 2,
+                        batch: 5 + 3 * (i - done),
+                        batches: 10,
+                        images_per_second: 4000.0,
+                        eta_seconds: 40.0,
+                    },
+                )
+            })
+            .collect(),
         order,
         results,
     }

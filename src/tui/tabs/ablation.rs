@@ -33,8 +33,10 @@ pub struct Study {
     /// Variants in table order, and the seeds each is trained with.
     pub order: Vec<String>,
     pub seeds: usize,
-    /// The run in flight: variant, seed, and its progress.
-    pub current: Option<(String, u64, Progress)>,
+    /// Runs trained side by side (from the plan; 1 for a saved study).
+    pub at_once: usize,
+    /// The runs in flight: variant, seed, and progress of each, in the order they started.
+    pub in_flight: Vec<(String, u64, Progress)>,
     pub results: Vec<RunResult>,
     /// The table of `results` (mean ± std, delta and Welch's test against `seed`).
     pub rows: Vec<VariantRow>,
@@ -50,7 +52,8 @@ impl Study {
             finished: result.runs.len(),
             order,
             seeds: result.seeds.len(),
-            current: None,
+            at_once: 1,
+            in_flight: Vec::new(),
             results: result.runs.clone(),
             rows: result.rows.clone(),
         }
@@ -136,10 +139,12 @@ fn start(app: &mut App) -> Option<Command> {
         ..Study::default()
     });
     app.messages.info("starting the ablation study...");
+    let runs_at_once = app.ablation.config.runs_at_once;
     Some(Command::StartAblation(AblationPlan {
         variants,
         seeds,
         train: recipe,
+        runs_at_once,
     }))
 }
 
@@ -153,16 +158,24 @@ pub fn on_event(app: &mut App, event: AblationEvent) {
         return;
     };
     match event {
-        AblationEvent::Planned { dir, runs, done } => {
+        AblationEvent::Planned {
+            dir,
+            runs,
+            done,
+            at_once,
+            threads_per_run,
+        } => {
             app.messages.info(format!(
-                "study {}: {runs} runs, {done} already done",
+                "study {}: {runs} runs, {done} already done; {at_once} at a time, {threads_per_run} thread(s) each",
                 dir.display()
             ));
             run.dir = Some(dir);
             run.total = runs;
+            run.at_once = at_once;
         }
         AblationEvent::Reused(r) | AblationEvent::RunFinished(r) => {
-            run.current = None;
+            run.in_flight
+                .retain(|(v, s, _)| (v, *s) != (&r.variant, r.seed));
             run.finished += 1;
             run.results
                 .retain(|o| (&o.variant, o.seed) != (&r.variant, r.seed));
@@ -170,10 +183,18 @@ pub fn on_event(app: &mut App, event: AblationEvent) {
             run.rows = crate::ablation::table(&run.results, &run.order, "seed");
         }
         AblationEvent::RunStarted { variant, seed } => {
-            run.current = Some((variant, seed, Progress::default()));
+            run.in_flight.push((variant, seed, Progress::default()));
         }
-        AblationEvent::Train { progress, .. } => {
-            let Some((_, _, p)) = &mut run.current else {
+        AblationEvent::Train {
+            variant,
+            seed,
+            progress,
+        } => {
+            let Some((_, _, p)) = run
+                .in_flight
+                .iter_mut()
+                .find(|(v, s, _)| (v, *s) == (&variant, seed))
+            else {
                 return;
             };
             match progress {
@@ -208,7 +229,7 @@ pub fn on_event(app: &mut App, event: AblationEvent) {
             }
         }
         AblationEvent::Cancelled => {
-            run.current = None;
+            run.in_flight.clear();
             app.messages.info(format!(
                 "study cancelled after {}/{} runs; finished runs are kept, s resumes",
                 run.finished, run.total
@@ -223,7 +244,7 @@ pub fn on_ended(app: &mut App, result: Result<AblationResult, String>) -> Vec<Co
     let a = &mut app.ablation;
     a.job = JobState::Idle;
     if let Some(run) = &mut a.study {
-        run.current = None;
+        run.in_flight.clear();
     }
     match result {
         Err(e) => app.messages.error(format!("ablation failed: {e}")),
@@ -261,7 +282,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let [head, table] = Layout::vertical([Constraint::Length(6), Constraint::Min(0)]).areas(area);
+    // Borders, the directory, the overall gauge and a line per run that can be in flight.
+    let lines = 4 + run.at_once.max(run.in_flight.len()).max(1) as u16;
+    let [head, table] =
+        Layout::vertical([Constraint::Length(lines), Constraint::Min(0)]).areas(area);
     progress(frame, head, app, run);
     variants(frame, table, run);
 }
@@ -283,8 +307,12 @@ fn progress(frame: &mut Frame, area: Rect, app: &App, run: &Study) {
         ));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [dir, overall, current, current_gauge] =
-        Layout::vertical([Constraint::Length(1); 4]).areas(inner);
+    let [dir, overall, runs] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
     let dir_text = run
         .dir
         .as_ref()
@@ -304,28 +332,42 @@ fn progress(frame: &mut Frame, area: Rect, app: &App, run: &Study) {
             .label(format!("runs {}/{}", run.finished, run.total)),
         overall,
     );
-    match &run.current {
-        Some((variant, seed, p)) => {
-            frame.render_widget(
-                Paragraph::new(format!(
-                    "training {variant} seed {seed}: epoch {}/{}  {:.0} img/s  ETA {}",
-                    p.epoch,
-                    p.epochs,
-                    p.images_per_second,
-                    fmt_duration(p.eta_seconds)
-                )),
-                current,
-            );
-            let done = p.epoch.saturating_sub(1) * p.batches + p.batch;
-            frame.render_widget(
-                Gauge::default()
-                    .gauge_style(Style::default().fg(Color::Cyan))
-                    .ratio(gauge_ratio(done, p.epochs * p.batches))
-                    .label(format!("batch {}/{}", p.batch, p.batches)),
-                current_gauge,
-            );
-        }
-        None => frame.render_widget(Paragraph::new("no run in flight").dim(), current),
+    if run.in_flight.is_empty() {
+        frame.render_widget(Paragraph::new("no run in flight").dim(), runs);
+    }
+    let texts: Vec<String> = run
+        .in_flight
+        .iter()
+        .map(|(variant, seed, p)| {
+            format!(
+                "{variant} seed {seed}: epoch {}/{}  {:.0} img/s  ETA {}",
+                p.epoch,
+                p.epochs,
+                p.images_per_second,
+                fmt_duration(p.eta_seconds)
+            )
+        })
+        .collect();
+    // The texts in one column, as wide as the longest; the gauges share the rest.
+    let width = texts
+        .iter()
+        .map(|t| t.chars().count() + 1)
+        .max()
+        .unwrap_or(0) as u16;
+    let width = width.min(runs.width.saturating_sub(12));
+    let lines = Layout::vertical(vec![Constraint::Length(1); texts.len()]).split(runs);
+    for (((_, _, p), text), &line) in run.in_flight.iter().zip(texts).zip(lines.iter()) {
+        let [left, bar] =
+            Layout::horizontal([Constraint::Length(width), Constraint::Min(0)]).areas(line);
+        frame.render_widget(Paragraph::new(text), left);
+        let done = p.epoch.saturating_sub(1) * p.batches + p.batch;
+        frame.render_widget(
+            Gauge::default()
+                .gauge_style(Style::default().fg(Color::Cyan))
+                .ratio(gauge_ratio(done, p.epochs * p.batches))
+                .label(format!("batch {}/{}", p.batch, p.batches)),
+            bar,
+        );
     }
 }
 
@@ -347,7 +389,7 @@ fn variants(frame: &mut Frame, area: Rect, run: &Study) {
     .style(Style::default().add_modifier(Modifier::BOLD));
     let rows = run.order.iter().map(|variant| {
         let done = run.results.iter().filter(|r| &r.variant == variant).count();
-        let training = run.current.as_ref().is_some_and(|(v, _, _)| v == variant);
+        let training = run.in_flight.iter().any(|(v, _, _)| v == variant);
         let seeds = format!("{done}/{}{}", run.seeds, if training { " *" } else { "" });
         match run.rows.iter().find(|r| &r.variant == variant) {
             Some(r) => row(r, seeds, r.accuracy.mean >= best),
