@@ -323,7 +323,7 @@ struct Worker<'a> {
     pending: &'a [usize],
     next: &'a AtomicUsize,
     halt: &'a AtomicBool,
-    /// Workers, each training one run at a time.
+    /// How many workers train side by side (recorded in each result).
     at_once: usize,
 }
 
