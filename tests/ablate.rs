@@ -54,7 +54,7 @@ fn runs_side_by_side_give_the_numbers_of_runs_one_at_a_time() {
     )
     .1;
     let at_once = events.iter().find_map(|e| match e {
-        AblationEvent::Planned { at_once, .. } => Some(*at_once),
+        AblationEvent::Planned(plan) => Some(plan.at_once),
         _ => None,
     });
     assert_eq!(at_once, Some(2.min(rayon::current_num_threads())));

@@ -96,19 +96,11 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
     let interactive = console::interactive();
     for event in job.events().iter() {
         match event {
-            AblationEvent::Planned {
-                dir,
-                runs,
-                done,
-                at_once,
-                threads_per_run,
-            } => {
-                note!(
-                    "study: {} ({runs} runs, {done} already done; {at_once} at a time, {threads_per_run} thread{} each)",
-                    dir.display(),
-                    if threads_per_run == 1 { "" } else { "s" }
-                )
-            }
+            AblationEvent::Planned(plan) => note!(
+                "study: {} ({})",
+                plan.dir.display(),
+                classgen::text::results::study_plan(&plan)
+            ),
             AblationEvent::Reused(r) => note!(
                 "  {} seed {}: {:.2}% (saved earlier)",
                 r.variant,

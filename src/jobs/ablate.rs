@@ -25,15 +25,8 @@ use crate::runs::{read_json, DataIdentity, Run, RunKind, RunState, RunStore};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AblationEvent {
-    /// The plan: every variant x seed, how many are already done, and how many train at
-    /// once on how many threads each.
-    Planned {
-        dir: PathBuf,
-        runs: usize,
-        done: usize,
-        at_once: usize,
-        threads_per_run: usize,
-    },
+    /// The plan: every variant x seed, how many are already done, and how they train.
+    Planned(StudyPlan),
     /// A result found on disk (not retrained).
     Reused(RunResult),
     /// A run begins (with `at_once` above 1, others may be in flight).
@@ -67,6 +60,18 @@ impl JobEvent for AblationEvent {
             _ => None,
         }
     }
+}
+
+/// A study's plan as it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyPlan {
+    pub dir: PathBuf,
+    /// Variant x seed runs in the plan, and how many are already done.
+    pub runs: usize,
+    pub done: usize,
+    /// Runs trained side by side, and the threads each has.
+    pub at_once: usize,
+    pub threads_per_run: usize,
 }
 
 /// The study to run.
@@ -219,13 +224,13 @@ fn run_study(
         1
     };
     let threads_per_run = (threads / at_once).max(1);
-    reporter.emit(AblationEvent::Planned {
+    reporter.emit(AblationEvent::Planned(StudyPlan {
         dir: dir.to_path_buf(),
         runs: runs.len(),
         done: results.len(),
         at_once,
         threads_per_run,
-    });
+    }));
     for (_, r) in &results {
         reporter.emit(AblationEvent::Reused(r.clone()));
     }

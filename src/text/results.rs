@@ -6,6 +6,7 @@ use ratatui::widgets::{Chart, GraphType};
 use super::charts::{self, AxisSpec, Series};
 use super::format;
 use crate::analysis::robustness::AttackResult;
+use crate::jobs::ablate::StudyPlan;
 use crate::jobs::baselines::Row;
 use crate::jobs::confidence::ModelConfidence;
 use crate::jobs::robustness::RobustnessResult;
@@ -171,4 +172,17 @@ pub fn baseline_cells(r: &Row) -> Vec<String> {
         format::bytes(r.size_bytes),
         r.note.clone(),
     ]
+}
+
+/// What a starting study will do: "18 runs, 0 already done; 2 at a time, 1 thread each".
+pub fn study_plan(p: &StudyPlan) -> String {
+    let threads = if p.threads_per_run == 1 {
+        "thread"
+    } else {
+        "threads"
+    };
+    format!(
+        "{} runs, {} already done; {} at a time, {} {threads} each",
+        p.runs, p.done, p.at_once, p.threads_per_run
+    )
 }

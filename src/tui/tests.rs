@@ -17,7 +17,7 @@ use crate::analysis::robustness::{AttackKind, AttackResult};
 use crate::baselines::BaselineKind;
 use crate::config::Config;
 use crate::inversion::Frame;
-use crate::jobs::ablate::AblationEvent;
+use crate::jobs::ablate::{AblationEvent, StudyPlan};
 use crate::jobs::baselines::{BaselinesEvent, BaselinesResult, Row};
 use crate::jobs::confidence::{ConfidenceEvent, ConfidenceResult, ModelConfidence, ModelName};
 use crate::jobs::invert::{InvEvent, InvRequest, Source};
@@ -514,13 +514,18 @@ fn runs_side_by_side_each_move_their_own_progress_line() {
     let event = |app: &mut App, e| update(app, Msg::Ablation(e));
     event(
         &mut app,
-        AblationEvent::Planned {
+        AblationEvent::Planned(StudyPlan {
             dir: PathBuf::from("runs/ablate-mnist-0123abcd"),
             runs: 12,
             done: 0,
             at_once: 2,
             threads_per_run: 1,
-        },
+        }),
+    );
+    let said = &app.messages.latest().unwrap().text;
+    assert!(
+        said.ends_with("12 runs, 0 already done; 2 at a time, 1 thread each"),
+        "{said}"
     );
     for seed in [42, 43] {
         event(

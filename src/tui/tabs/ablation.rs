@@ -158,20 +158,15 @@ pub fn on_event(app: &mut App, event: AblationEvent) {
         return;
     };
     match event {
-        AblationEvent::Planned {
-            dir,
-            runs,
-            done,
-            at_once,
-            threads_per_run,
-        } => {
+        AblationEvent::Planned(plan) => {
             app.messages.info(format!(
-                "study {}: {runs} runs, {done} already done; {at_once} at a time, {threads_per_run} thread(s) each",
-                dir.display()
+                "study {}: {}",
+                plan.dir.display(),
+                crate::text::results::study_plan(&plan)
             ));
-            run.dir = Some(dir);
-            run.total = runs;
-            run.at_once = at_once;
+            run.total = plan.runs;
+            run.at_once = plan.at_once;
+            run.dir = Some(plan.dir);
         }
         AblationEvent::Reused(r) | AblationEvent::RunFinished(r) => {
             run.in_flight
