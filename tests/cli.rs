@@ -462,6 +462,31 @@ fn ablate_runs_a_tiny_study_and_resumes_it() {
         "{}",
         text(&table.stdout)
     );
+    // Another study (2 epochs), one run at a time.
+    let alone = [
+        "ablate",
+        "--variants",
+        "tiny",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--runs-at-once",
+        "1",
+        "--data-dir",
+        "data",
+    ];
+    let alone = classgen(ws.path(), &alone);
+    assert!(
+        text(&alone.stderr).contains("1 at a time"),
+        "{}",
+        text(&alone.stderr)
+    );
+    assert!(
+        text(&alone.stdout).contains("each run alone on"),
+        "{}",
+        text(&alone.stdout)
+    );
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub struct AblateArgs {
     /// Epochs per run.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Runs trained side by side on the CPU, sharing its threads.
+    #[arg(long)]
+    runs_at_once: Option<usize>,
     /// cpu, cuda or cuda:N.
     #[arg(long)]
     device: Option<String>,
@@ -59,6 +62,9 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
     }
     if let Some(v) = args.epochs {
         config.ablation.epochs = v;
+    }
+    if let Some(v) = args.runs_at_once {
+        config.ablation.runs_at_once = v;
     }
     if let Some(v) = &args.device {
         config.train.device = v.clone();
