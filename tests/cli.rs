@@ -428,18 +428,20 @@ fn invert_one_grid_and_prototypes_save_results_and_snapshots() {
 #[test]
 fn ablate_runs_a_tiny_study_and_resumes_it() {
     let ws = workspace();
-    let args = [
-        "ablate",
-        "--variants",
-        "tiny",
-        "--seeds",
-        "2",
-        "--epochs",
-        "1",
-        "--data-dir",
-        "data",
-        "--json",
-    ];
+    // A study of the tiny variant over 2 seeds, `epochs` each, with `more` flags.
+    let study = |epochs: &'static str, more: &[&'static str]| -> Vec<&'static str> {
+        let base = [
+            "ablate",
+            "--variants",
+            "tiny",
+            "--seeds",
+            "2",
+            "--data-dir",
+            "data",
+        ];
+        [&base[..], &["--epochs", epochs], more].concat()
+    };
+    let args = study("1", &["--json"]);
     let json = ok(&classgen(ws.path(), &args));
     assert_eq!(json["runs"].as_array().unwrap().len(), 2);
     assert_eq!(json["rows"][0]["variant"], "tiny");
@@ -455,7 +457,7 @@ fn ablate_runs_a_tiny_study_and_resumes_it() {
         "{}",
         text(&again.stderr)
     );
-    let table = classgen(ws.path(), &args[..args.len() - 1]);
+    let table = classgen(ws.path(), &study("1", &[]));
     assert!(table.status.success(), "{}", text(&table.stderr));
     assert!(
         text(&table.stdout).contains("s/epoch, infer/s: each run "),
@@ -463,20 +465,7 @@ fn ablate_runs_a_tiny_study_and_resumes_it() {
         text(&table.stdout)
     );
     // Another study (2 epochs), one run at a time.
-    let alone = [
-        "ablate",
-        "--variants",
-        "tiny",
-        "--seeds",
-        "2",
-        "--epochs",
-        "2",
-        "--runs-at-once",
-        "1",
-        "--data-dir",
-        "data",
-    ];
-    let alone = classgen(ws.path(), &alone);
+    let alone = classgen(ws.path(), &study("2", &["--runs-at-once", "1"]));
     assert!(
         text(&alone.stderr).contains("1 at a time"),
         "{}",

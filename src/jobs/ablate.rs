@@ -367,82 +367,63 @@ impl<'a> Worker<'a> {
                         variant: arch.name.clone(),
                         seed,
                     });
-                    let ended = pool.install(|| {
-                        train_one(
-                            self.plan,
-                            arch,
-                            seed,
-                            self.data,
-                            self.device,
-                            &send,
-                            self.halt,
-                        )
-                    });
-                    let ended = ended.map(|r| {
-                        r.map(|r| RunResult {
-                            runs_at_once: self.at_once,
-                            ..r
-                        })
-                    });
+                    let ended = pool.install(|| self.train(arch, seed, &send));
                     let _ = tx.send(FromWorker::Ended(index, ended));
                 }
             })
             .context("starting a study worker")?;
         Ok(())
     }
-}
 
-/// Trains one variant with one seed; `None` if cancelled.
-fn train_one(
-    plan: &AblationPlan,
-    arch: &ArchSpec,
-    seed: u64,
-    data: &Dataset,
-    device: &candle_core::Device,
-    send: &dyn Fn(AblationEvent),
-    cancel: &AtomicBool,
-) -> anyhow::Result<Option<RunResult>> {
-    let mut config = plan.train.clone();
-    config.seed = seed;
-    config.arch = arch.name.clone();
-    let net = Network::new(arch, seed, device)?;
-    let mut adam = Adam::new(net.vars().cloned().collect())?;
-    let mut progress = TrainProgress::default();
-    let emit = |event| {
-        send(AblationEvent::Train {
+    /// Trains one variant with one seed on the current pool; `None` if cancelled or halted.
+    fn train(
+        &self,
+        arch: &ArchSpec,
+        seed: u64,
+        send: &dyn Fn(AblationEvent),
+    ) -> anyhow::Result<Option<RunResult>> {
+        let mut config = self.plan.train.clone();
+        config.seed = seed;
+        config.arch = arch.name.clone();
+        let net = Network::new(arch, seed, self.device)?;
+        let mut adam = Adam::new(net.vars().cloned().collect())?;
+        let mut progress = TrainProgress::default();
+        let emit = |event| {
+            send(AblationEvent::Train {
+                variant: arch.name.clone(),
+                seed,
+                progress: event,
+            })
+        };
+        let run = TrainRun {
+            config: &config,
+            data: self.data,
+            events: &emit,
+            cancel: self.halt,
+        };
+        // A study keeps results, not checkpoints: a killed run is trained again.
+        let outcome = train(&run, &net, &mut adam, &mut progress, &mut |_, _, _| {
+            Ok(None)
+        })?;
+        if outcome != Outcome::Finished {
+            return Ok(None);
+        }
+        let history = progress.history;
+        let last = history.last().map(|m| m.test_accuracy).unwrap_or(0.0);
+        // The last epoch's evaluation classified the whole test split: its time is the speed.
+        let eval_seconds = history.last().map_or(0.0, |m| m.eval_seconds);
+        let inference = self.data.test.len() as f64 / eval_seconds.max(1e-9);
+        let seconds = history.iter().map(|m| m.seconds).sum::<f64>() / history.len().max(1) as f64;
+        Ok(Some(RunResult {
             variant: arch.name.clone(),
             seed,
-            progress: event,
-        })
-    };
-    let run = TrainRun {
-        config: &config,
-        data,
-        events: &emit,
-        cancel,
-    };
-    // A study keeps results, not checkpoints: a killed run is trained again.
-    let outcome = train(&run, &net, &mut adam, &mut progress, &mut |_, _, _| {
-        Ok(None)
-    })?;
-    if outcome != Outcome::Finished {
-        return Ok(None);
+            params: arch.params(),
+            test_accuracy: last,
+            seconds_per_epoch: seconds,
+            inference_images_per_second: inference,
+            history,
+            threads: rayon::current_num_threads(),
+            runs_at_once: self.at_once,
+        }))
     }
-    let history = progress.history;
-    let last = history.last().map(|m| m.test_accuracy).unwrap_or(0.0);
-    // The last epoch's evaluation classified the whole test split: its time is the speed.
-    let eval_seconds = history.last().map_or(0.0, |m| m.eval_seconds);
-    let inference = data.test.len() as f64 / eval_seconds.max(1e-9);
-    let seconds = history.iter().map(|m| m.seconds).sum::<f64>() / history.len().max(1) as f64;
-    Ok(Some(RunResult {
-        variant: arch.name.clone(),
-        seed,
-        params: arch.params(),
-        test_accuracy: last,
-        seconds_per_epoch: seconds,
-        inference_images_per_second: inference,
-        history,
-        threads: rayon::current_num_threads(),
-        runs_at_once: 1,
-    }))
 }
