@@ -120,6 +120,10 @@ fn the_newest_finished_cnn_on_the_data_becomes_active_and_other_sets_cannot() {
     // On the Runs tab, Enter on the Fashion run is refused, naming both data sets.
     press(&mut app, "2");
     assert_eq!(app.tab, Tab::Runs);
+    // The cursor starts on the active run; two up is the Fashion run at the top.
+    assert_eq!(app.runs.cursor, 2);
+    update(&mut app, key(KeyCode::Up));
+    update(&mut app, key(KeyCode::Up));
     update(&mut app, key(KeyCode::Enter));
     assert_eq!(
         app.active.as_ref().map(|r| r.name.as_str()),

@@ -275,19 +275,12 @@ fn overview(frame: &mut Frame, area: Rect, app: &App, m: &ModelConfidence) {
         }
         None => histogram(frame, hist, m, tab.log, PALETTE[0]),
     }
-    let series = results::reliability_series(m, PALETTE[0]);
-    frame.render_widget(results::reliability_chart(m, &series), reliability);
+    frame.render_widget(&results::reliability_chart(m, PALETTE[0]), reliability);
     summary_table(frame, table_area, app);
 }
 
 fn histogram(frame: &mut Frame, area: Rect, m: &ModelConfidence, log: bool, color: Color) {
-    // Dots per bin so the bars fill the chart's width (two dots per cell, less the axis).
-    let bins = m.report.all.histogram.len().max(1);
-    let per_bin = ((area.width.saturating_sub(10) as usize * 2) / bins)
-        .saturating_sub(1)
-        .max(1);
-    let series = results::histogram_series(m, log, per_bin, color);
-    frame.render_widget(results::histogram_chart(m, &series, log), area);
+    frame.render_widget(&results::histogram_chart(m, log, color), area);
 }
 
 fn summary_table(frame: &mut Frame, area: Rect, app: &App) {

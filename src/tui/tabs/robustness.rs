@@ -5,14 +5,14 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::Line;
-use ratatui::widgets::{GraphType, Paragraph, Row, Table};
+use ratatui::widgets::{Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::{block, key, placeholder, JobState};
 use crate::config::Config;
 use crate::jobs::robustness::{RobustnessEvent, RobustnessResult};
 use crate::runs::RunInfo;
-use crate::text::{charts, results};
+use crate::text::results;
 use crate::tui::app::{App, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::{Command, JobKind};
@@ -198,21 +198,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length((attack_rows + 3).min(body.height / 2)),
     ])
     .areas(body);
-    let series = results::noise_series(result);
-    let (x, y) = results::noise_axes(result);
-    frame.render_widget(
-        charts::chart(
-            &format!(
-                "accuracy under Gaussian noise ({} test images)",
-                result.noise_images
-            ),
-            &series,
-            GraphType::Line,
-            x,
-            y,
+    let chart = results::noise_chart(
+        result,
+        format!(
+            "accuracy under Gaussian noise ({} test images)",
+            result.noise_images
         ),
-        chart_area,
     );
+    frame.render_widget(&chart, chart_area);
     if result.attacks.is_empty() {
         frame.render_widget(
             placeholder(
