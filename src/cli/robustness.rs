@@ -99,7 +99,7 @@ pub fn run(args: RobustnessArgs, config: &mut Config) -> anyhow::Result<()> {
     super::announce(job.run());
     for event in job.events().iter() {
         match event {
-            RobustnessEvent::Planned { noise, attacks } => {
+            RobustnessEvent::Planned { noise, attacks, .. } => {
                 note!("{noise} noise scores and {attacks} attacks planned")
             }
             RobustnessEvent::Fitting {

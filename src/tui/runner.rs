@@ -244,7 +244,11 @@ impl Runner {
                     )
                 });
             }
-            Command::StartRobustness { cnn, attack_images } => {
+            Command::StartRobustness {
+                cnn,
+                baselines,
+                attack_images,
+            } => {
                 let Some(data) = data else { return };
                 let store = self.store.clone();
                 let c = cancel();
@@ -253,7 +257,7 @@ impl Runner {
                     settings.attack_images = attack_images;
                     let plan = RobustnessPlan {
                         settings,
-                        baselines: r.config.baselines.models.clone(),
+                        baselines,
                         baseline_settings: r.config.baselines.clone(),
                         attacks: vec![
                             crate::analysis::robustness::AttackKind::Fgsm,
@@ -381,11 +385,16 @@ fn newest<T: serde::de::DeserializeOwned>(
 fn saved(store: &RunStore, data: &DataIdentity, active: Option<&RunInfo>) -> Saved {
     let runs = store.list();
     let same_cnn = |r: &RunInfo| r.record.model.as_ref().map(|m| &m.dir) == active.map(|a| &a.dir);
+    // The active model's results first; else the newest of the data, whoever's (the tab says
+    // whose).
     Saved {
         ablation: newest(&runs, RunKind::Ablate, data, |_| true),
-        baselines: newest(&runs, RunKind::Baselines, data, |_| true),
-        confidence: newest(&runs, RunKind::Confidence, data, same_cnn),
-        robustness: newest(&runs, RunKind::Robustness, data, same_cnn),
+        baselines: newest(&runs, RunKind::Baselines, data, same_cnn)
+            .or_else(|| newest(&runs, RunKind::Baselines, data, |_| true)),
+        confidence: newest(&runs, RunKind::Confidence, data, same_cnn)
+            .or_else(|| newest(&runs, RunKind::Confidence, data, |_| true)),
+        robustness: newest(&runs, RunKind::Robustness, data, same_cnn)
+            .or_else(|| newest(&runs, RunKind::Robustness, data, |_| true)),
     }
 }
 

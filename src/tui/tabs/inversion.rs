@@ -664,7 +664,8 @@ fn source_panel(
                 d.test.len()
             ));
             if compact {
-                caption[0] = Line::raw(format!("test:{} label {name}", inv.image));
+                caption[0] = Line::raw(format!("test:{}", inv.image));
+                caption.push(Line::raw(name.to_string()));
             }
         }
     }
@@ -804,7 +805,7 @@ fn settings_and_chart(frame: &mut Frame, area: Rect, app: &App) {
     let lines = vec![
         Line::raw(format!(
             "target {} ({}/{})",
-            o.target,
+            app.class_names()[o.target],
             k(Action::TargetUp),
             k(Action::TargetDown)
         )),

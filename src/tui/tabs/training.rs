@@ -48,9 +48,9 @@ pub struct TrainingTab {
     pub run_epochs: usize,
     /// Per-epoch metrics of the live run.
     pub history: Vec<EpochMetrics>,
-    /// Running mean training loss within each epoch: (epoch as a fraction, loss).
+    /// Each batch's training loss: (epoch as a fraction, loss), drawn smoothed.
     pub loss_curve: Vec<(f64, f64)>,
-    /// Running training accuracy within each epoch: (epoch as a fraction, accuracy in %).
+    /// Each batch's training accuracy: (epoch as a fraction, accuracy in %).
     pub acc_curve: Vec<(f64, f64)>,
     pub progress: Option<Progress>,
     /// How the charts are drawn: log loss axis, smoothing, cursor.
@@ -359,10 +359,19 @@ pub fn on_event(app: &mut App, event: TrainEvent) {
             batches,
             loss,
             accuracy,
+            batch_loss,
+            batch_accuracy,
             images_per_second,
             eta_seconds,
             ..
         } => {
+            // Each batch's own values (the epoch's running mean for logs that lack them), so
+            // the curve does not jump where an epoch's mean starts again.
+            let (loss, accuracy) = if batch_loss > 0.0 {
+                (batch_loss, batch_accuracy)
+            } else {
+                (loss, accuracy)
+            };
             t.position.batch = batch;
             t.progress = Some(Progress {
                 epoch,
