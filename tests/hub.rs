@@ -901,3 +901,63 @@ fn bad_rows_name_the_file_and_the_row() {
         assert_a_good_server_is_used(cache.path());
     }
 }
+
+/// SIGTERM, SIGINT and SIGHUP to a real `classgen train` downloading from a dripping Hub (the
+/// timeout an hour away): it ends at once with the signal's exit status, saying the download
+/// was cancelled, and leaves nothing partial in either cache.
+#[test]
+fn a_signal_ends_a_download_in_a_real_process() {
+    let good = encode(&rows(0, 5));
+    for (signal, status) in [(libc::SIGTERM, 143), (libc::SIGINT, 130), (libc::SIGHUP, 129)] {
+        let (tx, started) = std::sync::mpsc::channel();
+        let hub = Hub::serve_telling(
+            vec![
+                (TRAIN_PATH, Reply::DripChunked(good.clone())),
+                (TEST_PATH, Reply::File(good.clone())),
+            ],
+            Some(tx),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[data]\nsource = \"hub\"\nhub_timeout_secs = 3600\ncache_dir = \"{}\"\n",
+                dir.path().join("classgen").display()
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_classgen"))
+            .current_dir(dir.path())
+            .args(["--config", "config.toml", "train", "--epochs", "1"])
+            .env("HF_ENDPOINT", &hub.endpoint)
+            .env("HF_HUB_CACHE", dir.path().join("hf"))
+            .env("HF_HOME", dir.path().join("hf-home"))
+            .env_remove("HF_TOKEN")
+            .env_remove("HF_HUB_OFFLINE")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        started
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the download never started");
+        // SAFETY: plain kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let mut stderr = child.stderr.take().unwrap();
+        let exited = within_bound(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            (child.wait().unwrap().code(), text)
+        });
+        hub.stop();
+        let (code, text) = exited;
+        assert_eq!(code, Some(status), "{text}");
+        assert!(
+            text.contains("download cancelled (nothing partial was kept)") && text.contains(TRAIN_PATH),
+            "{text}"
+        );
+        assert_nothing_cached(dir.path());
+    }
+}

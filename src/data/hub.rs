@@ -444,3 +444,78 @@ fn decode_png(png: &[u8]) -> Result<Vec<u8>, String> {
     debug_assert_eq!(pixels.len(), PIXELS);
     Ok(pixels)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The environment `vars` describes (name, value).
+    fn env(vars: &[(&str, &str)]) -> HfEnv {
+        HfEnv::from_lookup(|key| {
+            vars.iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, value)| OsString::from(value))
+        })
+    }
+
+    #[test]
+    fn the_hugging_face_variables_take_precedence_as_in_huggingface_hub() {
+        let none = env(&[("HOME", "/home/u")]);
+        assert_eq!(none.hub_cache, Path::new("/home/u/.cache/huggingface/hub"));
+        assert_eq!((none.endpoint, none.offline), (None, false));
+        let xdg = env(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/x")]);
+        assert_eq!(xdg.hub_cache, Path::new("/x/huggingface/hub"));
+        let home = env(&[("XDG_CACHE_HOME", "/x"), ("HF_HOME", "/hf")]);
+        assert_eq!(home.hub_cache, Path::new("/hf/hub"));
+        let cache = env(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/cache")]);
+        assert_eq!(cache.hub_cache, Path::new("/cache"));
+        for (value, offline) in [("1", true), ("ON", true), ("yes", true), ("0", false), ("", false)] {
+            assert_eq!(env(&[("HF_HUB_OFFLINE", value)]).offline, offline, "{value}");
+        }
+    }
+
+    #[test]
+    fn hf_token_wins_over_the_token_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "hf_from_file\n").unwrap();
+        let home = dir.path().to_str().unwrap();
+        assert_eq!(
+            env(&[("HF_HOME", home)]).token.as_deref(),
+            Some("hf_from_file")
+        );
+        assert_eq!(
+            env(&[("HF_HOME", home), ("HF_TOKEN", "hf_env")]).token.as_deref(),
+            Some("hf_env")
+        );
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "hf_path").unwrap();
+        let path = elsewhere.to_str().unwrap();
+        assert_eq!(
+            env(&[("HF_HOME", home), ("HF_TOKEN_PATH", path)]).token.as_deref(),
+            Some("hf_path")
+        );
+        // A token "file" that is a directory is no token, and no error.
+        assert_eq!(env(&[("HF_TOKEN_PATH", home)]).token, None);
+    }
+
+    #[test]
+    fn hf_endpoint_overrides_the_config_key() {
+        let options = |config: &str, vars: &[(&str, &str)]| {
+            HubOptions::new(
+                config,
+                PathBuf::from("c"),
+                Duration::from_secs(1),
+                env(vars),
+                false,
+                Arc::default(),
+            )
+            .endpoint
+        };
+        assert_eq!(options("", &[]), DEFAULT_ENDPOINT);
+        assert_eq!(options("http://mirror", &[]), "http://mirror");
+        assert_eq!(
+            options("http://mirror", &[("HF_ENDPOINT", "http://env")]),
+            "http://env"
+        );
+    }
+}
