@@ -200,7 +200,11 @@ fn drip(stream: &mut TcpStream, bytes: &[u8]) {
     for byte in bytes.iter().take(DRIP_BYTES) {
         // The server's own pace, not synchronisation: a Hub that drips.
         std::thread::sleep(DRIP_EVERY);
-        if stream.write_all(&[*byte]).and_then(|()| stream.flush()).is_err() {
+        if stream
+            .write_all(&[*byte])
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
             return;
         }
     }
@@ -276,7 +280,10 @@ fn answer(
             let _ = tx.send(());
         }
     };
-    let reply = replies.iter().find(|(p, _)| *p == request.path).map(|(_, r)| r);
+    let reply = replies
+        .iter()
+        .find(|(p, _)| *p == request.path)
+        .map(|(_, r)| r);
     let first_byte = request.range.as_deref() == Some("bytes=0-0");
     match reply {
         None => {
@@ -304,7 +311,11 @@ fn answer(
             let part = range(request.range.as_deref(), body.len());
             let (a, b) = part.unwrap_or((0, body.len() - 1));
             let content = &body[a..=b];
-            let with_length = format!("{}Content-Length: {}\r\n\r\n", head(body, part), content.len());
+            let with_length = format!(
+                "{}Content-Length: {}\r\n\r\n",
+                head(body, part),
+                content.len()
+            );
             match reply {
                 Some(Reply::Cut(_, n)) if !first_byte => {
                     let _ = stream.write_all(with_length.as_bytes());
@@ -420,7 +431,10 @@ fn assert_a_good_server_is_used(cache: &Path) {
     let requests = hub.stop();
     let fetched = fetched.unwrap();
     // The test file may have been kept from before (it was fine); the train file was not.
-    assert_eq!(paths(&requests).first().map(String::as_str), Some(TRAIN_PATH));
+    assert_eq!(
+        paths(&requests).first().map(String::as_str),
+        Some(TRAIN_PATH)
+    );
     let data = load_dir(&fetched.dir, DatasetKind::Mnist).unwrap();
     assert_eq!((data.train, data.test), (expected(&train), expected(&test)));
 }
@@ -453,7 +467,10 @@ fn assert_nothing_cached(cache: &Path) {
         .collect();
     assert!(partial.is_empty(), "{partial:?}");
     assert!(!converted(cache).join("complete").exists(), "{files:?}");
-    assert!(!snapshot(cache, "train-00000-of-00001.parquet").exists(), "{files:?}");
+    assert!(
+        !snapshot(cache, "train-00000-of-00001.parquet").exists(),
+        "{files:?}"
+    );
 }
 
 #[test]
@@ -472,9 +489,9 @@ fn downloads_converts_and_then_works_offline() {
     // The pinned commit, not `main`, in every request; the token with each.
     assert_eq!(paths(&requests), [TRAIN_PATH, TEST_PATH]);
     assert!(
-        requests
-            .iter()
-            .all(|r| r.method == "GET" && r.authorization.as_deref() == Some("Bearer hf_test_token")),
+        requests.iter().all(
+            |r| r.method == "GET" && r.authorization.as_deref() == Some("Bearer hf_test_token")
+        ),
         "{requests:?}"
     );
     let data = load_dir(&fetched.dir, DatasetKind::Mnist).unwrap();
@@ -608,7 +625,10 @@ fn a_dripping_hub_fails_in_bounded_time_and_leaves_nothing_partial() {
         (Reply::DripWithLength(good.clone()), "stalled: "),
         (Reply::DripUntilClose(good.clone()), "stalled: "),
         (Reply::DripChunked(good.clone()), "stalled: "),
-        (Reply::DripHeaders(good.clone()), "no answer within 500ms (data.hub_timeout_secs)"),
+        (
+            Reply::DripHeaders(good.clone()),
+            "no answer within 500ms (data.hub_timeout_secs)",
+        ),
     ];
     for (reply, cause) in cases {
         let hub = Hub::serve(vec![
@@ -621,7 +641,10 @@ fn a_dripping_hub_fails_in_bounded_time_and_leaves_nothing_partial() {
         hub.stop();
         let err = result.unwrap_err().to_string();
         assert_clear_error(&err, cause);
-        assert!(err.contains("in the last 500ms") || err.contains("no answer"), "{err}");
+        assert!(
+            err.contains("in the last 500ms") || err.contains("no answer"),
+            "{err}"
+        );
         assert_nothing_cached(cache.path());
     }
 }
@@ -670,7 +693,10 @@ fn a_cancel_ends_a_download_at_once() {
             failure.error
         );
         let err = failure.error.to_string();
-        assert!(err.contains("download cancelled (nothing partial was kept)"), "{err}");
+        assert!(
+            err.contains("download cancelled (nothing partial was kept)"),
+            "{err}"
+        );
         assert_nothing_cached(cache.path());
     }
 }
@@ -756,8 +782,11 @@ fn a_corrupt_cache_and_a_failing_hub_are_both_told() {
     for source in [SourceKind::Auto, SourceKind::Hub] {
         let cache = tempfile::tempdir().unwrap();
         assert_a_good_server_is_used(cache.path());
-        std::fs::write(converted(cache.path()).join("train-images-idx3-ubyte.gz"), b"not gzip")
-            .unwrap();
+        std::fs::write(
+            converted(cache.path()).join("train-images-idx3-ubyte.gz"),
+            b"not gzip",
+        )
+        .unwrap();
         std::fs::remove_dir_all(cache.path().join("hf")).unwrap();
         let unavailable =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -790,7 +819,10 @@ fn a_corrupt_cache_and_a_failing_hub_are_both_told() {
                 && notice.contains("getting it again failed"),
             "{notice}"
         );
-        assert!(!notice.contains("downloaded it again") && !notice.contains("converted it again"), "{notice}");
+        assert!(
+            !notice.contains("downloaded it again") && !notice.contains("converted it again"),
+            "{notice}"
+        );
         match error {
             None => assert!(
                 notice.contains("using the bundled MNIST sample")
@@ -843,7 +875,10 @@ fn the_hugging_face_cache_is_shared_and_offline_mode_asks_nothing() {
         assert_eq!(hub.stop(), []);
         let loaded = loaded.ok().unwrap();
         assert_eq!(loaded.notice, None);
-        assert_eq!((&loaded.dataset.train, &loaded.dataset.test), (&expected(&train), &expected(&test)));
+        assert_eq!(
+            (&loaded.dataset.train, &loaded.dataset.test),
+            (&expected(&train), &expected(&test))
+        );
         let identity = DataIdentity::of(&loaded.dataset);
         assert_eq!(
             identity.source,
@@ -852,7 +887,12 @@ fn the_hugging_face_cache_is_shared_and_offline_mode_asks_nothing() {
                 revision: COMMIT.into()
             }
         );
-        assert!(identity.to_string().contains(&format!("Hub ylecun/mnist@{COMMIT}")), "{identity}");
+        assert!(
+            identity
+                .to_string()
+                .contains(&format!("Hub ylecun/mnist@{COMMIT}")),
+            "{identity}"
+        );
     }
 
     let cache = tempfile::tempdir().unwrap();
@@ -908,7 +948,11 @@ fn bad_rows_name_the_file_and_the_row() {
 #[test]
 fn a_signal_ends_a_download_in_a_real_process() {
     let good = encode(&rows(0, 5));
-    for (signal, status) in [(libc::SIGTERM, 143), (libc::SIGINT, 130), (libc::SIGHUP, 129)] {
+    for (signal, status) in [
+        (libc::SIGTERM, 143),
+        (libc::SIGINT, 130),
+        (libc::SIGHUP, 129),
+    ] {
         let (tx, started) = std::sync::mpsc::channel();
         let hub = Hub::serve_telling(
             vec![
@@ -955,7 +999,8 @@ fn a_signal_ends_a_download_in_a_real_process() {
         let (code, text) = exited;
         assert_eq!(code, Some(status), "{text}");
         assert!(
-            text.contains("download cancelled (nothing partial was kept)") && text.contains(TRAIN_PATH),
+            text.contains("download cancelled (nothing partial was kept)")
+                && text.contains(TRAIN_PATH),
             "{text}"
         );
         assert_nothing_cached(dir.path());

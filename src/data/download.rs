@@ -57,7 +57,12 @@ fn dataset(repo: &str, revision: &str) -> Repo {
 
 /// A file of `repo` at `revision` already in the Hugging Face cache (fetched by hf-hub or by
 /// Python's huggingface_hub), with the commit it belongs to.
-pub fn cached(hub_cache: &Path, repo: &str, revision: &str, file: &str) -> Option<(PathBuf, String)> {
+pub fn cached(
+    hub_cache: &Path,
+    repo: &str,
+    revision: &str,
+    file: &str,
+) -> Option<(PathBuf, String)> {
     let cache = Cache::new(hub_cache.to_path_buf()).repo(dataset(repo, revision));
     // A commit's snapshot directly (huggingface_hub writes no ref for a commit), else the ref.
     let pinned = cache.pointer_path(revision).join(file);
@@ -123,7 +128,10 @@ impl Client<'_> {
         tidy(&blobs);
         let path = result?;
         let commit = commit_of(self.hub_cache, repo, revision, &path).ok_or_else(|| {
-            Failure::Http(format!("hf-hub put the file outside the cache: {}", path.display()))
+            Failure::Http(format!(
+                "hf-hub put the file outside the cache: {}",
+                path.display()
+            ))
         })?;
         Ok((path, commit))
     }
@@ -334,7 +342,9 @@ impl Watch {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Our own request was answered: hf-hub's gets a window of its own.

@@ -227,7 +227,12 @@ fn converted_commit(dir: &Path) -> Option<String> {
             .all(|name| dir.join(format!("{name}.gz")).is_file())
     });
     let marker = crate::userfile::read_file(&dir.join(COMPLETE_MARKER), 4096).ok()?;
-    let commit = String::from_utf8(marker).ok()?.lines().next()?.trim().to_string();
+    let commit = String::from_utf8(marker)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .to_string();
     (complete && !commit.is_empty()).then_some(commit)
 }
 
@@ -469,8 +474,18 @@ mod tests {
         assert_eq!(home.hub_cache, Path::new("/hf/hub"));
         let cache = env(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/cache")]);
         assert_eq!(cache.hub_cache, Path::new("/cache"));
-        for (value, offline) in [("1", true), ("ON", true), ("yes", true), ("0", false), ("", false)] {
-            assert_eq!(env(&[("HF_HUB_OFFLINE", value)]).offline, offline, "{value}");
+        for (value, offline) in [
+            ("1", true),
+            ("ON", true),
+            ("yes", true),
+            ("0", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                env(&[("HF_HUB_OFFLINE", value)]).offline,
+                offline,
+                "{value}"
+            );
         }
     }
 
@@ -484,14 +499,18 @@ mod tests {
             Some("hf_from_file")
         );
         assert_eq!(
-            env(&[("HF_HOME", home), ("HF_TOKEN", "hf_env")]).token.as_deref(),
+            env(&[("HF_HOME", home), ("HF_TOKEN", "hf_env")])
+                .token
+                .as_deref(),
             Some("hf_env")
         );
         let elsewhere = dir.path().join("elsewhere");
         std::fs::write(&elsewhere, "hf_path").unwrap();
         let path = elsewhere.to_str().unwrap();
         assert_eq!(
-            env(&[("HF_HOME", home), ("HF_TOKEN_PATH", path)]).token.as_deref(),
+            env(&[("HF_HOME", home), ("HF_TOKEN_PATH", path)])
+                .token
+                .as_deref(),
             Some("hf_path")
         );
         // A token "file" that is a directory is no token, and no error.
