@@ -1006,3 +1006,22 @@ fn a_signal_ends_a_download_in_a_real_process() {
         assert_nothing_cached(dir.path());
     }
 }
+
+/// A cancel during the conversion ends it too, with nothing converted, and keeps the parquet
+/// files, which were fine, in the Hugging Face cache.
+#[test]
+fn a_cancel_ends_the_conversion_and_keeps_the_downloads() {
+    let cache = tempfile::tempdir().unwrap();
+    python_cache(cache.path(), &encode(&rows(0, 4)), &encode(&rows(4, 2)));
+    let hub = Hub::serve(vec![]);
+    let opts = options(&hub.endpoint, cache.path());
+    opts.cancel.store(true, Ordering::Relaxed);
+    let result = within_bound(move || fetch(DatasetKind::Mnist, &opts));
+    assert_eq!(hub.stop(), []);
+    assert!(
+        matches!(result, Err(HubError::Cancelled { .. })),
+        "{result:?}"
+    );
+    assert!(!converted(cache.path()).join("complete").exists());
+    assert!(snapshot(cache.path(), "train-00000-of-00001.parquet").is_file());
+}

@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,7 +162,7 @@ pub enum HubError {
     /// `HF_HUB_OFFLINE` is set and a file is in neither cache.
     #[error("{url}: not in the Hugging Face cache {} and HF_HUB_OFFLINE is set (unset it to download)", cache.display())]
     Offline { url: String, cache: PathBuf },
-    /// The download was cancelled (a signal, or the dashboard quitting).
+    /// The download or the conversion was cancelled (a signal, or the dashboard quitting).
     #[error("{url}: download cancelled (nothing partial was kept)")]
     Cancelled { url: String },
 }
@@ -334,9 +334,11 @@ pub fn fetch(kind: DatasetKind, options: &HubOptions) -> Result<Fetched, HubErro
         _ => {}
     }
     for (file, prefix) in parquet.iter().zip(PREFIXES) {
-        let split = read_split(&file.path, &file.url).inspect_err(|_| {
+        let split = read_split(&file.path, &file.url, &options.cancel).inspect_err(|e| {
             // A file that fails the checks is not kept for the next try (nor for Python).
-            download::forget(&file.path);
+            if matches!(e, HubError::Invalid { .. } | HubError::Row { .. }) {
+                download::forget(&file.path);
+            }
         })?;
         split
             .write(&dir, prefix)
@@ -355,8 +357,11 @@ pub fn fetch(kind: DatasetKind, options: &HubOptions) -> Result<Fetched, HubErro
 
 /// Reads a downloaded parquet file (from `url`) of `image {bytes: PNG}` and `label: int64` rows
 /// into a split, after checking its footer: a row count in 1..=[`MAX_PARQUET_ROWS`] that the
-/// row groups agree with, and as many rows read as it declares.
-fn read_split(path: &Path, url: &str) -> Result<Split, HubError> {
+/// row groups agree with, and as many rows read as it declares. Ends early once `cancel` is set.
+fn read_split(path: &Path, url: &str, cancel: &AtomicBool) -> Result<Split, HubError> {
+    let cancelled = || HubError::Cancelled {
+        url: url.to_string(),
+    };
     let invalid = |message: String| HubError::Invalid {
         url: url.to_string(),
         message,
@@ -381,6 +386,9 @@ fn read_split(path: &Path, url: &str) -> Result<Split, HubError> {
     }
     let mut rows = Vec::new();
     for (i, row) in reader.get_row_iter(None).map_err(not_parquet)?.enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
         let row = row.map_err(not_parquet)?;
         rows.push(png_and_label(&row).map_err(|message| row_error(i, message))?);
     }
@@ -394,7 +402,12 @@ fn read_split(path: &Path, url: &str) -> Result<Split, HubError> {
     let images = rows
         .par_iter()
         .enumerate()
-        .map(|(i, (png, _))| decode_png(png).map_err(|message| row_error(i, message)))
+        .map(|(i, (png, _))| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(cancelled());
+            }
+            decode_png(png).map_err(|message| row_error(i, message))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Split {
         images: images.concat(),
