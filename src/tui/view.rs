@@ -121,7 +121,7 @@ fn header_line(frame: &mut Frame, area: Rect, app: &App) {
             d.kind,
             match &d.origin {
                 crate::data::Origin::Dir(p) => p.display().to_string(),
-                crate::data::Origin::Hub(_) => "Hub".into(),
+                crate::data::Origin::Hub { .. } => "Hub".into(),
                 crate::data::Origin::Sample => "sample".into(),
             },
             d.train.len(),
