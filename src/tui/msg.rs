@@ -123,6 +123,4 @@ pub enum Command {
     ImportFile(PathBuf),
     /// Saves the canvas (ink in [0,1]) as a 28x28 PNG in the snapshot folder.
     SaveDrawing(Vec<f32>),
-    /// Mouse reporting on (the Draw tab) or off.
-    MouseCapture(bool),
 }

@@ -303,7 +303,6 @@ impl Runner {
                     Err(e) => Msg::Failure(format!("saving the drawing: {e:#}")),
                 });
             }
-            Command::MouseCapture(on) => terminal::mouse_capture(on),
         }
     }
 

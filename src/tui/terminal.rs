@@ -1,4 +1,4 @@
-//! Terminal setup and restore: raw mode and the alternate screen on entry; restored on exit,
+//! Terminal setup and restore: raw mode, the alternate screen and mouse reporting on entry; restored on exit,
 //! error and panic. Panics of worker threads do not tear the dashboard down: their messages
 //! are kept and printed once the terminal is restored.
 
@@ -43,22 +43,12 @@ pub fn enter() -> io::Result<DefaultTerminal> {
     let setup = || -> io::Result<DefaultTerminal> {
         enable_raw_mode()?;
         execute!(io::stdout(), EnterAlternateScreen)?;
+        // The mouse clicks tabs and rows, scrolls lists and draws (a terminal that cannot
+        // report it simply does not).
+        let _ = execute!(io::stdout(), EnableMouseCapture);
         Terminal::new(CrosstermBackend::new(io::stdout()))
     };
     setup().inspect_err(|_| leave())
-}
-
-/// Turns mouse reporting on (the Draw tab) or off; [`leave`] always turns it off.
-pub fn mouse_capture(on: bool) {
-    if !ACTIVE.load(Ordering::SeqCst) {
-        return;
-    }
-    // A terminal that cannot do it simply does not report the mouse.
-    let _ = if on {
-        execute!(io::stdout(), EnableMouseCapture)
-    } else {
-        execute!(io::stdout(), DisableMouseCapture)
-    };
 }
 
 /// Gives the terminal back (once; later calls do nothing) and prints deferred panic messages.
