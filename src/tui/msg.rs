@@ -123,4 +123,6 @@ pub enum Command {
     SaveDrawing(Vec<f32>),
     /// Mouse reporting on (the Draw tab) or off.
     MouseCapture(bool),
+    /// Ctrl-Z: give the terminal back and stop the process until SIGCONT.
+    Suspend,
 }

@@ -1,6 +1,7 @@
 //! Terminal setup and restore: raw mode and the alternate screen on entry; restored on exit,
-//! error and panic. Panics of worker threads do not tear the dashboard down: their messages
-//! are kept and printed once the terminal is restored.
+//! error and panic, and around a suspend (Ctrl-Z, SIGTSTP: [`suspend`], then [`resume`] on
+//! SIGCONT). Panics of worker threads do not tear the dashboard down: their messages are kept
+//! and printed once the terminal is restored.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,8 @@ use ratatui::{DefaultTerminal, Terminal};
 
 /// Whether the dashboard owns the terminal.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Whether mouse reporting is on (turned on again after a suspend).
+static MOUSE: AtomicBool = AtomicBool::new(false);
 /// The thread that draws; only its panics restore the terminal.
 static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
 /// Panic messages of other threads, printed after restoring.
@@ -53,6 +56,7 @@ pub fn mouse_capture(on: bool) {
     if !ACTIVE.load(Ordering::SeqCst) {
         return;
     }
+    MOUSE.store(on, Ordering::SeqCst);
     // A terminal that cannot do it simply does not report the mouse.
     let _ = if on {
         execute!(io::stdout(), EnableMouseCapture)
@@ -61,17 +65,48 @@ pub fn mouse_capture(on: bool) {
     };
 }
 
+/// Cooked mode, the main screen, the cursor shown, no mouse reporting: the terminal as the
+/// shell wants it. Nothing more can be done if this fails; the shell's `reset` still can.
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+}
+
+/// Suspends the dashboard as a shell's job control expects (Ctrl-Z, SIGTSTP): gives the
+/// terminal back, then stops the process (SIGSTOP) until it is continued (`fg`, SIGCONT),
+/// when the caller [`resume`]s.
+pub fn suspend() {
+    if ACTIVE.load(Ordering::SeqCst) {
+        restore();
+    }
+    // Only fails for an invalid signal number.
+    let _ = signal_hook::low_level::raise(signal_hook::consts::SIGSTOP);
+}
+
+/// After SIGCONT: raw mode, the alternate screen and, if it was on, mouse reporting again.
+/// The screen is blank: the caller redraws all of it (`Terminal::clear`, then a draw).
+pub fn resume() -> io::Result<()> {
+    if !ACTIVE.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    enable_raw_mode()?;
+    // Ratatui thinks the cursor is still hidden; hide it again.
+    execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+    if MOUSE.load(Ordering::SeqCst) {
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
+    Ok(())
+}
+
 /// Gives the terminal back (once; later calls do nothing) and prints deferred panic messages.
 pub fn leave() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
-        // Nothing more can be done if this fails; the shell's `reset` still can.
-        let _ = disable_raw_mode();
-        let _ = execute!(
-            io::stdout(),
-            DisableMouseCapture,
-            LeaveAlternateScreen,
-            cursor::Show
-        );
+        restore();
         if let Ok(mut kept) = DEFERRED.lock() {
             for message in kept.drain(..) {
                 eprintln!("a worker thread panicked: {message}");
