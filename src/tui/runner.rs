@@ -575,7 +575,11 @@ async fn event_loop(
             }
             _ = tstp.recv() => terminal::suspend(),
             _ = cont.recv() => {
-                let resumed = terminal::resume().and_then(|()| terminal.clear());
+                // Both buffers emptied, so the next draw repaints every cell of the cleared
+                // screen (not `Terminal::clear`: it asks the terminal for the cursor, which
+                // waits on the event reader's lock while the event stream holds it).
+                terminal.swap_buffers();
+                let resumed = terminal::resume();
                 match resumed.and_then(|()| terminal.size()) {
                     // The window may have changed while stopped.
                     Ok(size) => handle(app, runner, Msg::Resize(size.width, size.height)),

@@ -10,7 +10,8 @@ use std::thread::ThreadId;
 
 use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode, Clear, ClearType, EnterAlternateScreen,
+    LeaveAlternateScreen,
 };
 use ratatui::crossterm::{cursor, execute};
 use ratatui::prelude::CrosstermBackend;
@@ -89,14 +90,19 @@ pub fn suspend() {
 }
 
 /// After SIGCONT: raw mode, the alternate screen and, if it was on, mouse reporting again.
-/// The screen is blank: the caller redraws all of it (`Terminal::clear`, then a draw).
+/// The screen is cleared: the caller redraws all of it.
 pub fn resume() -> io::Result<()> {
     if !ACTIVE.load(Ordering::SeqCst) {
         return Ok(());
     }
     enable_raw_mode()?;
     // Ratatui thinks the cursor is still hidden; hide it again.
-    execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        Clear(ClearType::All),
+        cursor::Hide
+    )?;
     if MOUSE.load(Ordering::SeqCst) {
         execute!(io::stdout(), EnableMouseCapture)?;
     }
