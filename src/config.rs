@@ -412,7 +412,9 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            at: e.span().map_or_else(|| "?".into(), |s| line_column(text, s.start)),
+            at: e
+                .span()
+                .map_or_else(|| "?".into(), |s| line_column(text, s.start)),
             message: parse_message(&e),
         })?;
         config.validate()?;
@@ -739,10 +741,18 @@ mod tests {
     /// for a deeply nested array, and no escape sequence reaches the terminal.
     #[test]
     fn parse_errors_are_one_short_line_with_the_place() {
-        let nested = format!("[train]\nepochs = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let nested = format!(
+            "[train]\nepochs = {}1{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let escaped = "[train]\narch = \"\u{1b}[2J\u{1b}]0;pwned\u{7}\"\nepochs = \"x\"\n";
         let bad_key = "[train]\n\u{1b}[31mepochs = 3\n";
-        for (text, at) in [(nested.as_str(), "test.toml:2:"), (escaped, "test.toml:"), (bad_key, "test.toml:2:")] {
+        for (text, at) in [
+            (nested.as_str(), "test.toml:2:"),
+            (escaped, "test.toml:"),
+            (bad_key, "test.toml:2:"),
+        ] {
             let err = parse(text).unwrap_err().to_string();
             assert_eq!(err.lines().count(), 1, "{err}");
             assert!(err.starts_with(at), "{err}");

@@ -375,10 +375,17 @@ mod tests {
         let second = write_png_unique(dir.path(), "digit", &image(&[0.0; PIXELS], 1)).unwrap();
         assert_eq!(first, dir.path().join("digit.png"));
         assert_eq!(second, dir.path().join("digit-2.png"));
-        assert_eq!(decode_png(&std::fs::read(&first).unwrap()).unwrap(), vec![1.0; PIXELS]);
+        assert_eq!(
+            decode_png(&std::fs::read(&first).unwrap()).unwrap(),
+            vec![1.0; PIXELS]
+        );
         let err = write_png(dir.path(), "digit", &img).unwrap_err();
         assert!(err.to_string().contains("digit.png"), "{err}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no stray files");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no stray files"
+        );
     }
 
     #[test]

@@ -660,8 +660,7 @@ fn a_full_stdout_is_an_error_and_a_closed_pipe_is_not() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert_eq!(
-            err,
-            "error: writing stdout: No space left on device (os error 28)\n",
+            err, "error: writing stdout: No space left on device (os error 28)\n",
             "{args:?}"
         );
         // The reader gone before anything is written: 141, nothing said.
@@ -683,7 +682,10 @@ fn a_full_stderr_loses_the_progress_not_the_training() {
     let config = own.path().join("own.toml");
     std::fs::write(
         &config,
-        format!("[paths]\nruns = \"{}\"\n", own.path().join("runs").display()),
+        format!(
+            "[paths]\nruns = \"{}\"\n",
+            own.path().join("runs").display()
+        ),
     )
     .unwrap();
     let mut args = vec!["train", "--config", config.to_str().unwrap(), "--json"];

@@ -262,13 +262,25 @@ mod tests {
         assert_eq!(check_probs(&probs, 2), Ok(()));
         assert!(matches!(
             check_probs(&probs, 3),
-            Err(BadProbs::Length { values: 20, rows: 3 })
+            Err(BadProbs::Length {
+                values: 20,
+                rows: 3
+            })
         ));
         probs[13] = f32::NAN;
-        assert!(matches!(check_probs(&probs, 2), Err(BadProbs::Range { row: 1, .. })));
+        assert!(matches!(
+            check_probs(&probs, 2),
+            Err(BadProbs::Range { row: 1, .. })
+        ));
         probs[13] = 1.5;
-        assert!(matches!(check_probs(&probs, 2), Err(BadProbs::Range { row: 1, .. })));
+        assert!(matches!(
+            check_probs(&probs, 2),
+            Err(BadProbs::Range { row: 1, .. })
+        ));
         probs[13] = 0.5;
-        assert!(matches!(check_probs(&probs, 2), Err(BadProbs::Sum { row: 1, .. })));
+        assert!(matches!(
+            check_probs(&probs, 2),
+            Err(BadProbs::Sum { row: 1, .. })
+        ));
     }
 }

@@ -88,10 +88,14 @@ pub fn write_failure() -> Option<&'static str> {
 pub fn write_text(to_stderr: bool, text: &str) {
     let written = if to_stderr {
         let mut stderr = std::io::stderr().lock();
-        stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush())
+        stderr
+            .write_all(text.as_bytes())
+            .and_then(|()| stderr.flush())
     } else {
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
     };
     if let Err(e) = written {
         write_failed(if to_stderr { "stderr" } else { "stdout" }, &e);

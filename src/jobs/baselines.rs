@@ -234,7 +234,11 @@ fn score_all(
                 Ok(None) => {}
                 Err(why) => {
                     let kind = BaselineKind::from_name(&row.model);
-                    let redo = if kind.is_some() { "fitted again" } else { "left out" };
+                    let redo = if kind.is_some() {
+                        "fitted again"
+                    } else {
+                        "left out"
+                    };
                     reporter.notice(format!("{why}; {} is {redo}", row.model));
                     fit.extend(kind);
                 }
@@ -367,7 +371,10 @@ mod tests {
         let err = spawn(plan, Arc::new(data), &store, Arc::default())
             .err()
             .expect("0 test images are refused");
-        assert!(err.to_string().contains("test split has no images"), "{err}");
+        assert!(
+            err.to_string().contains("test split has no images"),
+            "{err}"
+        );
         assert!(store.list().is_empty(), "no run is left behind");
     }
 }

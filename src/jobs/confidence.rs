@@ -220,15 +220,16 @@ fn analyse(
             ModelName::Cnn => r.cnn.as_ref().map(|c| &c.run) == result.cnn.as_ref().map(|c| &c.run),
             _ => same_fit(&r.settings, s),
         });
-        let saved = reusable.and_then(|(info, _)| {
-            match saved_probs(info, model.name(), test.len()) {
-                Ok(probs) => probs.map(|p| (info, p)),
-                Err(why) => {
-                    reporter.notice(format!("{why}; computing them again"));
-                    None
-                }
-            }
-        });
+        let saved =
+            reusable.and_then(
+                |(info, _)| match saved_probs(info, model.name(), test.len()) {
+                    Ok(probs) => probs.map(|p| (info, p)),
+                    Err(why) => {
+                        reporter.notice(format!("{why}; computing them again"));
+                        None
+                    }
+                },
+            );
         let (probs, source) = match saved {
             Some((info, probs)) => (probs, info.name.clone()),
             None => {
@@ -339,7 +340,11 @@ mod tests {
             assert_eq!(logreg.source, "computed");
             let q10 = logreg.report.all.quantiles[1].1;
             assert!((0.0..=1.0).contains(&q10), "Q.10 = {q10}");
-            assert!((0.0..=1.0).contains(&logreg.report.ece), "{}", logreg.report.ece);
+            assert!(
+                (0.0..=1.0).contains(&logreg.report.ece),
+                "{}",
+                logreg.report.ece
+            );
         }
     }
 

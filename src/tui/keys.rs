@@ -593,7 +593,11 @@ mod tests {
                 "{key:?}: no raw control character in {text:?}"
             );
         }
-        for (key, owner) in [("Tab", "next_tab"), ("Ctrl-c", "force_quit"), ("Ctrl-z", "suspend")] {
+        for (key, owner) in [
+            ("Tab", "next_tab"),
+            ("Ctrl-c", "force_quit"),
+            ("Ctrl-z", "suspend"),
+        ] {
             let err = Keymap::new(&map(&[("train_start", key)])).unwrap_err();
             assert_eq!(err.action, "train_start", "{key}");
             assert!(err.message.contains(owner), "{key}: {}", err.message);
