@@ -374,15 +374,17 @@ impl Keymap {
     pub fn new(rebound: &BTreeMap<String, String>) -> Result<Self, KeyConfigError> {
         let mut map = Self::default();
         for (name, key) in rebound {
+            // The name as it may be shown: escaped, and short.
+            let shown: String = name.chars().take(40).flat_map(char::escape_debug).collect();
             let fail = |message: String| KeyConfigError {
-                action: name.clone(),
+                action: shown.clone(),
                 message,
             };
             let row = map
                 .rows
                 .iter_mut()
                 .find(|r| r.name == name)
-                .ok_or_else(|| fail(format!("unknown action '{name}' (actions: {})", names())))?;
+                .ok_or_else(|| fail(format!("unknown action '{shown}' (actions: {})", names())))?;
             match row.action {
                 Action::ForceQuit => {
                     return Err(fail("Ctrl-c always quits; it cannot be rebound".into()))
@@ -593,6 +595,8 @@ mod tests {
                 "{key:?}: no raw control character in {text:?}"
             );
         }
+        let err = Keymap::new(&map(&[("\u{1b}[31mred", "g")])).unwrap_err();
+        assert!(!err.to_string().chars().any(char::is_control), "{err}");
         for (key, owner) in [
             ("Tab", "next_tab"),
             ("Ctrl-c", "force_quit"),
