@@ -23,7 +23,8 @@ fn main() -> ExitCode {
             ExitCode::from(console::EXIT_PIPE)
         }
         ended => {
-            // A write error (a full disk) cancels the command; it is the one cause to name.
+            // A write error (a full disk) is the cause to name: on stdout it cancelled the
+            // command; on stderr the job went on, but its progress was lost.
             match (failure, ended) {
                 // Tried even when stderr failed before: the disk may have room again.
                 (Some(f), _) => console::write_text(true, &format!("error: {f}\n")),
