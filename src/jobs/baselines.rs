@@ -377,4 +377,63 @@ mod tests {
         );
         assert!(store.list().is_empty(), "no run is left behind");
     }
+
+    /// A carried row whose saved probabilities are damaged is fitted again, with a notice
+    /// naming the file, instead of being carried over.
+    #[test]
+    fn a_carried_row_with_damaged_probabilities_is_fitted_again() {
+        let full = crate::data::source::load_sample().unwrap();
+        let data = Arc::new(Dataset {
+            train: full.train.head(300),
+            test: full.test.head(100),
+            ..full
+        });
+        let runs = tempfile::tempdir().unwrap();
+        let store = RunStore::new(runs.path());
+        let plan = |models, carry| BaselinesPlan {
+            models,
+            settings: BaselinesConfig::default(),
+            cnn: None,
+            eval_batch: 100,
+            carry,
+        };
+        let first = spawn(
+            plan(vec![BaselineKind::Logreg], None),
+            data.clone(),
+            &store,
+            Arc::default(),
+        )
+        .unwrap();
+        let earlier = first.run().unwrap().clone();
+        first.events().iter().for_each(drop);
+        first.join().unwrap();
+        let file = earlier.dir.join(probs_file("logreg"));
+        std::fs::write(&file, 2.0f32.to_le_bytes().repeat(100 * CLASSES)).unwrap();
+        let again = spawn(
+            plan(Vec::new(), Some(earlier)),
+            data,
+            &store,
+            Arc::default(),
+        )
+        .unwrap();
+        let events: Vec<BaselinesEvent> = again.events().iter().collect();
+        let result = again.join().unwrap();
+        let notice = events.iter().find_map(|e| match e {
+            BaselinesEvent::Notice { message } => Some(message.clone()),
+            _ => None,
+        });
+        let notice = notice.expect("a notice");
+        assert!(
+            notice.contains(&file.display().to_string()) && notice.contains("fitted again"),
+            "{notice}"
+        );
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, BaselinesEvent::Carried(_))));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, BaselinesEvent::Scored(r) if r.model == "logreg")));
+        assert_eq!(result.rows.len(), 1);
+        assert!(result.complete);
+    }
 }
