@@ -256,14 +256,20 @@ pub fn write_png_unique(dir: &Path, name: &str, img: &GrayImage) -> anyhow::Resu
     )
 }
 
+/// Most characters kept of each part of a file name (a long file stem as the source), so a
+/// name stays well under the 255 bytes file systems allow.
+const MAX_PART: usize = 64;
+
 /// A file name saying what made an image, e.g. `cnn_test-17_to7_log-normalized_step36`.
-/// Parts are joined with `_`; characters other than `[A-Za-z0-9.-]` become `-`.
+/// Parts are joined with `_`; characters other than `[A-Za-z0-9.-]` become `-`; each part is
+/// cut to its first [`MAX_PART`] characters.
 pub fn file_name(parts: &[&str]) -> String {
     parts
         .iter()
         .filter(|p| !p.is_empty())
         .map(|p| {
             p.chars()
+                .take(MAX_PART)
                 .map(|c| {
                     if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
                         c
@@ -391,5 +397,7 @@ mod tests {
     #[test]
     fn file_names_are_safe() {
         assert_eq!(file_name(&["cnn", "test:3", "", "to 7"]), "cnn_test-3_to-7");
+        let long = "x".repeat(300);
+        assert_eq!(file_name(&["run", &long]).len(), 4 + MAX_PART);
     }
 }
