@@ -75,6 +75,25 @@ impl Tmux {
             .success());
     }
 
+    /// Whether the pane shows the alternate screen (a full-screen program's).
+    fn alternate_on(&self) -> bool {
+        let out = self.run(&["display-message", "-p", "-t", "dash", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// The PID of the program the pane's shell runs (the dashboard).
+    fn program_pid(&self) -> u32 {
+        let out = self.run(&["display-message", "-p", "-t", "dash", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .expect("reading the shell's children");
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the shell runs the dashboard")
+    }
+
     /// Polls the screen (bounded tries) until `want` holds; panics with the last screen.
     fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();
@@ -188,6 +207,60 @@ fn every_job_runs_from_the_keyboard_in_one_session() {
         vec!["EXITED:0"],
         "screen after quitting:\n{screen}"
     );
+}
+
+/// Whether process `pid` is stopped (state `T` in /proc).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1;
+            after_name.split_whitespace().next().map(|s| s == "T")
+        })
+        .unwrap_or(false)
+}
+
+fn signal(pid: u32, name: &str) {
+    let killed = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -{name} {pid}");
+}
+
+/// Ctrl-Z and `kill -TSTP` suspend the dashboard as job control expects: the terminal given
+/// back (the main screen shown) and the process stopped; SIGCONT takes the terminal again: the
+/// dashboard redrawn, and keys act at once (raw mode, no Enter needed).
+#[test]
+fn suspend_gives_the_terminal_back_and_continue_takes_it_again() {
+    let Some(work) = workspace() else {
+        return;
+    };
+    let tmux = Tmux::start("classgen-suspend", work.path(), "");
+    tmux.wait_text("data: mnist from bundled sample");
+    let pid = tmux.program_pid();
+    for by_key in [true, false] {
+        if by_key {
+            tmux.keys(&["C-z"]);
+        } else {
+            signal(pid, "TSTP");
+        }
+        let screen = tmux.wait_for("the main screen, the process stopped", |s| {
+            !s.contains("data: mnist") && !tmux.alternate_on() && stopped(pid)
+        });
+        assert!(!screen.contains("EXITED"), "{screen}");
+        signal(pid, "CONT");
+        tmux.wait_for("the dashboard again", |s| {
+            s.contains("data: mnist from bundled sample") && tmux.alternate_on()
+        });
+        // One key, no Enter: the help opens, so the terminal is in raw mode again.
+        tmux.literal("?");
+        tmux.wait_text("Keys: Training");
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("help to close", |s| !s.contains("Keys: Training"));
+    }
+    tmux.literal("q");
+    tmux.wait_text("EXITED:0");
 }
 
 /// One events.jsonl line.

@@ -242,6 +242,9 @@ fn on_key(app: &mut App, key: &KeyEvent) -> Vec<Command> {
         app.quit = true;
         return Vec::new();
     }
+    if action == Some(Action::Suspend) {
+        return vec![Command::Suspend];
+    }
     let (w, h) = app.screen;
     if w < MIN_WIDTH || h < MIN_HEIGHT {
         // Behind the "too small" screen only the quit keys act.
@@ -304,6 +307,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.quit = true;
             Vec::new()
         }
+        Action::Suspend => vec![Command::Suspend],
         Action::NextTab => go(app, app.tab.shifted(1)),
         Action::PrevTab => go(app, app.tab.shifted(-1)),
         Action::GoTo(tab) => go(app, tab),
