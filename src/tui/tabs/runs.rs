@@ -258,7 +258,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 seed,
                 epochs,
                 accuracy.map_or("-".into(), |a| format!("{:.2}", 100.0 * a)),
-                r.state().to_string(),
+                match r.state() {
+                    // Short, so that the position is never what gets cut.
+                    crate::runs::RunState::Stopped { at: Some(p) } => {
+                        format!("stopped e{} b{}", p.epoch + 1, p.batch)
+                    }
+                    state => state.to_string(),
+                },
                 format::age(now.saturating_sub(rec.created)),
             ]);
             cells
@@ -279,8 +285,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 .chain(std::iter::once(header[c].chars().count()))
                 .max()
                 .unwrap_or(1) as u16;
-            if Some(c) == data_col || c == state_col {
+            if c == state_col {
                 Constraint::Min(widest.min(8))
+            } else if Some(c) == data_col {
+                Constraint::Min(widest.min(20))
             } else {
                 Constraint::Length(widest)
             }
