@@ -218,7 +218,12 @@ pub fn inputs(
     let info = match named {
         Some(info) => Some(info),
         None => match store.newest_finished_cnn(&identity) {
-            Ok(info) => Some(info),
+            Ok(choice) => {
+                for skipped in &choice.skipped {
+                    note!("skipping {skipped}");
+                }
+                Some(choice.run)
+            }
             Err(e) if need == NeedCnn::Optional => {
                 note!("no CNN row: {e}");
                 None
