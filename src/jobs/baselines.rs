@@ -96,7 +96,8 @@ fn probs_file(model: &str) -> String {
 
 /// A model's test probabilities saved by baselines run `run`, if present and whole.
 pub fn saved_probs(run: &RunInfo, model: &str, test_images: usize) -> Option<Vec<f32>> {
-    let bytes = std::fs::read(run.dir.join(probs_file(model))).ok()?;
+    let limit = (test_images * CLASSES * 4) as u64;
+    let bytes = crate::userfile::read_file(&run.dir.join(probs_file(model)), limit).ok()?;
     (bytes.len() == test_images * CLASSES * 4).then(|| {
         bytes
             .chunks_exact(4)

@@ -398,11 +398,13 @@ pub fn train(
 /// The error of a run whose loss stopped being a number: nothing of it is saved, so the run
 /// keeps its last checkpoint, at `kept`.
 fn diverged(what: &str, config: &TrainConfig, kept: Position) -> anyhow::Error {
+    let kept = match kept.batch {
+        0 => format!("after {} epochs", kept.epoch),
+        b => format!("at epoch {} batch {b}", kept.epoch + 1),
+    };
     anyhow::anyhow!(
-        "training diverged at {what} (a learning rate of {:e} may be too high); nothing was saved after the last checkpoint, at epoch {} batch {}",
-        config.learning_rate,
-        kept.epoch + 1,
-        kept.batch
+        "training diverged at {what} (a learning rate of {:e} may be too high); the run keeps its last checkpoint, {kept}",
+        config.learning_rate
     )
 }
 

@@ -253,6 +253,29 @@ impl RunInfo {
         })
     }
 
+    /// For a training run that no process writes: why its checkpoint cannot be used, if it
+    /// cannot (unreadable, not valid, or missing from a run that says it finished).
+    fn damaged_checkpoint(&self) -> Option<DamagedRun> {
+        let state = self.state();
+        if self.record.kind != RunKind::Train || state == RunState::Running {
+            return None;
+        }
+        let file = self.dir.join(super::checkpoint::CHECKPOINT);
+        if std::fs::symlink_metadata(&file).is_err() && state != RunState::Finished {
+            // Ended before its first checkpoint: failed or stopped, not damaged.
+            return None;
+        }
+        let error = super::checkpoint::read_meta(&self.dir).err()?;
+        let text = format!("{error:#}");
+        let prefix = format!("{}: ", file.display());
+        Some(DamagedRun {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            cause: text.strip_prefix(&prefix).unwrap_or(&text).to_string(),
+            file,
+        })
+    }
+
     /// The state, with a run recorded as running that no process holds read as interrupted.
     pub fn state(&self) -> RunState {
         match &self.record.state {
@@ -494,9 +517,10 @@ impl RunStore {
         }
     }
 
-    /// Every run, newest first, and the directories whose `run.json` cannot be read (by name);
-    /// directories without a `run.json` are not runs and are skipped. Fails when the runs
-    /// directory is not a directory.
+    /// Every run, newest first, and the damaged ones (by name): a `run.json` that cannot be read,
+    /// or a training run no process writes whose checkpoint cannot be read (or that says it
+    /// finished without one). Directories without a `run.json` are not runs and are skipped.
+    /// Fails when the runs directory is not a directory.
     pub fn scan(&self) -> Result<Listing, RunError> {
         self.check_root()?;
         let entries = match std::fs::read_dir(&self.root) {
@@ -515,7 +539,10 @@ impl RunStore {
                 continue;
             }
             match RunInfo::read(&dir) {
-                Ok(info) => listing.runs.push(info),
+                Ok(info) => match info.damaged_checkpoint() {
+                    Some(damaged) => listing.damaged.push(damaged),
+                    None => listing.runs.push(info),
+                },
                 Err(RunError::NotARun(_)) => {}
                 Err(e) => listing.damaged.push(DamagedRun::new(&dir, &e)),
             }
@@ -540,33 +567,29 @@ impl RunStore {
             .find(|r| r.record.kind == kind && keep(r))
     }
 
-    /// The newest finished training run on the same data as `data` whose checkpoint can be
-    /// read; the runs skipped on the way (a damaged `run.json`, an unreadable checkpoint) are
-    /// named in [`CnnChoice::skipped`]. The error lists the training runs there are.
+    /// The newest finished training run on the same data as `data`; the damaged runs passed
+    /// over (see [`RunStore::scan`]) are named in [`CnnChoice::skipped`]. The error lists the
+    /// training runs there are, and the damaged ones.
     pub fn newest_finished_cnn(&self, data: &DataIdentity) -> Result<CnnChoice, RunError> {
         let listing = self.scan()?;
-        let mut skipped: Vec<String> = listing.damaged.iter().map(DamagedRun::describe).collect();
+        let skipped: Vec<String> = listing.damaged.iter().map(DamagedRun::describe).collect();
         let trains: Vec<&RunInfo> = listing
             .runs
             .iter()
             .filter(|r| r.record.kind == RunKind::Train)
             .collect();
-        for run in &trains {
-            if run.state() != RunState::Finished || !run.record.data.same_data(data) {
-                continue;
-            }
-            match super::checkpoint::read_meta(&run.dir) {
-                Ok(_) => {
-                    return Ok(CnnChoice {
-                        run: (*run).clone(),
-                        skipped,
-                    })
-                }
-                Err(e) => skipped.push(format!("{} (damaged: {e:#})", run.name)),
-            }
+        if let Some(run) = trains
+            .iter()
+            .find(|r| r.state() == RunState::Finished && r.record.data.same_data(data))
+        {
+            return Ok(CnnChoice {
+                run: (**run).clone(),
+                skipped,
+            });
         }
-        let mut found = match trains.len() {
-            0 => "there is no training run".to_string(),
+        let mut found = match (trains.len(), skipped.len()) {
+            (0, 0) => "there is no training run".to_string(),
+            (0, _) => "there is no readable training run".to_string(),
             _ => format!(
                 "training runs there: {}",
                 trains
@@ -578,7 +601,7 @@ impl RunStore {
             ),
         };
         if !skipped.is_empty() {
-            found.push_str(&format!("; skipped: {}", skipped.join("; ")));
+            found.push_str(&format!("; damaged runs there: {}", skipped.join("; ")));
         }
         Err(RunError::NoMatchingCnn {
             data: data.clone(),
@@ -635,10 +658,10 @@ impl DamagedRun {
         }
     }
 
-    /// `name (damaged: FILE: cause)`.
+    /// `name (FILE: cause)`.
     pub fn describe(&self) -> String {
         format!(
-            "{} (damaged: {}: {})",
+            "{} ({}: {})",
             self.name,
             self.file.display(),
             self.cause
@@ -794,14 +817,15 @@ mod tests {
             .join(crate::runs::checkpoint::CHECKPOINT);
         std::fs::write(&checkpoint, b"{\"arch\": null}").unwrap();
         let listing = store.scan().unwrap();
-        assert_eq!(listing.runs.len(), 2);
+        assert_eq!(listing.runs.len(), 1);
         let damaged: Vec<(&str, String)> = listing
             .damaged
             .iter()
             .map(|d| (d.name.as_str(), d.describe()))
             .collect();
-        assert_eq!(damaged.len(), 4, "{damaged:?}");
-        for ((name, _, cause), (listed, text)) in cases.iter().rev().zip(&damaged) {
+        assert_eq!(damaged.len(), 5, "{damaged:?}");
+        assert_eq!(damaged[0].0, broken);
+        for ((name, _, cause), (listed, text)) in cases.iter().rev().zip(&damaged[1..]) {
             assert_eq!(name, listed);
             let file = root.path().join(name).join(RECORD);
             assert!(
