@@ -811,11 +811,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = anyhow::Error::from(Config::load(Some(dir.path())).unwrap_err());
         let shown = format!("{err:#}");
-        assert!(shown.ends_with(": is a directory, not a regular file"), "{shown}");
+        assert!(
+            shown.ends_with(": is a directory, not a regular file"),
+            "{shown}"
+        );
         let big = dir.path().join("big.toml");
-        std::fs::File::create(&big).unwrap().set_len(2 << 20).unwrap();
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(2 << 20)
+            .unwrap();
         let err = Config::load(Some(&big)).unwrap_err().to_string();
-        assert!(err.ends_with(": is larger than the 1048576-byte limit"), "{err}");
+        assert!(
+            err.ends_with(": is larger than the 1048576-byte limit"),
+            "{err}"
+        );
     }
 
     #[test]

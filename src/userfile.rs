@@ -146,14 +146,21 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let opened = path.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(read_file(&opened, 10).map(|_| ()).map_err(|e| e.to_string()));
+            let _ = tx.send(
+                read_file(&opened, 10)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
         });
         let result = rx.recv_timeout(std::time::Duration::from_secs(30));
         assert_eq!(
             result,
             Ok(Err("is a FIFO (named pipe), not a regular file".to_string()))
         );
-        let appending = open(&path, OpenOptions::new().append(true).read(true).create(true));
+        let appending = open(
+            &path,
+            OpenOptions::new().append(true).read(true).create(true),
+        );
         assert!(matches!(appending, Err(ReadError::NotAFile(_))));
     }
 

@@ -506,7 +506,15 @@ fn fifos_are_named_at_once_instead_of_blocking() {
 fn a_diverging_run_stops_failed_with_a_readable_checkpoint_and_is_never_the_default() {
     let cwd = tempfile::tempdir().unwrap();
     let args = [
-        "train", "--source", "sample", "--lr", "1e8", "--epochs", "1", "--threads", "1",
+        "train",
+        "--source",
+        "sample",
+        "--lr",
+        "1e8",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
     ];
     let (code, _, err) = run_cli(cwd.path(), &args);
     assert_eq!(code, 1, "{err}");
@@ -573,7 +581,10 @@ fn a_flipped_bit_in_a_checkpoint_file_is_named_and_old_checkpoints_still_load() 
     let (ws, run) = workspace_with_run();
     let name = run.file_name().unwrap().to_str().unwrap().to_string();
     let meta = checkpoint::read_meta(&run).unwrap();
-    let weights = run.join(format!("checkpoints/{:06}/model.safetensors", meta.generation));
+    let weights = run.join(format!(
+        "checkpoints/{:06}/model.safetensors",
+        meta.generation
+    ));
     let good = std::fs::read(&weights).unwrap();
     let mut flipped = good.clone();
     let at = flipped.len() - 100;
@@ -582,7 +593,10 @@ fn a_flipped_bit_in_a_checkpoint_file_is_named_and_old_checkpoints_still_load() 
     let (code, out, err) = run_cli(ws.path(), &["eval", &name]);
     assert_eq!(code, 1, "{out}{err}");
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
-    let file = format!("runs/{name}/checkpoints/{:06}/model.safetensors", meta.generation);
+    let file = format!(
+        "runs/{name}/checkpoints/{:06}/model.safetensors",
+        meta.generation
+    );
     assert_eq!(errors.len(), 1, "{err}");
     assert!(
         errors[0].starts_with(&format!("error: {file}: damaged: its checksum is")),
@@ -669,13 +683,17 @@ fn file_names_that_are_not_utf8_are_shown_and_refused_by_name() {
     ];
     let (code, out, err) = bounded(ws.path(), &args);
     assert_eq!(code, 1, "one file is missing: {err}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let files = report["files"].as_array().unwrap();
     assert_eq!(files.len(), 3, "{out}");
     assert_eq!(files[0]["path"], "good.png");
     assert_eq!(files[1]["path"], "bad\u{fffd}name.png");
     assert!(files[1]["predictions"].is_array(), "{out}");
-    assert!(files[2]["error"].as_str().unwrap().contains("missing\u{e9}.png"));
+    assert!(files[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("missing\u{e9}.png"));
     // A data directory whose name is not UTF-8: named, and no run directory left behind.
     let dir = ws.path().join(std::ffi::OsStr::from_bytes(b"data\xff"));
     write_data(&dir);
@@ -684,7 +702,10 @@ fn file_names_that_are_not_utf8_are_shown_and_refused_by_name() {
     let (code, _, err) = bounded(cwd.path(), &args);
     assert_eq!(code, 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("data\u{fffd}: the path is not valid UTF-8"), "{err}");
+    assert!(
+        err.contains("data\u{fffd}: the path is not valid UTF-8"),
+        "{err}"
+    );
     let runs = cwd.path().join("runs");
     let left = std::fs::read_dir(&runs).map_or(0, |d| d.count());
     assert_eq!(left, 0, "a run directory was left in {}", runs.display());
@@ -695,7 +716,10 @@ fn a_runs_directory_that_is_a_file_or_a_loop_is_named_with_its_key() {
     let cwd = tempfile::tempdir().unwrap();
     std::fs::write(cwd.path().join("taken"), b"").unwrap();
     std::os::unix::fs::symlink("loop", cwd.path().join("loop")).unwrap();
-    for (root, what) in [("taken", "is a regular file"), ("loop", "is a symbolic link loop")] {
+    for (root, what) in [
+        ("taken", "is a regular file"),
+        ("loop", "is a symbolic link loop"),
+    ] {
         let config = cwd.path().join(format!("{root}.toml"));
         std::fs::write(&config, format!("[paths]\nruns = \"{root}\"\n")).unwrap();
         let expected = format!(

@@ -186,7 +186,9 @@ pub fn decode_file(path: &Path) -> Result<Picture, ImportError> {
             what,
         },
         crate::userfile::ReadError::Io(source) => unreadable(source),
-        e @ crate::userfile::ReadError::TooLarge { .. } => unreadable(io::Error::other(e.to_string())),
+        e @ crate::userfile::ReadError::TooLarge { .. } => {
+            unreadable(io::Error::other(e.to_string()))
+        }
     })?;
     let meta = file.metadata().map_err(unreadable)?;
     if meta.len() == 0 {

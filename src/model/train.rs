@@ -337,7 +337,11 @@ pub fn train(
             };
             if !batch_loss.is_finite() {
                 return Err(diverged(
-                    &format!("epoch {} batch {}: the training loss is {batch_loss}", epoch + 1, b + 1),
+                    &format!(
+                        "epoch {} batch {}: the training loss is {batch_loss}",
+                        epoch + 1,
+                        b + 1
+                    ),
                     config,
                     progress.position,
                 ));

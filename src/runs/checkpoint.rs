@@ -198,7 +198,10 @@ pub fn save(
     }
     std::fs::create_dir(&tmp).with_context(|| fail(&tmp))?;
     let mut xxh64 = BTreeMap::new();
-    xxh64.insert(WEIGHTS.to_string(), save_tensors(&weights, &tmp.join(WEIGHTS))?);
+    xxh64.insert(
+        WEIGHTS.to_string(),
+        save_tensors(&weights, &tmp.join(WEIGHTS))?,
+    );
     pause_hook("weights", next);
     let moments = save_tensors(&adam.state()?, &tmp.join(OPTIMIZER))?;
     xxh64.insert(OPTIMIZER.to_string(), moments);

@@ -119,13 +119,21 @@ mod tests {
         let path = dir.path().to_path_buf();
         std::thread::spawn(move || {
             let held = RunLock::is_held(&path);
-            let _ = tx.send((held, RunLock::acquire(&path).map(|_| ()).map_err(|e| e.to_string())));
+            let _ = tx.send((
+                held,
+                RunLock::acquire(&path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            ));
         });
         let (held, acquired) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
         assert!(!held);
         assert_eq!(
             acquired,
-            Err(format!("{}: is a FIFO (named pipe), not a regular file", lock.display()))
+            Err(format!(
+                "{}: is a FIFO (named pipe), not a regular file",
+                lock.display()
+            ))
         );
     }
 }

@@ -193,10 +193,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 /// cannot be read (not a regular file, too large), [`RunError::Corrupt`] when it is not the JSON
 /// expected.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RunError> {
-    let bytes = userfile::read_file(path, MAX_JSON_BYTES).map_err(|error| RunError::Unreadable {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let bytes =
+        userfile::read_file(path, MAX_JSON_BYTES).map_err(|error| RunError::Unreadable {
+            path: path.to_path_buf(),
+            error,
+        })?;
     if bytes.is_empty() {
         return Err(RunError::Corrupt {
             path: path.to_path_buf(),
@@ -660,12 +661,7 @@ impl DamagedRun {
 
     /// `name (FILE: cause)`.
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({}: {})",
-            self.name,
-            self.file.display(),
-            self.cause
-        )
+        format!("{} ({}: {})", self.name, self.file.display(), self.cause)
     }
 }
 
@@ -837,8 +833,10 @@ mod tests {
         assert_eq!(choice.run.name, good);
         assert_eq!(choice.skipped.len(), 5, "{:?}", choice.skipped);
         assert!(
-            choice.skipped.iter().any(|s| s.starts_with(&broken)
-                && s.contains(&checkpoint.display().to_string())),
+            choice
+                .skipped
+                .iter()
+                .any(|s| s.starts_with(&broken) && s.contains(&checkpoint.display().to_string())),
             "{:?}",
             choice.skipped
         );
@@ -851,7 +849,10 @@ mod tests {
         std::fs::write(&file, b"").unwrap();
         let looped = root.path().join("loop");
         std::os::unix::fs::symlink(&looped, &looped).unwrap();
-        for (path, what) in [(&file, "is a regular file"), (&looped, "is a symbolic link loop")] {
+        for (path, what) in [
+            (&file, "is a regular file"),
+            (&looped, "is a symbolic link loop"),
+        ] {
             let store = RunStore::new(path);
             let expected = format!(
                 "{}: {what}, not a directory (the runs directory, config key paths.runs)",
@@ -873,9 +874,9 @@ mod tests {
         let store = RunStore::new(root.path());
         let mut id = data(DatasetKind::Mnist, 8);
         id.source = DataSource::Dir {
-            path: PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
-                b"bad\xffname",
-            )),
+            path: PathBuf::from(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"bad\xffname"),
+            ),
         };
         assert!(store.create(RunKind::Train, id, None).is_err());
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
