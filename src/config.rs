@@ -364,7 +364,8 @@ impl Config {
         let default_path = Path::new("config.toml");
         let path = match path {
             Some(p) => p,
-            None if default_path.is_file() => default_path,
+            // Anything named config.toml is read (a FIFO or a directory there is named).
+            None if default_path.symlink_metadata().is_ok() => default_path,
             None => return Ok(Self::default()),
         };
         let read_error = |error| ConfigError::Read {

@@ -309,3 +309,38 @@ impl Outcome for BaselinesResult {
         self.complete
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::DatasetKind;
+    use crate::runs::DataSource;
+
+    #[test]
+    fn saved_probabilities_that_are_a_fifo_are_not_waited_for() {
+        let root = tempfile::tempdir().unwrap();
+        let data = DataIdentity {
+            dataset: DatasetKind::Mnist,
+            source: DataSource::Sample,
+            train_images: 8,
+            test_images: 2,
+        };
+        let run = RunStore::new(root.path())
+            .create(RunKind::Baselines, data, None)
+            .unwrap();
+        let info = run.info().clone();
+        let made = std::process::Command::new("mkfifo")
+            .arg(info.dir.join(probs_file("logreg")))
+            .status();
+        assert!(made.unwrap().success());
+        // A blocking open would wait for a writer for ever: bounded on a thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(saved_probs(&info, "logreg", 2).is_none());
+        });
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(30)),
+            Ok(true)
+        );
+    }
+}

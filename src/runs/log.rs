@@ -133,4 +133,27 @@ mod tests {
         let next: Vec<serde_json::Value> = tail.poll().unwrap();
         assert_eq!(next, vec![serde_json::json!({"a": 2})]);
     }
+
+    #[test]
+    fn a_fifo_log_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(EVENTS))
+            .status();
+        assert!(made.unwrap().success());
+        // Opening a FIFO for reading would wait for a writer for ever: bounded on a thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let polled = EventTail::new(&path).poll::<serde_json::Value>();
+            let opened = EventLog::open(&path);
+            let _ = tx.send((polled.map_err(|e| e.to_string()), opened.is_err()));
+        });
+        let (polled, open_failed) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        assert_eq!(
+            polled.unwrap_err(),
+            "is a FIFO (named pipe), not a regular file"
+        );
+        assert!(open_failed);
+    }
 }
