@@ -47,7 +47,11 @@ fn one_epoch_on_the_sample_reaches_90_percent_and_checkpoints_round_trip() {
         Some(accuracy)
     );
     assert_eq!(
-        store.newest_finished_cnn(&info.record.data).unwrap().dir,
+        store
+            .newest_finished_cnn(&info.record.data)
+            .unwrap()
+            .run
+            .dir,
         run_dir
     );
 
@@ -117,7 +121,14 @@ fn cancelled_run_resumes_to_the_same_weights_and_metrics_as_an_uninterrupted_one
         "{:?}",
         info.state()
     );
-    assert!(store.newest_finished_cnn(&info.record.data).unwrap().dir != dir);
+    assert!(
+        store
+            .newest_finished_cnn(&info.record.data)
+            .unwrap()
+            .run
+            .dir
+            != dir
+    );
     let plan = TrainPlan::Resume {
         run: Box::new(info),
         epochs: None,

@@ -144,6 +144,12 @@ fn hub_options(config: &Config) -> HubOptions {
 
 /// Loads what `request` asks for, saying on stderr what was loaded (and any fallback).
 fn load(request: &LoadRequest) -> anyhow::Result<Arc<Dataset>> {
+    if let Some(dir) = request.dir.as_deref().filter(|d| d.to_str().is_none()) {
+        anyhow::bail!(
+            "--data-dir {}: the path is not valid UTF-8, and a run records its data folder as text: rename the folder, or link to it from a UTF-8 name",
+            dir.to_string_lossy()
+        );
+    }
     let loaded = classgen::data::load(request).or_else(|failure| {
         if let Some(notice) = &failure.notice {
             note!("{notice}");
@@ -220,7 +226,12 @@ pub fn inputs(
     let info = match named {
         Some(info) => Some(info),
         None => match store.newest_finished_cnn(&identity) {
-            Ok(info) => Some(info),
+            Ok(choice) => {
+                for skipped in &choice.skipped {
+                    note!("skipping damaged run {skipped}");
+                }
+                Some(choice.run)
+            }
             Err(e) if need == NeedCnn::Optional => {
                 note!("no CNN row: {e}");
                 None

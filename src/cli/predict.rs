@@ -63,18 +63,19 @@ struct Report {
     files: Vec<FileReport>,
 }
 
-/// One file: its predictions, or why it could not be read.
+/// One file: its predictions, or why it could not be read. Its path is shown as text, any bytes
+/// that are not UTF-8 replaced by U+FFFD (JSON strings are Unicode).
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum FileReport {
     Read {
-        path: PathBuf,
+        path: String,
         /// Dark ink on a light background, inverted to light on dark as in MNIST.
         inverted: bool,
         predictions: Vec<Prediction>,
     },
     Failed {
-        path: PathBuf,
+        path: String,
         error: String,
     },
 }
@@ -217,13 +218,13 @@ pub fn run(args: PredictArgs, config: &mut Config) -> anyhow::Result<()> {
                 Ok(imported) => {
                     predicted += 1;
                     FileReport::Read {
-                        path: imported.path.clone(),
+                        path: imported.path.to_string_lossy().into_owned(),
                         inverted: imported.inverted,
                         predictions: predictions(predicted - 1),
                     }
                 }
                 Err((path, error)) => FileReport::Failed {
-                    path: path.clone(),
+                    path: path.to_string_lossy().into_owned(),
                     error: error.clone(),
                 },
             });

@@ -38,13 +38,16 @@ pub fn run(args: RunsArgs, config: &Config) -> anyhow::Result<()> {
         None => None,
     };
     let store = RunStore::new(&config.paths.runs);
-    let runs: Vec<_> = store
-        .list()
+    let listing = store.scan()?;
+    let runs: Vec<_> = listing
+        .runs
         .into_iter()
         .filter(|r| kind.is_none_or(|k| r.record.kind == k))
         .collect();
+    // A damaged run's kind is unknown: it is listed whatever --kind says.
+    let damaged = listing.damaged;
     if args.json {
-        let json: Vec<serde_json::Value> = runs
+        let mut json: Vec<serde_json::Value> = runs
             .iter()
             .map(|r| {
                 serde_json::json!({
@@ -52,11 +55,17 @@ pub fn run(args: RunsArgs, config: &Config) -> anyhow::Result<()> {
                 })
             })
             .collect();
+        json.extend(damaged.iter().map(|d| {
+            serde_json::json!({
+                "name": d.name, "dir": d.dir,
+                "state": {"status": "damaged", "file": d.file, "cause": d.cause},
+            })
+        }));
         out!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     let now = classgen::runs::now();
-    let rows: Vec<Vec<String>> = runs
+    let mut rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
             let rec = &r.record;
@@ -91,6 +100,12 @@ pub fn run(args: RunsArgs, config: &Config) -> anyhow::Result<()> {
             ]
         })
         .collect();
+    rows.extend(damaged.iter().map(|d| {
+        let mut row = vec![d.name.clone()];
+        row.extend(std::iter::repeat_n("-".to_string(), 6));
+        row.extend(["damaged".to_string(), "-".to_string()]);
+        row
+    }));
     if rows.is_empty() {
         out!("no runs under {}", store.root().display());
         return Ok(());
@@ -103,6 +118,9 @@ pub fn run(args: RunsArgs, config: &Config) -> anyhow::Result<()> {
         &[4, 5, 6, 8],
     ) {
         out!("{line}");
+    }
+    for d in &damaged {
+        out!("{}: damaged: {}: {}", d.name, d.file.display(), d.cause);
     }
     Ok(())
 }

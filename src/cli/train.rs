@@ -130,6 +130,7 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
     config.validate()?;
     classgen::runtime::set_threads(config.train.threads);
     let store = RunStore::new(&config.paths.runs);
+    store.check_root()?;
     let (plan, data) = match &args.resume {
         Some(name) => {
             let fixed = args.fixed_on_resume();

@@ -2,7 +2,6 @@
 //! decoded into grey ink (bright on black) and turned into an MNIST-style [`Digit`] by
 //! [`preprocess`](super::preprocess).
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +38,8 @@ pub enum Background {
 pub enum ImportError {
     #[error("cannot read {}: {source} (expected a PNG or JPEG file)", path.display())]
     Unreadable { path: PathBuf, source: io::Error },
+    #[error("{}: is {what}, not a regular file (expected a PNG or JPEG file)", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("{} is empty (0 bytes); expected a PNG or JPEG image", path.display())]
     Empty { path: PathBuf },
     #[error("{} is not a PNG or JPEG image: {found}", path.display())]
@@ -179,17 +180,17 @@ pub fn decode_file(path: &Path) -> Result<Picture, ImportError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(unreadable)?;
+    let file = crate::userfile::open_regular(path).map_err(|e| match e {
+        crate::userfile::ReadError::NotAFile(what) => ImportError::NotAFile {
+            path: path.to_path_buf(),
+            what,
+        },
+        crate::userfile::ReadError::Io(source) => unreadable(source),
+        e @ crate::userfile::ReadError::TooLarge { .. } => {
+            unreadable(io::Error::other(e.to_string()))
+        }
+    })?;
     let meta = file.metadata().map_err(unreadable)?;
-    if meta.is_dir() {
-        return Err(unreadable(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "it is a directory",
-        )));
-    }
-    if !meta.is_file() {
-        return Err(unreadable(io::Error::other("it is not a regular file")));
-    }
     if meta.len() == 0 {
         return Err(ImportError::Empty {
             path: path.to_path_buf(),
@@ -540,7 +541,7 @@ mod tests {
         let e = import_file(Path::new("src"), Mode::Mnist).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "cannot read src: it is a directory (expected a PNG or JPEG file)"
+            "src: is a directory, not a regular file (expected a PNG or JPEG file)"
         );
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.png");

@@ -105,9 +105,13 @@ pub fn saved_probs(
     test_images: usize,
 ) -> Result<Option<Vec<f32>>, String> {
     let path = run.dir.join(probs_file(model));
-    let bytes = match std::fs::read(&path) {
+    // Checked to be a regular file before it is opened (a FIFO would block).
+    let limit = (test_images * CLASSES * 4) as u64;
+    let bytes = match crate::userfile::read_file(&path, limit) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(crate::userfile::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     if bytes.len() % 4 != 0 {
@@ -435,5 +439,37 @@ mod tests {
             .any(|e| matches!(e, BaselinesEvent::Scored(r) if r.model == "logreg")));
         assert_eq!(result.rows.len(), 1);
         assert!(result.complete);
+    }
+
+    use crate::data::DatasetKind;
+    use crate::runs::DataSource;
+
+    #[test]
+    fn saved_probabilities_that_are_a_fifo_are_not_waited_for() {
+        let root = tempfile::tempdir().unwrap();
+        let data = DataIdentity {
+            dataset: DatasetKind::Mnist,
+            source: DataSource::Sample,
+            train_images: 8,
+            test_images: 2,
+        };
+        let run = RunStore::new(root.path())
+            .create(RunKind::Baselines, data, None)
+            .unwrap();
+        let info = run.info().clone();
+        let made = std::process::Command::new("mkfifo")
+            .arg(info.dir.join(probs_file("logreg")))
+            .status();
+        assert!(made.unwrap().success());
+        // A blocking open would wait for a writer for ever: bounded on a thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Named as not a regular file, not read.
+            let _ = tx.send(saved_probs(&info, "logreg", 2).is_err_and(|e| e.contains("FIFO")));
+        });
+        assert_eq!(
+            rx.recv_timeout(std::time::Duration::from_secs(30)),
+            Ok(true)
+        );
     }
 }

@@ -203,12 +203,7 @@ where
     R: Outcome + Send + 'static,
     F: FnOnce(&Run, &Reporter<E>, &AtomicBool) -> anyhow::Result<R> + Send + 'static,
 {
-    let mut run = store.create(kind, data, model).map_err(|e| {
-        anyhow::anyhow!(
-            "creating a run directory under {}: {e}",
-            store.root().display()
-        )
-    })?;
+    let mut run = store.create(kind, data, model)?;
     let log = run.event_log()?;
     let info = run.info().clone();
     let job = Job::spawn(kind.name(), Some(log), cancel, move |reporter, cancel| {

@@ -5,8 +5,6 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use super::{Job, JobEvent, Reporter};
 use crate::config::TrainConfig;
 use crate::data::Dataset;
@@ -128,11 +126,7 @@ pub fn spawn(
             let net = Network::new(&arch, recipe.seed, &device)?;
             let adam = Adam::new(net.vars().cloned().collect())?;
             let meta = CheckpointMeta::fresh(&arch, identity.clone(), &recipe);
-            let run = store
-                .create(RunKind::Train, identity, None)
-                .with_context(|| {
-                    format!("creating a run directory under {}", store.root().display())
-                })?;
+            let run = store.create(RunKind::Train, identity, None)?;
             (run, net, adam, meta)
         }
     };

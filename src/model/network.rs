@@ -75,6 +75,16 @@ impl Network {
     /// Overwrites the weights with tensors from a safetensors file; shapes must match the spec.
     pub fn load_weights(&mut self, path: &Path) -> anyhow::Result<()> {
         let tensors = read_safetensors(path, &self.device)?;
+        self.set_weights(&tensors, path)
+    }
+
+    /// Overwrites the weights with `tensors` (read from `path`, which errors name); shapes must
+    /// match the spec.
+    pub fn set_weights(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        path: &Path,
+    ) -> anyhow::Result<()> {
         for (name, var) in &self.vars {
             let t = tensors.get(name).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -174,7 +184,16 @@ pub fn images_tensor(pixels: &[u8], device: &Device) -> candle_core::Result<Tens
 pub fn read_safetensors(path: &Path, device: &Device) -> anyhow::Result<HashMap<String, Tensor>> {
     let bytes = crate::userfile::read_file(path, crate::limits::MAX_SAFETENSORS_BYTES)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    candle_core::safetensors::load_buffer(&bytes, device)
+    decode_safetensors(&bytes, path, device)
+}
+
+/// [`read_safetensors`] for a file's bytes; `path` names them in errors.
+pub fn decode_safetensors(
+    bytes: &[u8],
+    path: &Path,
+    device: &Device,
+) -> anyhow::Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load_buffer(bytes, device)
         .map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file: {e}", path.display()))
 }
 

@@ -100,6 +100,34 @@ pub struct TrainProgress {
     pub partial: EpochSums,
 }
 
+impl TrainProgress {
+    /// Fails unless every metric is a finite number (JSON has no NaN or infinity: a checkpoint
+    /// holding one could not be read back).
+    pub fn check_finite(&self) -> Result<(), String> {
+        for m in &self.history {
+            let values = [
+                ("train loss", m.train_loss),
+                ("train accuracy", m.train_accuracy),
+                ("test loss", m.test_loss),
+                ("test accuracy", m.test_accuracy),
+                ("seconds", m.seconds),
+                ("images per second", m.images_per_second),
+                ("evaluation seconds", m.eval_seconds),
+            ];
+            if let Some((name, value)) = values.iter().find(|(_, v)| !v.is_finite()) {
+                return Err(format!("epoch {}: the {name} is {value}", m.epoch));
+            }
+        }
+        let p = &self.partial;
+        for (name, value) in [("loss sum", p.loss_sum), ("seconds", p.seconds)] {
+            if !value.is_finite() {
+                return Err(format!("the epoch in progress: the {name} is {value}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything a training run needs besides the network, the optimizer and the progress.
 pub struct TrainRun<'a> {
     pub config: &'a TrainConfig,
@@ -313,6 +341,17 @@ pub fn train(
                 Some(engine) => engine.step(x, &labels, lr)?,
                 None => candle_step(net, adam, x, &labels, lr)?,
             };
+            if !batch_loss.is_finite() {
+                return Err(diverged(
+                    &format!(
+                        "epoch {} batch {}: the training loss is {batch_loss}",
+                        epoch + 1,
+                        b + 1
+                    ),
+                    config,
+                    progress.position,
+                ));
+            }
             loss_sum += batch_loss;
             correct += batch_correct;
             seen += n;
@@ -338,6 +377,13 @@ pub fn train(
         let evaluated = Instant::now();
         let (test_loss, test_accuracy) = evaluate(net, &run.data.test, config.eval_batch)?;
         let eval_seconds = evaluated.elapsed().as_secs_f64();
+        if !test_loss.is_finite() {
+            return Err(diverged(
+                &format!("after epoch {}: the test loss is {test_loss}", epoch + 1),
+                config,
+                progress.position,
+            ));
+        }
         let metrics = EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -359,6 +405,19 @@ pub fn train(
         checkpoint(progress, adam)?;
     }
     Ok(Outcome::Finished)
+}
+
+/// The error of a run whose loss stopped being a number: nothing of it is saved, so the run
+/// keeps its last checkpoint, at `kept`.
+fn diverged(what: &str, config: &TrainConfig, kept: Position) -> anyhow::Error {
+    let kept = match kept.batch {
+        0 => format!("after {} epochs", kept.epoch),
+        b => format!("at epoch {} batch {b}", kept.epoch + 1),
+    };
+    anyhow::anyhow!(
+        "training diverged at {what} (a learning rate of {:e} may be too high); the run keeps its last checkpoint, {kept}",
+        config.learning_rate
+    )
 }
 
 /// One Adam step through candle's graph (devices other than the CPU): summed loss and correct

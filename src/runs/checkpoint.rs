@@ -7,7 +7,7 @@
 //! reader follows `checkpoint.json`, so it never mixes generations, and a half-written one
 //! (a crash, a full disk, a kill mid-save) is ignored and reported.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -15,6 +15,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::identity::DataIdentity;
+use super::store::RunError;
 use crate::config::{fits_batch, TrainConfig};
 use crate::fsutil::{sync_dir, write_atomic};
 use crate::model::adam::Adam;
@@ -46,6 +47,10 @@ pub struct CheckpointMeta {
     pub progress: TrainProgress,
     /// The generation of weight and optimizer files this metadata goes with (0: none yet).
     pub generation: u64,
+    /// xxHash64 of each file of the generation (16 hex digits by file name), checked when it
+    /// is loaded; absent in checkpoints from before it was kept (those load unchecked).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub xxh64: BTreeMap<String, String>,
 }
 
 impl CheckpointMeta {
@@ -61,6 +66,7 @@ impl CheckpointMeta {
             data,
             progress: TrainProgress::default(),
             generation: 0,
+            xxh64: BTreeMap::new(),
         }
     }
 
@@ -117,12 +123,43 @@ fn pause_hook(step: &str, generation: u64) {
     }
 }
 
-fn save_tensors(map: &HashMap<String, Tensor>, path: &Path) -> anyhow::Result<()> {
-    candle_core::safetensors::save(map, path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
+/// The checksum recorded for a file's bytes: xxHash64, 16 hex digits.
+fn checksum(bytes: &[u8]) -> String {
+    format!("{:016x}", twox_hash::XxHash64::oneshot(0, bytes))
+}
+
+/// Writes `map` to `path`, syncs it and returns the checksum of the bytes on disk.
+fn save_tensors(map: &HashMap<String, Tensor>, path: &Path) -> anyhow::Result<String> {
+    let fail = || format!("writing {}", path.display());
+    candle_core::safetensors::save(map, path).with_context(fail)?;
+    let mut file = std::fs::File::open(path).with_context(fail)?;
+    file.sync_all().with_context(fail)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).with_context(fail)?;
+    Ok(checksum(&bytes))
+}
+
+/// Reads file `name` of the generation `meta` commits, checked against its recorded checksum.
+fn read_generation_file(
+    dir: &Path,
+    meta: &CheckpointMeta,
+    name: &str,
+    device: &Device,
+) -> anyhow::Result<(PathBuf, HashMap<String, Tensor>)> {
+    let path = generation_dir(dir, meta.generation).join(name);
+    let bytes = crate::userfile::read_file(&path, crate::limits::MAX_SAFETENSORS_BYTES)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(expected) = meta.xxh64.get(name) {
+        let found = checksum(&bytes);
+        if found != *expected {
+            anyhow::bail!(
+                "{}: damaged: its checksum is {found}, {CHECKPOINT} recorded {expected} (a changed or corrupted file): use another run, or train again",
+                path.display()
+            );
+        }
+    }
+    let tensors = crate::model::network::decode_safetensors(&bytes, &path, device)?;
+    Ok((path, tensors))
 }
 
 /// Saves weights, optimizer state and `meta` as the next generation in `dir`; on success
@@ -133,6 +170,21 @@ pub fn save(
     adam: &Adam,
     meta: &mut CheckpointMeta,
 ) -> anyhow::Result<PathBuf> {
+    // JSON holds no NaN: refuse before writing, so every checkpoint written can be read back
+    // (and the last good generation stays the one committed).
+    meta.progress
+        .check_finite()
+        .map_err(|e| anyhow::anyhow!("not saving a checkpoint in {}: {e}", dir.display()))?;
+    let weights = net.named_tensors();
+    for (name, tensor) in &weights {
+        let values = tensor.flatten_all()?.to_vec1::<f32>()?;
+        if values.iter().any(|v| !v.is_finite()) {
+            anyhow::bail!(
+                "not saving a checkpoint in {}: weight {name} holds values that are not finite numbers (training diverged)",
+                dir.display()
+            );
+        }
+    }
     let next = meta.generation + 1;
     let generations = dir.join(GENERATIONS);
     let fail = |path: &Path| format!("writing {}", path.display());
@@ -145,9 +197,14 @@ pub fn save(
         }
     }
     std::fs::create_dir(&tmp).with_context(|| fail(&tmp))?;
-    save_tensors(&net.named_tensors(), &tmp.join(WEIGHTS))?;
+    let mut xxh64 = BTreeMap::new();
+    xxh64.insert(
+        WEIGHTS.to_string(),
+        save_tensors(&weights, &tmp.join(WEIGHTS))?,
+    );
     pause_hook("weights", next);
-    save_tensors(&adam.state()?, &tmp.join(OPTIMIZER))?;
+    let moments = save_tensors(&adam.state()?, &tmp.join(OPTIMIZER))?;
+    xxh64.insert(OPTIMIZER.to_string(), moments);
     pause_hook("optimizer", next);
     sync_dir(&tmp).with_context(|| fail(&tmp))?;
     std::fs::rename(&tmp, &done).with_context(|| fail(&done))?;
@@ -155,6 +212,7 @@ pub fn save(
     pause_hook("generation", next);
     let committed = CheckpointMeta {
         generation: next,
+        xxh64,
         ..meta.clone()
     };
     let path = dir.join(CHECKPOINT);
@@ -176,14 +234,20 @@ pub fn save(
 /// Reads and checks a checkpoint's metadata.
 pub fn read_meta(dir: &Path) -> anyhow::Result<CheckpointMeta> {
     let path = dir.join(CHECKPOINT);
-    if !path.is_file() {
+    // Only a name with nothing behind it is "no checkpoint"; a FIFO or a symlink loop there is
+    // named by the read below.
+    if std::fs::symlink_metadata(&path).is_err() {
         anyhow::bail!(
             "{}: no checkpoint (expected {CHECKPOINT}: a training run that has saved one)",
             dir.display()
         );
     }
-    let meta: CheckpointMeta = super::store::read_json(&path)
-        .map_err(|e| anyhow::anyhow!("{e} (not a classgen checkpoint of this version)"))?;
+    let meta: CheckpointMeta = super::store::read_json(&path).map_err(|e| match e {
+        RunError::Corrupt { .. } => {
+            anyhow::anyhow!("{e} (not a classgen checkpoint of this version)")
+        }
+        other => other.into(),
+    })?;
     meta.validate()
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(meta)
@@ -215,7 +279,8 @@ pub fn stray_generations(dir: &Path, meta: &CheckpointMeta) -> Vec<String> {
 pub fn load_network(dir: &Path, device: &Device) -> anyhow::Result<(Network, CheckpointMeta)> {
     let meta = read_meta(dir)?;
     let mut net = Network::new(&meta.arch, 0, device)?;
-    net.load_weights(&generation_dir(dir, meta.generation).join(WEIGHTS))?;
+    let (path, tensors) = read_generation_file(dir, &meta, WEIGHTS, device)?;
+    net.set_weights(&tensors, &path)?;
     Ok((net, meta))
 }
 
@@ -226,8 +291,7 @@ pub fn load_for_resume(
 ) -> anyhow::Result<(Network, Adam, CheckpointMeta)> {
     let (net, meta) = load_network(dir, device)?;
     let mut adam = Adam::new(net.vars().cloned().collect())?;
-    let path = generation_dir(dir, meta.generation).join(OPTIMIZER);
-    let state = crate::model::network::read_safetensors(&path, device)?;
+    let (path, state) = read_generation_file(dir, &meta, OPTIMIZER, device)?;
     adam.restore(&state, meta.progress.adam_step)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((net, adam, meta))

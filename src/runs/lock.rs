@@ -2,6 +2,8 @@
 //! `--resume` of one run) never interleave; a second writer is refused with the holder's PID.
 
 use std::fs::{File, OpenOptions, TryLockError};
+
+use crate::userfile::{self, ReadError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -19,6 +21,8 @@ pub struct RunLock {
 pub enum LockError {
     #[error("{dir}: another classgen process (PID {pid}) is writing this run; wait for it to end or stop it")]
     Held { dir: String, pid: String },
+    #[error("{path}: {error}")]
+    Open { path: String, error: ReadError },
     #[error("{path}: cannot lock: {source}")]
     Io {
         path: String,
@@ -34,13 +38,18 @@ impl RunLock {
             path: path.display().to_string(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let mut file = userfile::open(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .map_err(|e| LockError::Open {
+            path: path.display().to_string(),
+            error: e,
+        })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -62,9 +71,10 @@ impl RunLock {
         Ok(Self { _file: file })
     }
 
-    /// Whether some process (this one included) holds the lock of `dir` now.
+    /// Whether some process (this one included) holds the lock of `dir` now. A `lock` that is
+    /// not a regular file (a FIFO, say) is held by nobody.
     pub fn is_held(dir: &Path) -> bool {
-        let Ok(file) = File::open(dir.join(LOCK)) else {
+        let Ok(file) = userfile::open_regular(&dir.join(LOCK)) else {
             return false;
         };
         match file.try_lock_shared() {
@@ -96,5 +106,34 @@ mod tests {
         drop(lock);
         assert!(!RunLock::is_held(dir.path()));
         RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_lock_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join(LOCK);
+        let made = std::process::Command::new("mkfifo").arg(&lock).status();
+        assert!(made.unwrap().success());
+        // Both calls would block for ever on a FIFO opened for reading: bounded on a thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let held = RunLock::is_held(&path);
+            let _ = tx.send((
+                held,
+                RunLock::acquire(&path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            ));
+        });
+        let (held, acquired) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        assert!(!held);
+        assert_eq!(
+            acquired,
+            Err(format!(
+                "{}: is a FIFO (named pipe), not a regular file",
+                lock.display()
+            ))
+        );
     }
 }

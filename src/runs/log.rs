@@ -23,11 +23,14 @@ impl EventLog {
     /// process killed mid-write) so every line stays valid JSON.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         let path = dir.join(EVENTS);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)?;
+        let mut file = crate::userfile::open(
+            &path,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true),
+        )
+        .map_err(crate::userfile::ReadError::into_io)?;
         // Only the last byte is read, unless it shows a partial line.
         let len = file.metadata()?.len();
         let mut last = [b'\n'];
@@ -36,7 +39,9 @@ impl EventLog {
             file.read_exact(&mut last)?;
         }
         if last != [b'\n'] {
-            let bytes = std::fs::read(&path)?;
+            let mut bytes = Vec::new();
+            file.seek(SeekFrom::Start(0))?;
+            file.read_to_end(&mut bytes)?;
             let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             file.set_len(keep as u64)?;
         }
@@ -80,7 +85,8 @@ impl EventTail {
     /// writer is mid-line) is left for the next call. A file that shrank (a resumed run cut a
     /// partial line) is read on from its new end.
     pub fn poll<E: DeserializeOwned>(&mut self) -> std::io::Result<Vec<E>> {
-        let mut file = File::open(&self.path)?;
+        let mut file = crate::userfile::open_regular(&self.path)
+            .map_err(crate::userfile::ReadError::into_io)?;
         let len = file.metadata()?.len();
         if len < self.offset {
             self.offset = len;
@@ -126,5 +132,28 @@ mod tests {
         );
         let next: Vec<serde_json::Value> = tail.poll().unwrap();
         assert_eq!(next, vec![serde_json::json!({"a": 2})]);
+    }
+
+    #[test]
+    fn a_fifo_log_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(EVENTS))
+            .status();
+        assert!(made.unwrap().success());
+        // Opening a FIFO for reading would wait for a writer for ever: bounded on a thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let polled = EventTail::new(&path).poll::<serde_json::Value>();
+            let opened = EventLog::open(&path);
+            let _ = tx.send((polled.map_err(|e| e.to_string()), opened.is_err()));
+        });
+        let (polled, open_failed) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        assert_eq!(
+            polled.unwrap_err(),
+            "is a FIFO (named pipe), not a regular file"
+        );
+        assert!(open_failed);
     }
 }

@@ -12,6 +12,7 @@ use super::lock::{LockError, RunLock};
 use super::log::EventLog;
 use crate::fsutil::write_atomic;
 use crate::model::train::Position;
+use crate::userfile::{self, ReadError};
 
 /// File in a run directory that says what the run is.
 pub const RECORD: &str = "run.json";
@@ -150,10 +151,19 @@ pub enum RunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("creating a run directory under {root}: {source}")]
+    Create {
+        root: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}: not a classgen run directory (no readable {RECORD})")]
     NotARun(PathBuf),
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
+    #[error("{path}: {error}")]
+    Unreadable { path: PathBuf, error: ReadError },
+    #[error("{root}: {what}, not a directory (the runs directory, config key paths.runs)")]
+    BadRoot { root: PathBuf, what: String },
     #[error("no run '{name}': neither a directory nor a run under {root}")]
     NoSuchRun { name: String, root: PathBuf },
     #[error("{dir}: a {found} run, not a {wanted} run")]
@@ -179,13 +189,21 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
-/// Reads and parses a JSON file of at most [`MAX_JSON_BYTES`].
+/// Reads and parses a JSON file of at most [`MAX_JSON_BYTES`]: [`RunError::Unreadable`] when it
+/// cannot be read (not a regular file, too large), [`RunError::Corrupt`] when it is not the JSON
+/// expected.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RunError> {
     let bytes =
-        crate::userfile::read_file(path, MAX_JSON_BYTES).map_err(|e| RunError::Corrupt {
+        userfile::read_file(path, MAX_JSON_BYTES).map_err(|error| RunError::Unreadable {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            error,
         })?;
+    if bytes.is_empty() {
+        return Err(RunError::Corrupt {
+            path: path.to_path_buf(),
+            message: "is empty (0 bytes)".into(),
+        });
+    }
     serde_json::from_slice(&bytes).map_err(|e| RunError::Corrupt {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -213,11 +231,17 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
-    /// Reads the run in `dir`.
+    /// Reads the run in `dir`: [`RunError::NotARun`] when it has no `run.json` at all, else
+    /// the error of a `run.json` that cannot be read or parsed.
     pub fn read(dir: &Path) -> Result<Self, RunError> {
         let path = dir.join(RECORD);
-        if !path.is_file() {
-            return Err(RunError::NotARun(dir.to_path_buf()));
+        if let Err(e) = std::fs::symlink_metadata(&path) {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) {
+                return Err(RunError::NotARun(dir.to_path_buf()));
+            }
         }
         let record = read_json(&path)?;
         Ok(Self {
@@ -227,6 +251,29 @@ impl RunInfo {
                 .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into()),
             record,
             live: RunLock::is_held(dir),
+        })
+    }
+
+    /// For a training run that no process writes: why its checkpoint cannot be used, if it
+    /// cannot (unreadable, not valid, or missing from a run that says it finished).
+    fn damaged_checkpoint(&self) -> Option<DamagedRun> {
+        let state = self.state();
+        if self.record.kind != RunKind::Train || state == RunState::Running {
+            return None;
+        }
+        let file = self.dir.join(super::checkpoint::CHECKPOINT);
+        if std::fs::symlink_metadata(&file).is_err() && state != RunState::Finished {
+            // Ended before its first checkpoint: failed or stopped, not damaged.
+            return None;
+        }
+        let error = super::checkpoint::read_meta(&self.dir).err()?;
+        let text = format!("{error:#}");
+        let prefix = format!("{}: ", file.display());
+        Some(DamagedRun {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            cause: text.strip_prefix(&prefix).unwrap_or(&text).to_string(),
+            file,
         })
     }
 
@@ -386,9 +433,19 @@ impl RunStore {
         data: DataIdentity,
         model: Option<ModelRef>,
     ) -> Result<Run, RunError> {
-        let dir =
-            crate::fsutil::new_run_dir(&self.root, kind.name()).map_err(io_error(&self.root))?;
-        self.start(dir, Self::record(kind, data, model))
+        self.check_root()?;
+        let dir = crate::fsutil::new_run_dir(&self.root, kind.name()).map_err(|source| {
+            RunError::Create {
+                root: self.root.clone(),
+                source,
+            }
+        })?;
+        let started = self.start(dir.clone(), Self::record(kind, data, model));
+        if started.is_err() {
+            // Nothing of the new run is worth keeping (a `lock` alone would look like a run).
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        started
     }
 
     /// The run directory `<kind>-<key>`: made if new, else taken over (locked, state running)
@@ -400,6 +457,7 @@ impl RunStore {
         data: DataIdentity,
         model: Option<ModelRef>,
     ) -> Result<Run, RunError> {
+        self.check_root()?;
         let dir = self.root.join(format!("{}-{key}", kind.name()));
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let record = match RunInfo::read(&dir) {
@@ -439,17 +497,68 @@ impl RunStore {
         }
     }
 
-    /// Every run, newest first; directories that are not runs are skipped.
-    pub fn list(&self) -> Vec<RunInfo> {
-        let Ok(entries) = std::fs::read_dir(&self.root) else {
-            return Vec::new();
+    /// Fails unless the runs directory is a directory or does not exist yet (then it is made
+    /// when the first run is): a regular file or a symlink loop named `paths.runs` is an error.
+    pub fn check_root(&self) -> Result<(), RunError> {
+        let bad = |what: &str| RunError::BadRoot {
+            root: self.root.clone(),
+            what: what.to_string(),
         };
-        let mut runs: Vec<RunInfo> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter_map(|dir| RunInfo::read(&dir).ok())
-            .collect();
-        runs.sort_by(|a, b| (b.record.created, &b.name).cmp(&(a.record.created, &a.name)));
-        runs
+        match std::fs::metadata(&self.root) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(meta) => Err(bad(&format!("is {}", userfile::describe(meta.file_type())))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match std::fs::symlink_metadata(&self.root) {
+                    Ok(_) => Err(bad("is a symbolic link to nothing")),
+                    Err(_) => Ok(()),
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(bad("is a symbolic link loop")),
+            Err(e) => Err(bad(&format!("cannot be read ({e})"))),
+        }
+    }
+
+    /// Every run, newest first, and the damaged ones (by name): a `run.json` that cannot be read,
+    /// or a training run no process writes whose checkpoint cannot be read (or that says it
+    /// finished without one). Directories without a `run.json` are not runs and are skipped.
+    /// Fails when the runs directory is not a directory.
+    pub fn scan(&self) -> Result<Listing, RunError> {
+        self.check_root()?;
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listing::default()),
+            Err(source) => {
+                return Err(RunError::Io {
+                    path: self.root.clone(),
+                    source,
+                })
+            }
+        };
+        let mut listing = Listing::default();
+        for dir in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if !dir.is_dir() {
+                continue;
+            }
+            match RunInfo::read(&dir) {
+                Ok(info) => match info.damaged_checkpoint() {
+                    Some(damaged) => listing.damaged.push(damaged),
+                    None => listing.runs.push(info),
+                },
+                Err(RunError::NotARun(_)) => {}
+                Err(e) => listing.damaged.push(DamagedRun::new(&dir, &e)),
+            }
+        }
+        listing
+            .runs
+            .sort_by(|a, b| (b.record.created, &b.name).cmp(&(a.record.created, &a.name)));
+        listing.damaged.sort_by(|a, b| b.name.cmp(&a.name));
+        Ok(listing)
+    }
+
+    /// Every run, newest first (damaged ones and an unreadable runs directory left out: see
+    /// [`RunStore::scan`]).
+    pub fn list(&self) -> Vec<RunInfo> {
+        self.scan().map(|l| l.runs).unwrap_or_default()
     }
 
     /// The newest run of `kind` that `keep` accepts.
@@ -459,37 +568,100 @@ impl RunStore {
             .find(|r| r.record.kind == kind && keep(r))
     }
 
-    /// The newest finished training run on the same data as `data`; the error lists the
-    /// training runs there are.
-    pub fn newest_finished_cnn(&self, data: &DataIdentity) -> Result<RunInfo, RunError> {
-        let trains: Vec<RunInfo> = self
-            .list()
-            .into_iter()
+    /// The newest finished training run on the same data as `data`; the damaged runs passed
+    /// over (see [`RunStore::scan`]) are named in [`CnnChoice::skipped`]. The error lists the
+    /// training runs there are, and the damaged ones.
+    pub fn newest_finished_cnn(&self, data: &DataIdentity) -> Result<CnnChoice, RunError> {
+        let listing = self.scan()?;
+        let skipped: Vec<String> = listing.damaged.iter().map(DamagedRun::describe).collect();
+        let trains: Vec<&RunInfo> = listing
+            .runs
+            .iter()
             .filter(|r| r.record.kind == RunKind::Train)
             .collect();
-        if let Some(found) = trains
+        if let Some(run) = trains
             .iter()
             .find(|r| r.state() == RunState::Finished && r.record.data.same_data(data))
         {
-            return Ok(found.clone());
+            return Ok(CnnChoice {
+                run: (**run).clone(),
+                skipped,
+            });
         }
-        let found = match trains.len() {
-            0 => "there is no training run".to_string(),
+        let mut found = match (trains.len(), skipped.len()) {
+            (0, 0) => "there is no training run".to_string(),
+            (0, _) => "there is no readable training run".to_string(),
             _ => format!(
                 "training runs there: {}",
                 trains
                     .iter()
                     .take(5)
-                    .map(RunInfo::describe)
+                    .map(|r| r.describe())
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
         };
+        if !skipped.is_empty() {
+            found.push_str(&format!("; damaged runs there: {}", skipped.join("; ")));
+        }
         Err(RunError::NoMatchingCnn {
             data: data.clone(),
             root: self.root.clone(),
             found,
         })
+    }
+}
+
+/// The default CNN: the run chosen, and the damaged runs passed over (each named with its
+/// file and cause), for a notice.
+#[derive(Debug, Clone)]
+pub struct CnnChoice {
+    pub run: RunInfo,
+    pub skipped: Vec<String>,
+}
+
+/// What the runs directory holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    /// Every readable run, newest first.
+    pub runs: Vec<RunInfo>,
+    /// Directories whose `run.json` cannot be read, by name (newest first).
+    pub damaged: Vec<DamagedRun>,
+}
+
+/// A run directory whose `run.json` cannot be read: truncated, empty, not JSON, not a regular
+/// file, unreadable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DamagedRun {
+    pub name: String,
+    pub dir: PathBuf,
+    /// The file at fault.
+    pub file: PathBuf,
+    /// Why it cannot be read.
+    pub cause: String,
+}
+
+impl DamagedRun {
+    fn new(dir: &Path, error: &RunError) -> Self {
+        let (file, cause) = match error {
+            RunError::Corrupt { path, message } => (path.clone(), message.clone()),
+            RunError::Unreadable { path, error } => (path.clone(), error.to_string()),
+            RunError::Io { path, source } => (path.clone(), source.to_string()),
+            other => (dir.join(RECORD), other.to_string()),
+        };
+        Self {
+            name: dir
+                .file_name()
+                .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into()),
+            dir: dir.to_path_buf(),
+            file,
+            cause,
+        }
+    }
+
+    /// `name (FILE: cause)`.
+    pub fn describe(&self) -> String {
+        format!("{} ({}: {})", self.name, self.file.display(), self.cause)
     }
 }
 
@@ -509,7 +681,7 @@ mod tests {
     }
 
     fn train_run(store: &RunStore, data: DataIdentity, state: RunState, order: u8) -> String {
-        let mut run = store.create(RunKind::Train, data, None).unwrap();
+        let mut run = store.create(RunKind::Train, data.clone(), None).unwrap();
         run.update(|r| {
             r.cnn = Some(CnnSummary {
                 arch: "seed".into(),
@@ -522,6 +694,16 @@ mod tests {
         })
         .unwrap();
         run.end(state).unwrap();
+        // A checkpoint's metadata, so the run can be chosen as a model.
+        let meta = crate::runs::checkpoint::CheckpointMeta {
+            generation: 1,
+            ..crate::runs::checkpoint::CheckpointMeta::fresh(
+                &crate::model::ArchSpec::seed(),
+                data,
+                &crate::config::TrainConfig::default(),
+            )
+        };
+        write_json(&run.dir().join(crate::runs::checkpoint::CHECKPOINT), &meta).unwrap();
         // Names are per second: make each distinct, later ones newer.
         let name = format!("{order}-{}", run.name());
         std::fs::rename(run.dir(), store.root().join(&name)).unwrap();
@@ -545,7 +727,7 @@ mod tests {
             3,
         );
         train_run(&store, data(DatasetKind::Mnist, 8), RunState::Finished, 4);
-        let found = store.newest_finished_cnn(&mnist).unwrap();
+        let found = store.newest_finished_cnn(&mnist).unwrap().run;
         assert_eq!(
             found.name, finished,
             "stopped, fashion and other sizes are skipped"
@@ -597,5 +779,106 @@ mod tests {
             .unwrap();
         assert_eq!(again.record().created, created);
         assert_eq!(again.name(), "ablate-mnist-1");
+    }
+
+    #[test]
+    fn damaged_runs_are_listed_with_their_file_and_cause_and_never_chosen() {
+        let root = tempfile::tempdir().unwrap();
+        let store = RunStore::new(root.path());
+        let mnist = data(DatasetKind::Mnist, 80);
+        let good = train_run(&store, mnist.clone(), RunState::Finished, 1);
+        let cases: [(&str, &[u8], &str); 4] = [
+            ("2-truncated", b"{\"kind\": \"tra", "EOF while parsing"),
+            ("3-empty", b"", "is empty (0 bytes)"),
+            ("4-binary", b"\x00\xff\xfe\x01", "expected value"),
+            ("5-fifo", b"", "is a FIFO (named pipe), not a regular file"),
+        ];
+        for (name, bytes, _) in &cases {
+            let dir = root.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            if name.ends_with("fifo") {
+                let made = std::process::Command::new("mkfifo")
+                    .arg(dir.join(RECORD))
+                    .status();
+                assert!(made.unwrap().success());
+            } else {
+                std::fs::write(dir.join(RECORD), bytes).unwrap();
+            }
+        }
+        // A finished run whose checkpoint cannot be read (as old NaN runs left them).
+        let broken = train_run(&store, mnist.clone(), RunState::Finished, 6);
+        let checkpoint = root
+            .path()
+            .join(&broken)
+            .join(crate::runs::checkpoint::CHECKPOINT);
+        std::fs::write(&checkpoint, b"{\"arch\": null}").unwrap();
+        let listing = store.scan().unwrap();
+        assert_eq!(listing.runs.len(), 1);
+        let damaged: Vec<(&str, String)> = listing
+            .damaged
+            .iter()
+            .map(|d| (d.name.as_str(), d.describe()))
+            .collect();
+        assert_eq!(damaged.len(), 5, "{damaged:?}");
+        assert_eq!(damaged[0].0, broken);
+        for ((name, _, cause), (listed, text)) in cases.iter().rev().zip(&damaged[1..]) {
+            assert_eq!(name, listed);
+            let file = root.path().join(name).join(RECORD);
+            assert!(
+                text.contains(&format!("{}: {cause}", file.display())),
+                "{text}"
+            );
+        }
+        let choice = store.newest_finished_cnn(&mnist).unwrap();
+        assert_eq!(choice.run.name, good);
+        assert_eq!(choice.skipped.len(), 5, "{:?}", choice.skipped);
+        assert!(
+            choice
+                .skipped
+                .iter()
+                .any(|s| s.starts_with(&broken) && s.contains(&checkpoint.display().to_string())),
+            "{:?}",
+            choice.skipped
+        );
+    }
+
+    #[test]
+    fn a_runs_directory_that_is_a_file_or_a_loop_is_named_with_its_key() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("runs");
+        std::fs::write(&file, b"").unwrap();
+        let looped = root.path().join("loop");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        for (path, what) in [
+            (&file, "is a regular file"),
+            (&looped, "is a symbolic link loop"),
+        ] {
+            let store = RunStore::new(path);
+            let expected = format!(
+                "{}: {what}, not a directory (the runs directory, config key paths.runs)",
+                path.display()
+            );
+            assert_eq!(store.scan().unwrap_err().to_string(), expected);
+            let err = store
+                .create(RunKind::Train, data(DatasetKind::Mnist, 8), None)
+                .unwrap_err();
+            assert_eq!(err.to_string(), expected);
+        }
+        let missing = RunStore::new(root.path().join("not-yet"));
+        assert_eq!(missing.scan().unwrap(), Listing::default());
+    }
+
+    #[test]
+    fn a_run_whose_record_cannot_be_written_leaves_no_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let store = RunStore::new(root.path());
+        let mut id = data(DatasetKind::Mnist, 8);
+        id.source = DataSource::Dir {
+            path: PathBuf::from(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"bad\xffname"),
+            ),
+        };
+        assert!(store.create(RunKind::Train, id, None).is_err());
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
     }
 }

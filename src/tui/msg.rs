@@ -15,7 +15,7 @@ use crate::jobs::invert::{InvEvent, InvRequest};
 use crate::jobs::robustness::{RobustnessEvent, RobustnessResult};
 use crate::jobs::train::{TrainPlan, TrainResult};
 use crate::model::train::{EpochMetrics, TrainEvent};
-use crate::runs::RunInfo;
+use crate::runs::{DamagedRun, RunInfo};
 
 /// The jobs the dashboard runs, one of each kind at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +39,8 @@ pub enum Msg {
     DataLoaded(Result<(Arc<Dataset>, Option<String>), String>),
     /// The runs under the runs directory, newest first.
     Runs(Vec<RunInfo>),
+    /// The damaged runs there (sent before [`Msg::Runs`]).
+    DamagedRuns(Vec<DamagedRun>),
     /// The per-epoch history of a training run (for compared curves).
     History(PathBuf, Vec<EpochMetrics>),
     /// The newest saved result of each job on the data in use (and the active CNN).

@@ -157,9 +157,7 @@ impl Runner {
         let cancel = || Arc::new(AtomicBool::new(false));
         match command {
             Command::LoadData(kind) => self.load_data(kind),
-            Command::RefreshRuns => {
-                let _ = self.tx.send(Msg::Runs(self.store.list()));
-            }
+            Command::RefreshRuns => send_runs(&self.tx, &self.store),
             Command::LoadHistory(dir) => {
                 let history = crate::runs::checkpoint::read_meta(&dir)
                     .map(|m| m.progress.history)
@@ -397,6 +395,17 @@ fn newest<T: serde::de::DeserializeOwned>(
         .find_map(|r| r.result().ok().map(|result| (r.clone(), result)))
 }
 
+/// Lists the runs for the Runs tab: the damaged ones, then the others (a runs directory that
+/// is not one is said in the message log).
+fn send_runs(tx: &UnboundedSender<Msg>, store: &RunStore) {
+    let listing = store.scan().unwrap_or_else(|e| {
+        let _ = tx.send(Msg::Failure(e.to_string()));
+        crate::runs::Listing::default()
+    });
+    let _ = tx.send(Msg::DamagedRuns(listing.damaged));
+    let _ = tx.send(Msg::Runs(listing.runs));
+}
+
 /// The newest saved result of each job on the data in use (confidence and robustness: of the
 /// active CNN).
 fn saved(store: &RunStore, data: &DataIdentity, active: Option<&RunInfo>) -> Saved {
@@ -434,12 +443,17 @@ pub fn attach(config: &Config, run: Option<&str>) -> anyhow::Result<()> {
             )
         })?,
     };
-    if !info.dir.join(crate::runs::EVENTS).is_file() {
-        anyhow::bail!(
-            "{}: no {} in it yet: its job has not started",
-            info.dir.display(),
-            crate::runs::EVENTS
-        );
+    let events = info.dir.join(crate::runs::EVENTS);
+    match crate::userfile::open_regular(&events) {
+        Ok(_) => {}
+        Err(crate::userfile::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!(
+                "{}: no {} in it yet: its job has not started",
+                info.dir.display(),
+                crate::runs::EVENTS
+            )
+        }
+        Err(e) => anyhow::bail!("{}: {e}", events.display()),
     }
     open(
         config,
@@ -508,7 +522,7 @@ fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Resul
     }
     let kind = runner.data_request.kind;
     runner.load_data(kind);
-    let _ = tx.send(Msg::Runs(runner.store.list()));
+    send_runs(&tx, &runner.store);
     let mut terminal = terminal::enter().context("setting up the terminal")?;
     if let Ok(size) = terminal.size() {
         app.screen = (size.width, size.height);

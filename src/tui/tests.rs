@@ -745,6 +745,16 @@ fn make_running(app: &mut App) {
             let mut live = train_run("20261201-120000-train", id.clone(), 0.9);
             live.record.state = RunState::Running;
             live.live = true;
+            let name = "20261130-090000-train";
+            update(
+                app,
+                Msg::DamagedRuns(vec![crate::runs::DamagedRun {
+                    name: name.into(),
+                    dir: PathBuf::from("runs").join(name),
+                    file: PathBuf::from("runs").join(name).join("run.json"),
+                    cause: "EOF while parsing a value at line 1 column 0".into(),
+                }]),
+            );
             update(
                 app,
                 Msg::Runs(vec![live, train_run("20261201-101500-train", id, 0.9871)]),

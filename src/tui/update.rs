@@ -53,6 +53,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             Vec::new()
         }
         Msg::Runs(list) => on_runs(app, list),
+        Msg::DamagedRuns(damaged) => {
+            app.runs.damaged = damaged;
+            Vec::new()
+        }
         Msg::History(dir, history) => {
             app.runs.set_history(dir, history);
             Vec::new()

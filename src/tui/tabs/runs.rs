@@ -13,7 +13,7 @@ use ratatui::Frame;
 
 use super::{block, key, placeholder, step_cursor};
 use crate::model::train::EpochMetrics;
-use crate::runs::{RunInfo, RunKind};
+use crate::runs::{DamagedRun, RunInfo, RunKind};
 use crate::text::format;
 use crate::tui::app::{App, Tab};
 use crate::tui::keys::Action;
@@ -27,6 +27,8 @@ pub const MAX_COMPARED: usize = 5;
 pub struct RunsTab {
     /// Every run, newest first.
     pub list: Vec<RunInfo>,
+    /// Runs that cannot be read, listed after the others (not selectable).
+    pub damaged: Vec<DamagedRun>,
     pub cursor: usize,
     /// Training runs whose curves the Training tab overlays.
     pub marked: Vec<PathBuf>,
@@ -201,7 +203,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let k = |a| key(app, Tab::Runs, a);
     let [table_area, hint] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
-    if tab.list.is_empty() {
+    if tab.list.is_empty() && tab.damaged.is_empty() {
         frame.render_widget(
             placeholder(
                 "Runs",
@@ -313,14 +315,34 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .collect();
         Row::new(cells).style(style)
     });
+    let damaged = tab.damaged.iter().map(|d| {
+        let file = d.file.file_name().unwrap_or_default().to_string_lossy();
+        let mut cells = vec![
+            Cell::from("! "),
+            Cell::from(d.name.clone()),
+            Cell::from("?"),
+        ];
+        if wide {
+            cells.push(Cell::from(format!("{file}: {}", d.cause)));
+        }
+        cells.extend(["-", "-", "-", "-"].map(Cell::from));
+        cells.push(Cell::from("damaged"));
+        cells.push(Cell::from("-"));
+        Row::new(cells).style(Style::default().fg(Color::Red))
+    });
+    let rows = rows.chain(damaged);
     let header = Row::new(header).style(Style::default().add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
         .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
         .block(block(&format!(
-            "Runs ({}; ● active, + compared on Training)",
-            tab.list.len()
+            "Runs ({}{}; ● active, + compared on Training)",
+            tab.list.len(),
+            match tab.damaged.len() {
+                0 => String::new(),
+                n => format!(", {n} damaged"),
+            }
         )));
     let mut state = TableState::default().with_selected(Some(tab.cursor));
     frame.render_stateful_widget(table, table_area, &mut state);
