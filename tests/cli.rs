@@ -699,3 +699,51 @@ fn a_full_stderr_loses_the_progress_not_the_training() {
         .unwrap();
     assert_eq!(run.state(), RunState::Finished);
 }
+
+#[test]
+fn a_single_step_right_after_a_reset_changes_the_image() {
+    use classgen::config::Config;
+    use classgen::inversion::Start;
+    use classgen::jobs::invert::{self, InvEvent, InvRequest, ModelSpec, Source};
+
+    let ws = workspace();
+    let settings = Config::default().invert;
+    let data = std::sync::Arc::new(
+        classgen::data::source::load_dir(
+            &ws.path().join("data"),
+            classgen::data::DatasetKind::Mnist,
+        )
+        .unwrap(),
+    );
+    let session = invert::open().unwrap();
+    let requests = [
+        InvRequest::Reset {
+            id: 1,
+            model: ModelSpec::Cnn {
+                run: Box::new(ws.run.clone()),
+                device: "cpu".into(),
+            },
+            data: Some(data),
+            source: Source::Start(Start::Test(5)),
+            method: invert::gradient_method(&settings),
+            target: 2,
+            confidence: settings.confidence,
+        },
+        InvRequest::Step,
+    ];
+    for r in requests {
+        session.requests.send(r).unwrap();
+    }
+    // The step's frames: the start (step 0), then step 1, whose image is not the start's.
+    let mut frames = Vec::new();
+    for event in session.job.events().iter() {
+        if let InvEvent::Frame { frame, .. } = event {
+            frames.push(frame);
+            if frames.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(frames.iter().map(|f| f.step).collect::<Vec<_>>(), [0, 1]);
+    assert_ne!(frames[0].pixels, frames[1].pixels);
+}

@@ -542,7 +542,13 @@ impl Worker {
             InvRequest::Pause => self.running = false,
             InvRequest::Step => {
                 self.running = false;
+                // The first frame of an inversion is its start (step 0): a single step right
+                // after a reset goes on to step 1, so that it changes the image.
+                let fresh = self.current.as_ref().is_some_and(|c| c.frames.is_empty());
                 self.step(reporter);
+                if fresh {
+                    self.step(reporter);
+                }
             }
             InvRequest::Classify { id, model, pixels } => {
                 let probs = self

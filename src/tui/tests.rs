@@ -1080,15 +1080,17 @@ fn stopping_a_training_asks_for_a_cancel_and_quitting_during_a_job_asks_first() 
 }
 
 #[test]
-fn the_readme_shows_the_baselines_tab_as_it_is_drawn() {
-    let (_, app) = states()
-        .into_iter()
-        .find(|(name, _)| *name == "baselines_finished")
-        .unwrap();
+fn the_readme_shows_the_baselines_and_training_tabs_as_they_are_drawn() {
     let readme = include_str!("../../README.md");
-    let shown = screen(&app, 80, 24);
-    assert!(
-        readme.contains(&shown),
-        "README.md's screen differs from the Baselines tab at 80x24:\n{shown}"
-    );
+    for state in ["baselines_finished", "training_finished"] {
+        let (_, app) = states()
+            .into_iter()
+            .find(|(name, _)| *name == state)
+            .unwrap();
+        let shown = screen(&app, 80, 24);
+        assert!(
+            readme.contains(&shown),
+            "README.md's screen differs from {state} at 80x24:\n{shown}"
+        );
+    }
 }

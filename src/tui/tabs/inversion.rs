@@ -223,7 +223,11 @@ fn reset(app: &mut App) -> Result<Vec<InvRequest>, String> {
 pub fn restart(app: &mut App) -> Option<Command> {
     let was_running = app.inversion.running;
     match reset(app) {
-        Ok(requests) => Some(Command::Invert(requests)),
+        Ok(requests) => {
+            // What the last inversion said (where it stopped) no longer holds.
+            app.messages.move_on();
+            Some(Command::Invert(requests))
+        }
         Err(e) => {
             app.inversion.clear();
             app.messages.info(e);

@@ -230,17 +230,26 @@ fn on_recipe_action(app: &mut App, action: Action) -> Option<Command> {
     }
 }
 
-/// The run the tab shows: the one trained in this session, else the active model.
+/// The run the tab shows: the one trained in this session (while a job starts, none yet),
+/// else the active model.
 pub fn shown_run(app: &App) -> Option<&RunInfo> {
-    app.training.run.as_ref().or(app.active.as_ref())
+    let t = &app.training;
+    if t.job.busy() {
+        return t.run.as_ref();
+    }
+    t.run.as_ref().or(app.active.as_ref())
 }
 
-/// Epochs along the charts' x axis.
+/// Epochs along the charts' x axis: those the live run is set to reach, else those the shown
+/// run was planned for.
 fn shown_epochs(app: &App) -> usize {
-    let saved = shown_run(app)
+    let t = &app.training;
+    if t.job.busy() || t.progress.is_some() {
+        return t.run_epochs;
+    }
+    shown_run(app)
         .and_then(|r| r.record.cnn.as_ref())
-        .map_or(0, |c| c.epochs_planned.max(c.epochs));
-    saved.max(app.training.run_epochs)
+        .map_or(t.run_epochs, |c| c.epochs_planned.max(c.epochs))
 }
 
 /// Resumes `run` (the shown run when `None`) to the epochs set; making a finished run longer
@@ -684,9 +693,18 @@ fn side_panel(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Min(0),
     ])
     .areas(inner);
-    let (epoch, epochs, batch, batches) = match &t.progress {
-        Some(p) => (p.epoch.saturating_sub(1), p.epochs, p.batch, p.batches),
-        None => (t.position.epoch, t.run_epochs, t.position.batch, 0),
+    let (epoch, epochs, batch, batches) = match (&t.progress, shown_run(app)) {
+        (Some(p), _) => (p.epoch.saturating_sub(1), p.epochs, p.batch, p.batches),
+        // The shown run as saved: its epochs done of those planned.
+        (None, Some(run)) if !t.job.busy() => {
+            let (done, planned) = run
+                .record
+                .cnn
+                .as_ref()
+                .map_or((0, 0), |c| (c.epochs, c.epochs_planned));
+            (done, planned, 0, 0)
+        }
+        (None, _) => (t.position.epoch, t.run_epochs, t.position.batch, 0),
     };
     frame.render_widget(
         Gauge::default()
@@ -711,20 +729,21 @@ fn side_panel(frame: &mut Frame, area: Rect, app: &App) {
 
 fn run_info(app: &App) -> Vec<Line<'static>> {
     let t = &app.training;
-    let state = match (t.job, &t.run) {
-        (JobState::Idle, Some(_)) => "saved",
-        (JobState::Idle, None) => "none (s starts)",
-        (job, _) => job.label(),
+    let shown = shown_run(app);
+    let state = match (t.job, shown) {
+        (JobState::Idle, Some(run)) => run.state().to_string(),
+        (JobState::Idle, None) => "none (s starts)".into(),
+        (job, _) => job.label().into(),
     };
     let mut lines: Vec<Line> = vec![format!("state     {state}").into()];
-    if let Some(run) = &t.run {
+    if let Some(run) = shown {
         lines.push(format!("run       {}", run.name).into());
     }
     if let Some(p) = &t.progress {
         lines.push(format!("images/s  {:.0}", p.images_per_second).into());
         lines.push(format!("ETA       {}", fmt_duration(p.eta_seconds)).into());
     }
-    if let Some(m) = t.history.last() {
+    if let Some(m) = shown_history(app).last() {
         lines.push(format!("epoch {}: test {:.2}%", m.epoch, m.test_accuracy * 100.0).into());
         lines.push(format!("          {:.0} img/s", m.images_per_second).into());
     }
