@@ -129,6 +129,85 @@ pub fn render(width: u16, height: u16, widget: impl Widget) -> Vec<String> {
     super::render_lines(width, height, |area, buf| widget.render(area, buf))
 }
 
+/// How a [`FigureSeries`] is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mark {
+    /// Points joined by straight lines.
+    Line,
+    /// Points alone.
+    Points,
+    /// A filled bar from the x of each point to x + `width`, up from the axis.
+    Bars { width: f64 },
+}
+
+/// An axis of a [`Figure`]: its title, range and scale. Non-empty `categories` name the whole
+/// numbers 0, 1, 2, ... along it (one tick each) instead of numeric ticks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FigureAxis {
+    pub title: String,
+    pub bounds: [f64; 2],
+    /// Base-10 logarithmic scale (positive bounds).
+    pub log: bool,
+    pub categories: Vec<String>,
+}
+
+impl FigureAxis {
+    /// A linear axis over `bounds`.
+    pub fn new(title: impl Into<String>, bounds: [f64; 2]) -> Self {
+        Self {
+            title: title.into(),
+            bounds,
+            ..Self::default()
+        }
+    }
+
+    /// The same axis on a log scale when `on`.
+    pub fn log(mut self, on: bool) -> Self {
+        self.log = on;
+        self
+    }
+}
+
+/// One series of a [`Figure`]: its points, how they are drawn, an optional ± error per point,
+/// and its colour as an index into a ten-colour palette (in pictures `plot::PALETTE`, hues that
+/// follow the dashboard's colours, darkened for white paper).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FigureSeries {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub mark: Mark,
+    pub errors: Option<Vec<f64>>,
+    pub colour: usize,
+}
+
+impl FigureSeries {
+    /// `points` drawn as `mark` in colour `colour`, without error bars.
+    pub fn new(
+        name: impl Into<String>,
+        points: Vec<(f64, f64)>,
+        mark: Mark,
+        colour: usize,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            mark,
+            errors: None,
+            colour,
+        }
+    }
+}
+
+/// A chart as plain data, free of terminal types: what `--plot` and the dashboard's export key
+/// draw as pictures (`text::plot`), from the same numbers the screen shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub title: String,
+    pub x: FigureAxis,
+    pub y: FigureAxis,
+    pub series: Vec<FigureSeries>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
