@@ -72,7 +72,10 @@ fn pictures(dir: &Path, stem: &str, texts: &[&str]) {
     assert_eq!(png.dimensions(), (1200, 800), "{stem}.png");
     assert_eq!(png.dimensions(), classgen::text::plot::SIZE);
     let inked = png.pixels().filter(|p| p.0 != [255, 255, 255]).count();
-    assert!(inked > 1200 * 800 / 50, "{stem}.png is nearly blank: {inked}");
+    assert!(
+        inked > 1200 * 800 / 50,
+        "{stem}.png is nearly blank: {inked}"
+    );
     let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{stem}.svg: {e}"));
     let root = doc.root_element();

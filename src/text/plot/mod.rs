@@ -764,8 +764,7 @@ mod tests {
             .clone()
             .expect("two named series have a legend");
         assert!(!legend.overlaps(&layout.data), "{layout:?}");
-        for i in 0..2 {
-            let c = PALETTE[i];
+        for (i, &c) in PALETTE.iter().enumerate().take(2) {
             assert!(
                 count(&rgb, SIZE.0, &layout.data, c) > 200,
                 "series {i} not drawn"
@@ -784,6 +783,32 @@ mod tests {
             .filter(|&(x, y)| pixel(&rgb, SIZE.0, x, y) != [255, 255, 255])
             .count();
         assert!(non_white > 2000, "{non_white}");
+    }
+
+    #[test]
+    fn grid_lines_in_the_picture_lie_at_the_tick_values() {
+        let mut f = figure(&["train"]);
+        // One point in the top left corner keeps the middle of the data area empty.
+        f.series[0].points = vec![(1.0, 100.0)];
+        let (rgb, layouts) = rgb(&[f.clone()], SIZE).unwrap();
+        let data = &layouts[0].data;
+        let column = (data.x.start + data.x.end) / 2 + 7;
+        let inked = |y: i32| pixel(&rgb, SIZE.0, column, y) != [255, 255, 255];
+        let (top, bottom) = (f64::from(data.y.start), f64::from(data.y.end - 1));
+        let row_of = |v: f64| (bottom - (bottom - top) * v / 100.0).round() as i32;
+        let ticks = Axis::of(&f.y, 8).ticks;
+        assert_eq!(ticks, [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
+        for v in ticks {
+            let row = row_of(v);
+            assert!(
+                (row - 2..=row + 2).any(inked),
+                "no grid line at {v} (row {row})"
+            );
+        }
+        // Between ticks the column is blank.
+        for v in [10.0, 30.0, 50.0, 70.0, 90.0] {
+            assert!(!inked(row_of(v)), "ink at {v}");
+        }
     }
 
     #[test]
