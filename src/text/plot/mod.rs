@@ -322,7 +322,8 @@ fn panel<DB: DrawingBackend>(
             (chart, Some((legend, per_row)))
         }
     };
-    let x = Axis::of(&figure.x, 10);
+    // A little room right of the last x, so a dot drawn there is not cut in half.
+    let x = Axis::of(&figure.x, 10).widened(0.02);
     let y = Axis::of(&figure.y, 8);
     let y_label_width = y
         .labels
@@ -581,6 +582,14 @@ impl Axis {
             ticks,
             labels,
         }
+    }
+
+    /// The same axis and ticks with the high end `share` of its span further out (linear only).
+    fn widened(mut self, share: f64) -> Self {
+        if !self.log {
+            self.hi += (self.hi - self.lo) * share;
+        }
+        self
     }
 
     /// Whether `v` can be drawn on this axis.
