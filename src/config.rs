@@ -80,10 +80,12 @@ pub struct DataConfig {
     pub source: SourceKind,
     /// A directory with the four IDX files; empty for none.
     pub dir: PathBuf,
+    /// The Hub's address; `HF_ENDPOINT` overrides it, empty for the default.
     pub hub_endpoint: String,
-    /// Seconds a Hub request may go without progress (connect, answer, each read).
+    /// Seconds a Hub download may wait for an answer, or run slower than 4 KiB/s over.
     pub hub_timeout_secs: u64,
-    /// Cache for Hub downloads; empty for `$XDG_CACHE_HOME/classgen` or `~/.cache/classgen`.
+    /// Cache for the IDX conversion of Hub downloads; empty for `$XDG_CACHE_HOME/classgen` or
+    /// `~/.cache/classgen` (the downloads live in the Hugging Face cache, `HF_HUB_CACHE`).
     pub cache_dir: PathBuf,
 }
 
@@ -93,7 +95,7 @@ impl Default for DataConfig {
             dataset: DatasetKind::Mnist,
             source: SourceKind::Auto,
             dir: PathBuf::new(),
-            hub_endpoint: "https://huggingface.co".into(),
+            hub_endpoint: crate::data::hub::DEFAULT_ENDPOINT.into(),
             hub_timeout_secs: 30,
             cache_dir: PathBuf::new(),
         }
@@ -109,6 +111,23 @@ impl DataConfig {
     /// The data directory, if one is set.
     pub fn dir(&self) -> Option<&Path> {
         (!self.dir.as_os_str().is_empty()).then_some(self.dir.as_path())
+    }
+
+    /// How to reach the Hub: these keys with the Hugging Face environment variables
+    /// ([`HfEnv`](crate::data::hub::HfEnv)); `cancel` ends a download at once.
+    pub fn hub_options(
+        &self,
+        progress: bool,
+        cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> crate::data::hub::HubOptions {
+        crate::data::hub::HubOptions::new(
+            &self.hub_endpoint,
+            self.cache_dir(),
+            self.hub_timeout(),
+            crate::data::hub::HfEnv::read(),
+            progress,
+            cancel,
+        )
     }
 
     /// The cache directory, resolving the empty default.

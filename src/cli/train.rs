@@ -9,7 +9,7 @@ use classgen::jobs::train::{self as job, TrainPlan};
 use classgen::model::train::{EpochMetrics, Outcome, TrainEvent};
 use classgen::runs::checkpoint::CheckpointMeta;
 use classgen::runs::{RunInfo, RunKind, RunState, RunStore};
-use classgen::text::figures::{self, BatchMean};
+use classgen::text::figures;
 
 use super::console::{self, note, out};
 use super::plot::PlotArgs;
@@ -165,7 +165,6 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
             (plan, super::load_data(config)?)
         }
     };
-    let train_images = data.train.len();
     let job = job::spawn(plan, data, &store, console::cancel_flag())?;
     super::announce(job.run());
     let mut printer = Printer::new();
@@ -176,28 +175,23 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
             epoch,
             batch,
             batches: per_epoch,
-            loss,
+            batch_loss,
             ..
         } = event
         {
             if args.plot.wanted() {
-                batches.push(BatchMean {
-                    epoch,
-                    batch,
-                    batches: per_epoch,
-                    mean_loss: loss,
-                });
+                let x = (epoch - 1) as f64 + batch as f64 / per_epoch.max(1) as f64;
+                batches.push((x, batch_loss));
             }
         }
     }
     let result = job.join();
     printer.finish();
     let result = result?;
-    let losses = figures::batch_losses(&batches, result.meta.recipe.batch_size, train_images);
     args.plot.write(&figures::training(
         &result.run.name,
         &result.meta.progress.history,
-        &losses,
+        &batches,
     ))?;
     if let Outcome::Cancelled(at) = result.outcome {
         note!(

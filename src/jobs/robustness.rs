@@ -51,6 +51,9 @@ pub enum RobustnessEvent {
     Planned {
         noise: usize,
         attacks: usize,
+        /// Test images each noise level is scored on.
+        #[serde(default)]
+        noise_images: usize,
     },
     Fitting {
         model: String,
@@ -138,6 +141,7 @@ fn measure(
     reporter.emit(RobustnessEvent::Planned {
         noise: models * r.sigmas.len(),
         attacks,
+        noise_images: noise_split.len(),
     });
     // The same noisy images for every model.
     let noisy: Vec<Vec<u8>> = r

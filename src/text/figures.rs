@@ -2,7 +2,8 @@
 //! noise, ablation bars, p(target) of an inversion), from the numbers the screens show, for
 //! `--plot` and the export key.
 
-use super::charts::{Figure, FigureAxis, FigureSeries, Mark};
+use super::charts::{Figure, FigureAxis, FigureSeries, Mark, PALETTE};
+use super::results;
 use crate::ablation::VariantRow;
 use crate::jobs::confidence::ModelConfidence;
 use crate::jobs::robustness::RobustnessResult;
@@ -11,45 +12,8 @@ use crate::model::train::EpochMetrics;
 /// The colour of reference lines (perfect calibration, a threshold): the palette's grey.
 const GREY: usize = 9;
 
-/// A training batch event: the running mean of the loss over the epoch so far.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BatchMean {
-    /// 1-based epoch and batch, and the batches in an epoch.
-    pub epoch: usize,
-    pub batch: usize,
-    pub batches: usize,
-    pub mean_loss: f64,
-}
-
-/// The loss of each batch, at x = epochs done (fractional), recovered from the running means
-/// of consecutive batch events (`batch_size` images per batch, the last one of an epoch
-/// smaller when `train_images` is not a multiple). The first batch after a resume mid-epoch
-/// has no predecessor and is left out.
-pub fn batch_losses(
-    means: &[BatchMean],
-    batch_size: usize,
-    train_images: usize,
-) -> Vec<(f64, f64)> {
-    let seen = |b: usize| (b * batch_size).min(train_images) as f64;
-    let mut out = Vec::with_capacity(means.len());
-    let mut previous: Option<&BatchMean> = None;
-    for m in means {
-        let x = (m.epoch - 1) as f64 + m.batch as f64 / m.batches.max(1) as f64;
-        if m.batch == 1 {
-            out.push((x, m.mean_loss));
-        } else if let Some(p) = previous.filter(|p| p.epoch == m.epoch && p.batch + 1 == m.batch) {
-            let images = seen(m.batch) - seen(p.batch);
-            if images > 0.0 {
-                out.push((
-                    x,
-                    (m.mean_loss * seen(m.batch) - p.mean_loss * seen(p.batch)) / images,
-                ));
-            }
-        }
-        previous = Some(m);
-    }
-    out
-}
+/// TensorBoard's smoothing weight of the per-batch loss, the dashboard's default.
+const SMOOTHING: f64 = 0.6;
 
 /// Lowest and highest finite value of `values`.
 fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
@@ -67,7 +31,8 @@ fn percent_axis(title: &str, lowest: Option<f64>) -> FigureAxis {
     FigureAxis::new(title, [lo.clamp(0.0, 90.0), 100.0])
 }
 
-/// Training curves of `run`: the loss (log scale) per batch and per epoch, train and test; and
+/// Training curves of `run`: the loss (log scale) of each batch (at epochs done, fractional;
+/// raw and smoothed with the dashboard's default weight), per epoch and on the test split; and
 /// the accuracy per epoch, train and test.
 pub fn training(run: &str, history: &[EpochMetrics], batches: &[(f64, f64)]) -> Vec<Figure> {
     let epochs = history.iter().map(|m| m.epoch).max().unwrap_or(1).max(1) as f64;
@@ -88,6 +53,12 @@ pub fn training(run: &str, history: &[EpochMetrics], batches: &[(f64, f64)]) -> 
         y: FigureAxis::new("loss (log scale)", [lo * 0.8, hi * 1.25]).log(true),
         series: vec![
             FigureSeries::new("train, per batch", batches.to_vec(), Mark::Line, GREY),
+            FigureSeries::new(
+                format!("train, per batch, smoothed {SMOOTHING}"),
+                super::charts::smooth(batches, SMOOTHING),
+                Mark::Line,
+                5,
+            ),
             FigureSeries::new(
                 "train, epoch mean",
                 per_epoch(|m| m.train_loss),
@@ -130,30 +101,11 @@ pub fn confidence(models: &[ModelConfidence], log: bool) -> Vec<Figure> {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let counts = &m.report.all.histogram;
-            let width = 1.0 / counts.len().max(1) as f64;
-            let points: Vec<(f64, f64)> = counts
-                .iter()
-                .enumerate()
-                .map(|(b, &c)| (b as f64 * width, c as f64))
-                .collect();
-            let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
-            let y = if log {
-                FigureAxis::new("images (log scale)", [0.5, top * 1.5]).log(true)
-            } else {
-                FigureAxis::new("images", [0.0, top * 1.05])
-            };
-            Figure {
-                title: format!("{}: m(x) of {} test images", m.label, m.report.all.count),
-                x: FigureAxis::new("m(x), the top class's probability", [0.0, 1.0]),
-                y,
-                series: vec![FigureSeries::new(
-                    m.label.clone(),
-                    points,
-                    Mark::Bars { width },
-                    i,
-                )],
-            }
+            Figure::from(&results::histogram_chart(
+                m,
+                log,
+                PALETTE[i % PALETTE.len()],
+            ))
         })
         .collect();
     let mut series = vec![FigureSeries::new(
@@ -186,24 +138,13 @@ pub fn confidence(models: &[ModelConfidence], log: bool) -> Vec<Figure> {
     figures
 }
 
-/// Accuracy against the noise's sigma, one line per model.
+/// Accuracy against the noise's sigma, one line per model (the dashboard's chart).
 pub fn robustness(result: &RobustnessResult) -> Figure {
-    let series = super::results::noise_series(result)
-        .iter()
-        .enumerate()
-        .map(|(i, s)| FigureSeries::new(s.name.clone(), s.points.to_vec(), Mark::Line, i))
-        .collect();
-    let max_sigma = result.sigmas.iter().copied().fold(0.0f32, f32::max);
-    let lowest = span(result.noise.iter().map(|r| 100.0 * r.accuracy)).map(|s| s.0);
-    Figure {
-        title: format!(
-            "accuracy under Gaussian noise ({} test images)",
-            result.noise_images
-        ),
-        x: FigureAxis::new("sigma", [0.0, f64::from(max_sigma).max(1e-6)]),
-        y: percent_axis("accuracy %", lowest),
-        series,
-    }
+    let title = format!(
+        "accuracy under Gaussian noise ({} test images)",
+        result.noise_images
+    );
+    Figure::from(&results::noise_chart(result, title))
 }
 
 /// Mean test accuracy per variant as bars, ± one standard deviation over seeds.
@@ -264,28 +205,6 @@ pub fn inversion(title: &str, p_target: &[(usize, f32)], threshold: Option<f32>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn batch_losses_come_back_from_running_means() {
-        // Losses 4, 2, 3 of batches of 10, 10 and 5 images: means 4, 3 (60/20), 3 (75/25).
-        let mean = |batch, mean_loss| BatchMean {
-            epoch: 1,
-            batch,
-            batches: 3,
-            mean_loss,
-        };
-        let got = batch_losses(&[mean(1, 4.0), mean(2, 3.0), mean(3, 3.0)], 10, 25);
-        let want = [(1.0 / 3.0, 4.0), (2.0 / 3.0, 2.0), (1.0, 3.0)];
-        assert_eq!(got.len(), 3);
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g.0 - w.0).abs() < 1e-12 && (g.1 - w.1).abs() < 1e-9,
-                "{got:?}"
-            );
-        }
-        // A resume at batch 2: nothing before it to subtract.
-        assert!(batch_losses(&[mean(2, 3.0)], 10, 25).is_empty());
-    }
 
     #[test]
     fn ablation_bars_carry_their_spread_and_name_each_variant() {

@@ -106,6 +106,13 @@ pub enum Action {
     Rerun,
     PairView,
     LogScale,
+    /// Charts: the next smoothing weight of a noisy curve.
+    Smoothing,
+    /// Charts: move the reading cursor along x.
+    CursorLeft,
+    CursorRight,
+    /// Charts: write the tab's chart as PNG and SVG.
+    ExportChart,
     CycleView,
     LimitUp,
     LimitDown,
@@ -202,12 +209,18 @@ pub const BINDINGS: &[Binding] = &[
     bind("train_lr_down", TRAIN, &[ch('L')], Action::LrDown, "learning rate /2"),
     bind("train_seed_up", TRAIN, &[ch('n')], Action::SeedUp, "seed +1"),
     bind("train_seed_down", TRAIN, &[ch('N')], Action::SeedDown, "seed -1"),
+    bind("train_log", TRAIN, &[ch('g')], Action::LogScale, "loss axis: linear / log"),
+    bind("train_smoothing", TRAIN, &[ch('w')], Action::Smoothing, "smoothing of the per-batch curve"),
+    bind("train_cursor_left", TRAIN, &[ch('[')], Action::CursorLeft, "cursor: earlier epoch (reads every line)"),
+    bind("train_cursor_right", TRAIN, &[ch(']')], Action::CursorRight, "cursor: later epoch"),
+    bind("train_export", TRAIN, &[ch('P')], Action::ExportChart, "save the charts as PNG and SVG"),
 
     bind("runs_up", RUNS, &[UP, ch('k')], Action::Up, "previous run"),
     bind("runs_down", RUNS, &[DOWN, ch('j')], Action::Down, "next run"),
     bind("runs_activate", RUNS, &[ENTER], Action::Choose, "make this CNN the model of every tab"),
     bind("runs_mark", RUNS, &[ch(' ')], Action::Toggle, "mark: compare its curves on Training"),
     bind("runs_clear", RUNS, &[ch('c')], Action::ClearMarks, "clear the marks"),
+    bind("runs_resume", RUNS, &[ch('r')], Action::ResumeTraining, "resume this training run (Training tab's epochs)"),
 
     bind("ablation_start", ABLATE, &[ch('s')], Action::Start, "start or resume the study ([ablation])"),
     bind("ablation_cancel", ABLATE, &[ch('x')], Action::Cancel, "cancel (finished runs are kept)"),
@@ -229,11 +242,15 @@ pub const BINDINGS: &[Binding] = &[
     bind("confidence_up", CONF, &[UP, ch('k')], Action::Up, "previous mistake"),
     bind("confidence_down", CONF, &[DOWN, ch('j')], Action::Down, "next mistake"),
     bind("confidence_invert", CONF, &[ENTER], Action::Choose, "invert the mistake to its true label"),
+    bind("confidence_export", CONF, &[ch('P')], Action::ExportChart, "save the charts as PNG and SVG"),
 
     bind("robustness_start", ROBUST, &[ch('s')], Action::Start, "measure (noise, then attacks)"),
     bind("robustness_cancel", ROBUST, &[ch('x')], Action::Cancel, "cancel (what is done is kept)"),
     bind("robustness_more", ROBUST, &[ch('+')], Action::LimitUp, "attack images x2"),
     bind("robustness_fewer", ROBUST, &[ch('-')], Action::LimitDown, "attack images /2"),
+    bind("robustness_up", ROBUST, &[UP, ch('k')], Action::Up, "scroll the attack table up"),
+    bind("robustness_down", ROBUST, &[DOWN, ch('j')], Action::Down, "scroll the attack table down"),
+    bind("robustness_export", ROBUST, &[ch('P')], Action::ExportChart, "save the chart as PNG and SVG"),
 
     bind("invert_prev_image", INVERT, &[LEFT], Action::Left, "source: previous test image (noise: seed)"),
     bind("invert_next_image", INVERT, &[RIGHT], Action::Right, "source: next test image (noise: seed)"),
@@ -253,6 +270,9 @@ pub const BINDINGS: &[Binding] = &[
     bind("invert_model", INVERT, &[ch('m')], Action::ToggleModel, "model: CNN / k-NN"),
     bind("invert_regularisers", INVERT, &[ch('R')], Action::ToggleRegularisers, "regularisers on/off"),
     bind("invert_all_probs", INVERT, &[ch('p')], Action::AllProbabilities, "chart: p(target) / all ten"),
+    bind("invert_cursor_left", INVERT, &[ch('[')], Action::CursorLeft, "chart cursor: earlier step"),
+    bind("invert_cursor_right", INVERT, &[ch(']')], Action::CursorRight, "chart cursor: later step"),
+    bind("invert_export", INVERT, &[ch('P')], Action::ExportChart, "save the chart as PNG and SVG"),
 
     bind("draw_up", DRAW, &[UP], Action::Up, "cursor up"),
     bind("draw_down", DRAW, &[DOWN], Action::Down, "cursor down"),
@@ -524,16 +544,16 @@ mod tests {
     #[test]
     fn rebinding_moves_the_key_and_the_help() {
         let keys =
-            Keymap::new(&map(&[("train_start", "g"), ("invert_run_pause", "Enter")])).unwrap();
+            Keymap::new(&map(&[("train_start", "y"), ("invert_run_pause", "Enter")])).unwrap();
         assert_eq!(
-            keys.action_for(Tab::Training, &press('g')),
+            keys.action_for(Tab::Training, &press('y')),
             Some(Action::Start)
         );
         assert_eq!(keys.action_for(Tab::Training, &press('s')), None);
         assert!(keys
             .help_rows(Tab::Training)
             .iter()
-            .any(|(k, h)| k == "g" && h.contains("start")));
+            .any(|(k, h)| k == "y" && h.contains("start")));
         assert_eq!(keys.label(Tab::Inversion, Action::RunPause), "Enter");
         assert_eq!(keys.label(Tab::Baselines, Action::Start), "s");
     }

@@ -106,6 +106,8 @@ pub enum Command {
     },
     StartRobustness {
         cnn: Option<RunInfo>,
+        /// The baselines to measure too (those chosen on the Baselines tab).
+        baselines: Vec<crate::baselines::BaselineKind>,
         attack_images: usize,
     },
     Cancel(JobKind),

@@ -120,6 +120,10 @@ fn the_newest_finished_cnn_on_the_data_becomes_active_and_other_sets_cannot() {
     // On the Runs tab, Enter on the Fashion run is refused, naming both data sets.
     press(&mut app, "2");
     assert_eq!(app.tab, Tab::Runs);
+    // The cursor starts on the active run; two up is the Fashion run at the top.
+    assert_eq!(app.runs.cursor, 2);
+    update(&mut app, key(KeyCode::Up));
+    update(&mut app, key(KeyCode::Up));
     update(&mut app, key(KeyCode::Enter));
     assert_eq!(
         app.active.as_ref().map(|r| r.name.as_str()),
@@ -168,6 +172,8 @@ fn training_from_the_keyboard_folds_its_events_and_a_finished_run_becomes_active
                 batches: 4,
                 loss: 1.0,
                 accuracy: 0.5,
+                batch_loss: 0.0,
+                batch_accuracy: 0.0,
                 images_per_second: 100.0,
                 elapsed_seconds: 1.0,
                 eta_seconds: 1.0,
@@ -545,6 +551,8 @@ fn runs_side_by_side_each_move_their_own_progress_line() {
             batches: 10,
             loss: 1.0,
             accuracy: 0.5,
+            batch_loss: 0.0,
+            batch_accuracy: 0.0,
             images_per_second: 100.0 * batch as f64,
             elapsed_seconds: 1.0,
             eta_seconds: 9.0,
@@ -725,6 +733,8 @@ fn make_running(app: &mut App) {
                         batches: 10,
                         loss: 2.0 / b as f64,
                         accuracy: 0.1 * b as f64,
+                        batch_loss: 0.0,
+                        batch_accuracy: 0.0,
                         images_per_second: 5000.0,
                         elapsed_seconds: b as f64,
                         eta_seconds: 20.0,
@@ -977,6 +987,30 @@ fn the_help_fits_and_names_the_tab_s_keys() {
     assert!(shown.contains("Keys: Inversion"), "{shown}");
     assert!(shown.contains("export PNG snapshots"), "{shown}");
     assert!(shown.contains("quit now"), "{shown}");
+}
+
+#[test]
+fn the_help_at_80x24_lists_every_tab_key_and_no_text_runs_into_the_next_column() {
+    for tab in "12345678".chars() {
+        let mut app = ready_app();
+        press(&mut app, &format!("{tab}?"));
+        let shown = screen(&app, 80, 24);
+        assert!(shown.contains("1 2 3 4 5 6 7 8"), "{shown}");
+        // Every help text of the tab is printed whole, or cut with an ellipsis, and each row
+        // starts with its key at a column start: a text never runs on into its neighbour.
+        for (k, h) in app.keys.help_rows(app.tab) {
+            let whole = shown.contains(h);
+            let cut = h
+                .char_indices()
+                .nth(8)
+                .is_some_and(|(i, _)| shown.contains(&format!("{}", &h[..i])));
+            assert!(whole || cut, "{k}: {h} missing on tab {tab}:\n{shown}");
+        }
+        let lines: Vec<&str> = shown.lines().collect();
+        for l in &lines {
+            assert!(!l.contains("  go to that tab1"), "{l}");
+        }
+    }
 }
 
 #[test]

@@ -167,9 +167,16 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
 fn on_runs(app: &mut App, list: Vec<RunInfo>) -> Vec<Command> {
     app.runs.set_list(list);
     let mut commands = Vec::new();
-    if let Some(active) = &app.active {
-        if let Some(fresh) = app.runs.list.iter().find(|r| r.dir == active.dir) {
+    if let Some(dir) = app.active.as_ref().map(|a| a.dir.clone()) {
+        if let Some(fresh) = app.runs.list.iter().find(|r| r.dir == dir) {
             app.active = Some(fresh.clone());
+        }
+        app.runs.follow(&dir);
+        // The shown run's record (state, epochs) is kept current too.
+        if let Some(shown) = &app.training.run {
+            if let Some(fresh) = app.runs.list.iter().find(|r| r.dir == shown.dir) {
+                app.training.run = Some(fresh.clone());
+            }
         }
         return commands;
     }
@@ -318,7 +325,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         _ => {
             let one = |c: Option<Command>| c.into_iter().collect::<Vec<_>>();
             match app.tab {
-                Tab::Training => one(training::on_action(app, action)),
+                Tab::Training => training::on_action(app, action),
                 Tab::Runs => runs::on_action(app, action),
                 Tab::Ablation => one(ablation::on_action(app, action)),
                 Tab::Baselines => one(baselines::on_action(app, action)),

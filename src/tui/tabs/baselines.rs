@@ -253,6 +253,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Line::from(format!("state: {}", tab.job.label())),
     ];
     frame.render_widget(Paragraph::new(hints).dim().block(block("Keys")), help);
+    let shown = tab.result.as_ref().and_then(|(run, _)| run.as_ref());
+    let right = match super::whose(app, Tab::Baselines, shown) {
+        Some(line) if !tab.busy() => {
+            let [note, rest] =
+                Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(right);
+            frame.render_widget(
+                Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: true }),
+                note,
+            );
+            rest
+        }
+        _ => right,
+    };
     table(frame, right, app);
 }
 

@@ -32,6 +32,8 @@ pub struct RunsTab {
     pub marked: Vec<PathBuf>,
     /// Per-epoch histories read so far.
     histories: HashMap<PathBuf, Vec<EpochMetrics>>,
+    /// Whether the user moved the cursor (until then it follows the active run).
+    pub moved: bool,
 }
 
 impl RunsTab {
@@ -45,15 +47,24 @@ impl RunsTab {
         self.histories.insert(dir, history);
     }
 
-    /// The marked runs with their histories (those read so far): (name, history).
-    pub fn compared(&self) -> Vec<(String, &[EpochMetrics])> {
+    /// The marked runs with their histories (those read so far).
+    pub fn compared(&self) -> Vec<(&RunInfo, &[EpochMetrics])> {
         self.marked
             .iter()
             .filter_map(|dir| {
-                let name = self.list.iter().find(|r| &r.dir == dir)?.name.clone();
-                Some((name, self.history(dir)?))
+                let run = self.list.iter().find(|r| &r.dir == dir)?;
+                Some((run, self.history(dir)?))
             })
             .collect()
+    }
+
+    /// Puts the cursor on the run in `dir`, unless the user has moved it.
+    pub fn follow(&mut self, dir: &Path) {
+        if !self.moved {
+            if let Some(i) = self.list.iter().position(|r| r.dir == dir) {
+                self.cursor = i;
+            }
+        }
     }
 
     /// A new listing; the cursor stays on the same run where it can.
@@ -77,6 +88,12 @@ pub fn activate(app: &mut App, run: RunInfo) -> Vec<Command> {
         return Vec::new();
     }
     let dir = run.dir.clone();
+    // The Training tab shows (and r resumes) the active model unless it is training another.
+    if !app.training.busy() {
+        app.training.run = Some(run.clone());
+        app.training.clear_live();
+    }
+    app.runs.follow(&dir);
     app.active = Some(run);
     // A new model: the inversion starts again from its source.
     app.inversion.clear();
@@ -88,8 +105,37 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
     let tab = &mut app.runs;
     let len = tab.list.len();
     match action {
-        Action::Up => tab.cursor = step_cursor(tab.cursor, -1, len),
-        Action::Down => tab.cursor = step_cursor(tab.cursor, 1, len),
+        Action::Up | Action::Down => {
+            let delta = if action == Action::Up { -1 } else { 1 };
+            let next = step_cursor(tab.cursor, delta, len);
+            tab.moved = true;
+            if len > 1 && delta < 0 && next > tab.cursor {
+                app.messages
+                    .info("wrapped to the oldest run (the end of the list)");
+            } else if len > 1 && delta > 0 && next < tab.cursor {
+                app.messages
+                    .info("wrapped to the newest run (the top of the list)");
+            }
+            app.runs.cursor = next;
+        }
+        Action::ResumeTraining => {
+            let Some(run) = tab.list.get(tab.cursor).cloned() else {
+                return Vec::new();
+            };
+            if app.training.busy() {
+                app.messages
+                    .info("a training run is going on: stop it (x on the Training tab) first");
+                return Vec::new();
+            }
+            let commands = super::training::resume(app, Some(run));
+            if commands
+                .iter()
+                .any(|c| matches!(c, Command::StartTraining(_)))
+            {
+                app.tab = Tab::Training;
+            }
+            return commands;
+        }
         Action::Choose => {
             if let Some(run) = tab.list.get(tab.cursor).cloned() {
                 if app.heavy_job_running() {
