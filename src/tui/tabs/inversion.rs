@@ -426,11 +426,7 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
             let inv = &mut app.inversion;
             let steps = inv.history.len().saturating_sub(1) as f64;
             let stride = (steps / 40.0).ceil().max(1.0);
-            let delta = if action == Action::CursorLeft {
-                -stride
-            } else {
-                stride
-            };
+            let delta = if action == Action::CursorLeft { -stride } else { stride };
             inv.cursor = match inv.cursor {
                 None if delta > 0.0 => Some(0.0),
                 None => Some(steps),
