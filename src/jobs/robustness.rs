@@ -15,6 +15,7 @@ use crate::baselines::{BaselineKind, BaselinesConfig};
 use crate::classifier::{accuracy, Classifier, Cnn};
 use crate::config::RobustnessConfig;
 use crate::data::Dataset;
+use crate::model::train::check_data;
 use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 
 /// Accuracy of one model at one noise level.
@@ -91,6 +92,7 @@ pub fn spawn(
     store: &RunStore,
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<Job<RobustnessEvent, RobustnessResult>> {
+    check_data(&data).map_err(anyhow::Error::msg)?;
     let identity = DataIdentity::of(&data);
     if let Some(cnn) = &plan.cnn {
         cnn.check_data(&identity)?;

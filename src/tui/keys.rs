@@ -76,6 +76,8 @@ pub enum Scope {
 pub enum Action {
     Quit,
     ForceQuit,
+    /// Ctrl-Z: give the terminal back and stop, as a shell's job control does.
+    Suspend,
     NextTab,
     PrevTab,
     GoTo(Tab),
@@ -197,6 +199,7 @@ pub const BINDINGS: &[Binding] = &[
     bind("messages", Global, &[ch('!')], Action::ShowMessages, "every message in full"),
     bind("quit", Global, &[ch('q')], Action::Quit, "quit (asks while a job runs)"),
     bind("force_quit", Global, &[ctrl('c')], Action::ForceQuit, "quit now (a training run is checkpointed)"),
+    bind("suspend", Global, &[ctrl('z')], Action::Suspend, "suspend to the shell (fg comes back)"),
 
     bind("train_start", TRAIN, &[ch('s')], Action::Start, "start a new run"),
     bind("train_resume", TRAIN, &[ch('r')], Action::ResumeTraining, "resume the shown run to the epochs set"),
@@ -302,7 +305,8 @@ pub fn parse_key(text: &str) -> Result<Key, String> {
     let expected = "expected one character (a, A, ?, +) or Space, Tab, Shift-Tab, Enter, Esc, \
         Backspace, Delete, Insert, Home, End, PageUp, PageDown, Left, Right, Up, Down, F1-F12, \
         optionally with a Ctrl- prefix";
-    let bad = || format!("unknown key '{text}': {expected}");
+    let shown: String = text.chars().take(20).flat_map(char::escape_debug).collect();
+    let bad = || format!("unknown key '{shown}': {expected}");
     let lower = text.to_lowercase();
     let (ctrl, rest) = match ["ctrl-", "ctrl+"]
         .iter()
@@ -313,9 +317,14 @@ pub fn parse_key(text: &str) -> Result<Key, String> {
     };
     let mut chars = rest.chars();
     let code = match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_control() => {
+            return Err(format!(
+                "'{shown}' is a control character, which terminals never send as a key; name the key instead (Tab, Enter, Esc, Backspace)"
+            ))
+        }
         (Some(c), None) if ctrl && "ihmj[".contains(c.to_ascii_lowercase()) => {
             return Err(format!(
-                "'{text}' cannot be told apart: terminals send it as Tab, Backspace, Enter or Esc; choose another key"
+                "'{shown}' cannot be told apart: terminals send it as Tab, Backspace, Enter or Esc; choose another key"
             ))
         }
         (Some(c), None) if ctrl => KeyCode::Char(c.to_ascii_lowercase()),
@@ -385,17 +394,25 @@ impl Keymap {
     pub fn new(rebound: &BTreeMap<String, String>) -> Result<Self, KeyConfigError> {
         let mut map = Self::default();
         for (name, key) in rebound {
+            // The name as it may be shown: escaped, and short.
+            let shown: String = name.chars().take(40).flat_map(char::escape_debug).collect();
             let fail = |message: String| KeyConfigError {
-                action: name.clone(),
+                action: shown.clone(),
                 message,
             };
             let row = map
                 .rows
                 .iter_mut()
                 .find(|r| r.name == name)
-                .ok_or_else(|| fail(format!("unknown action '{name}' (actions: {})", names())))?;
-            if row.action == Action::ForceQuit {
-                return Err(fail("Ctrl-c always quits; it cannot be rebound".into()));
+                .ok_or_else(|| fail(format!("unknown action '{shown}' (actions: {})", names())))?;
+            match row.action {
+                Action::ForceQuit => {
+                    return Err(fail("Ctrl-c always quits; it cannot be rebound".into()))
+                }
+                Action::Suspend => {
+                    return Err(fail("Ctrl-z always suspends; it cannot be rebound".into()))
+                }
+                _ => {}
             }
             row.keys = vec![parse_key(key).map_err(fail)?];
         }
@@ -575,8 +592,40 @@ mod tests {
         assert!(err.message.contains("quit"), "{}", err.message);
         let err = Keymap::new(&map(&[("force_quit", "k")])).unwrap_err();
         assert_eq!(err.action, "force_quit");
+        let err = Keymap::new(&map(&[("suspend", "k")])).unwrap_err();
+        assert_eq!(err.action, "suspend");
         // Tab-scoped keys may repeat across tabs.
         assert!(Keymap::new(&map(&[("train_start", "m")])).is_ok());
+    }
+
+    /// Keys a terminal never sends as such (control characters) or that the dashboard keeps
+    /// for itself (Tab, Ctrl-c, Ctrl-z) are refused naming the config key.
+    #[test]
+    fn reserved_and_unreceivable_keys_are_refused_naming_the_key() {
+        for key in ["\t", "\u{1b}", "\0", "\r", "\n", "\u{7f}", "Ctrl-\t"] {
+            let err = Keymap::new(&map(&[("train_start", key)])).unwrap_err();
+            assert_eq!(err.action, "train_start", "{key:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("config key 'keys.train_start': "),
+                "{key:?}: {text}"
+            );
+            assert!(
+                !text.chars().any(char::is_control),
+                "{key:?}: no raw control character in {text:?}"
+            );
+        }
+        let err = Keymap::new(&map(&[("\u{1b}[31mred", "g")])).unwrap_err();
+        assert!(!err.to_string().chars().any(char::is_control), "{err}");
+        for (key, owner) in [
+            ("Tab", "next_tab"),
+            ("Ctrl-c", "force_quit"),
+            ("Ctrl-z", "suspend"),
+        ] {
+            let err = Keymap::new(&map(&[("train_start", key)])).unwrap_err();
+            assert_eq!(err.action, "train_start", "{key}");
+            assert!(err.message.contains(owner), "{key}: {}", err.message);
+        }
     }
 
     #[test]

@@ -123,6 +123,6 @@ pub enum Command {
     ImportFile(PathBuf),
     /// Saves the canvas (ink in [0,1]) as a 28x28 PNG in the snapshot folder.
     SaveDrawing(Vec<f32>),
-    /// Mouse reporting on (the Draw tab) or off.
-    MouseCapture(bool),
+    /// Ctrl-Z: give the terminal back and stop the process until SIGCONT.
+    Suspend,
 }

@@ -293,8 +293,8 @@ impl Runner {
             Command::SaveDrawing(canvas) => {
                 let dir = self.config.paths.snapshots.clone();
                 let name = crate::snapshot::file_name(&["drawing", &crate::fsutil::timestamp()]);
-                let saved =
-                    crate::snapshot::write_png(&dir, &name, &crate::snapshot::image(&canvas, 1));
+                let image = crate::snapshot::image(&canvas, 1);
+                let saved = crate::snapshot::write_png_unique(&dir, &name, &image);
                 let _ = self.tx.send(match saved {
                     Ok(path) => Msg::Notice(format!(
                         "drawing saved: {} (28x28; classgen predict --raw reads it)",
@@ -303,7 +303,8 @@ impl Runner {
                     Err(e) => Msg::Failure(format!("saving the drawing: {e:#}")),
                 });
             }
-            Command::MouseCapture(on) => terminal::mouse_capture(on),
+            // Back here once continued; the loop's SIGCONT arm redraws.
+            Command::Suspend => terminal::suspend(),
         }
     }
 
@@ -556,6 +557,10 @@ async fn event_loop(
     let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let mut hup = signal(SignalKind::hangup()).context("watching SIGHUP")?;
     let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    // Job control: SIGTSTP (`kill -TSTP`; Ctrl-Z comes as a key in raw mode) suspends, and
+    // SIGCONT (`fg`) takes the terminal again.
+    let mut tstp = signal(SignalKind::from_raw(libc::SIGTSTP)).context("watching SIGTSTP")?;
+    let mut cont = signal(SignalKind::from_raw(libc::SIGCONT)).context("watching SIGCONT")?;
     let mut dirty = true;
     while !app.quit {
         tokio::select! {
@@ -592,6 +597,20 @@ async fn event_loop(
                     }
                     None => {}
                 }
+            }
+            _ = tstp.recv() => terminal::suspend(),
+            _ = cont.recv() => {
+                // Both buffers emptied, so the next draw repaints every cell of the cleared
+                // screen (not `Terminal::clear`: it asks the terminal for the cursor, which
+                // waits on the event reader's lock while the event stream holds it).
+                terminal.swap_buffers();
+                let resumed = terminal::resume();
+                match resumed.and_then(|()| terminal.size()) {
+                    // The window may have changed while stopped.
+                    Ok(size) => handle(app, runner, Msg::Resize(size.width, size.height)),
+                    Err(_) => handle(app, runner, Msg::Terminate("the terminal went away".into())),
+                }
+                dirty = true;
             }
             _ = term.recv() => handle(app, runner, Msg::Terminate("SIGTERM".into())),
             _ = hup.recv() => handle(app, runner, Msg::Terminate("SIGHUP".into())),

@@ -427,8 +427,8 @@ fn the_inversion_shows_the_source_probabilities_then_each_step() {
 #[test]
 fn drawing_with_the_mouse_and_keys_asks_for_probabilities_after_each_stroke() {
     let mut app = ready_app();
-    let commands = press(&mut app, "8");
-    assert!(matches!(commands.as_slice(), [Command::MouseCapture(true)]));
+    press(&mut app, "8");
+    assert_eq!(app.tab, Tab::Draw);
     update(&mut app, Msg::Resize(120, 40));
     // The canvas starts at the body's top left (row 2), inside its border.
     let mouse = |kind, column, row| {
@@ -499,9 +499,6 @@ fn drawing_with_the_mouse_and_keys_asks_for_probabilities_after_each_stroke() {
     press(&mut app, "t");
     let commands = update(&mut app, key(KeyCode::Enter));
     assert_eq!(app.tab, Tab::Inversion);
-    assert!(commands
-        .iter()
-        .any(|c| matches!(c, Command::MouseCapture(false))));
     assert!(commands.iter().any(|c| matches!(
         c,
         Command::Invert(r) if matches!(&r[0], InvRequest::Reset { source: Source::Image(img), target: 1, .. } if img.tag == "drawing")
@@ -1011,6 +1008,40 @@ fn the_help_at_80x24_lists_every_tab_key_and_no_text_runs_into_the_next_column()
             assert!(!l.contains("  go to that tab1"), "{l}");
         }
     }
+}
+
+#[test]
+fn the_mouse_opens_tabs_scrolls_lists_and_selects_rows() {
+    let mut app = ready_app();
+    update(&mut app, Msg::Resize(120, 40));
+    let mouse = |kind, column, row| {
+        Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let click = |column, row| mouse(MouseEventKind::Down(MouseButton::Left), column, row);
+    // Each tab's title, clicked in its middle, opens it.
+    let bar = screen(&app, 120, 40).lines().next().unwrap_or_default().to_string();
+    for tab in Tab::ALL {
+        let title = format!("{} {}", tab.index() + 1, tab.title());
+        let at = bar.find(&title).expect("title on the bar");
+        let column = bar[..at].chars().count() + title.len() / 2;
+        update(&mut app, click(column as u16, 0));
+        assert_eq!(app.tab, tab, "{title} at {column}");
+    }
+    // The wheel moves through the Baselines list; a click on a box chooses the model.
+    press(&mut app, "4");
+    let before = app.baselines.cursor;
+    update(&mut app, mouse(MouseEventKind::ScrollDown, 40, 10));
+    assert_eq!(app.baselines.cursor, before + 1);
+    let chosen = app.baselines.chosen.len();
+    // The list's first row is the body's second (under the border): y = 2 + 1; svm is fifth.
+    update(&mut app, click(2, 3 + 4));
+    assert_eq!(app.baselines.cursor, 4);
+    assert_ne!(app.baselines.chosen.len(), chosen);
 }
 
 #[test]

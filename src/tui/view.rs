@@ -77,10 +77,11 @@ fn too_small(frame: &mut Frame, area: Rect) {
     );
 }
 
-fn tab_bar(frame: &mut Frame, area: Rect, app: &App) {
-    // Full titles when they fit, else short ones.
+/// The tab bar's titles on a screen `width` wide (full titles when they fit, else short
+/// ones), and whether they are the full ones.
+fn tab_titles(app: &App, width: u16) -> (Vec<String>, bool) {
     let full: usize = Tab::ALL.iter().map(|t| t.title().len() + 5).sum();
-    let wide = full + 10 <= area.width as usize;
+    let wide = full + 10 <= width as usize;
     let titles = Tab::ALL.iter().enumerate().map(|(i, t)| {
         let name = if wide { t.title() } else { t.short() };
         let busy = match t {
@@ -94,6 +95,26 @@ fn tab_bar(frame: &mut Frame, area: Rect, app: &App) {
         };
         format!("{} {name}{}", i + 1, if busy { "*" } else { "" })
     });
+    (titles.collect(), wide)
+}
+
+/// The tab whose title is at column `x` of the tab bar.
+pub fn tab_at(app: &App, width: u16, x: u16) -> Option<Tab> {
+    let (titles, _) = tab_titles(app, width);
+    let mut start = 0u16;
+    for (title, tab) in titles.iter().zip(Tab::ALL) {
+        // Each title, its padding space, then the divider.
+        let end = start + title.chars().count() as u16 + 1;
+        if (start..end).contains(&x) {
+            return Some(tab);
+        }
+        start = end + 1;
+    }
+    None
+}
+
+fn tab_bar(frame: &mut Frame, area: Rect, app: &App) {
+    let (titles, wide) = tab_titles(app, area.width);
     let tabs = Tabs::new(titles)
         .padding("", " ")
         .select(app.tab.index())
@@ -149,7 +170,7 @@ fn status_line(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(hint.len() as u16 + 1),
     ])
     .areas(area);
-    if let Some(m) = app.messages.latest() {
+    if let Some(m) = app.messages.current() {
         let room = left.width as usize;
         let text = if m.text.chars().count() > room {
             // Cut, and say where the rest is.

@@ -797,37 +797,56 @@ fn settings_and_chart(frame: &mut Frame, area: Rect, app: &App) {
             app.settings.config.baselines.k
         ),
     };
-    let reg = if o.reg.any() {
-        o.reg.tag()
-    } else {
-        "off".into()
-    };
-    let lines = vec![
-        Line::raw(format!(
-            "target {} ({}/{})",
-            app.class_names()[o.target],
-            k(Action::TargetUp),
-            k(Action::TargetDown)
-        )),
-        Line::raw(format!(
-            "loss   {} ({})",
-            o.objective.name(),
-            k(Action::CycleLoss)
-        )),
-        Line::raw(format!(
-            "step   {} ({})",
-            o.step.name(),
-            k(Action::ToggleStepKind)
-        )),
-        Line::raw(format!(
-            "lr     {} ({}/{})",
-            o.lr,
-            k(Action::InvLrUp),
-            k(Action::InvLrDown)
-        )),
-        Line::raw(format!("model  {model} ({})", k(Action::ToggleModel))),
-        Line::raw(format!("reg    {reg} ({})", k(Action::ToggleRegularisers))),
-        Line::raw(format!("state  {state}")),
+    // Gradient settings apply to the CNN only; the k-NN inverter takes `[invert.knn]`'s.
+    let mut lines = vec![Line::raw(format!(
+        "target {} ({}/{})",
+        app.class_names()[o.target],
+        k(Action::TargetUp),
+        k(Action::TargetDown)
+    ))];
+    match inv.model {
+        InvModel::Cnn => {
+            lines.push(Line::raw(format!(
+                "loss   {} ({})",
+                o.objective.name(),
+                k(Action::CycleLoss)
+            )));
+            lines.push(Line::raw(format!(
+                "step   {} ({})",
+                o.step.name(),
+                k(Action::ToggleStepKind)
+            )));
+            lines.push(Line::raw(format!(
+                "lr     {} ({}/{})",
+                o.lr,
+                k(Action::InvLrUp),
+                k(Action::InvLrDown)
+            )));
+        }
+        InvModel::Knn => lines.push(Line::raw(format!(
+            "knn    lr {} mask {} stop {} ([invert.knn])",
+            inv.knn.lr, inv.knn.mask, inv.knn.threshold
+        ))),
+    }
+    lines.push(Line::raw(format!("model  {model} ({})", k(Action::ToggleModel))));
+    if inv.model == InvModel::Cnn {
+        // Named as in config.toml: `[invert.reg]`'s keys (or the built-in set when it is empty).
+        let from = if app.settings.config.invert.reg.any() {
+            "[invert.reg]"
+        } else {
+            "built-in set"
+        };
+        let r = if o.reg.any() { o.reg } else { inv.reg_preset };
+        let state = if o.reg.any() { "on" } else { "off" };
+        lines.push(Line::raw(format!(
+            "reg    {state}, {from} ({})",
+            k(Action::ToggleRegularisers)
+        )));
+        lines.push(Line::raw(format!("  tv {}  l2 {}  jitter {}", r.tv, r.l2, r.jitter)).dim());
+        lines.push(Line::raw(format!("  blur {}  blur_every {}", r.blur, r.blur_every)).dim());
+    }
+    lines.push(Line::raw(format!("state  {state}")));
+    lines.push(
         Line::raw(format!(
             "{} run/pause  {} step  {} reset",
             k(Action::RunPause),
@@ -835,8 +854,8 @@ fn settings_and_chart(frame: &mut Frame, area: Rect, app: &App) {
             k(Action::ResetInversion),
         ))
         .dim(),
-        Line::raw(format!("{} snapshot  ? all keys", k(Action::Snapshot))).dim(),
-    ];
+    );
+    lines.push(Line::raw(format!("{} snapshot  ? all keys", k(Action::Snapshot))).dim());
     let [settings, chart_area] =
         Layout::horizontal([Constraint::Length(36), Constraint::Min(0)]).areas(area);
     frame.render_widget(Paragraph::new(lines).block(block("Settings")), settings);

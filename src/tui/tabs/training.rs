@@ -600,7 +600,7 @@ pub fn charts_of(app: &App) -> (ChartSpec<'_>, ChartSpec<'_>) {
     let acc_chart = ChartSpec::new(
         "Accuracy %",
         x,
-        AxisSpec::new("acc %", [acc_bottom, 100.0]),
+        AxisSpec::new("accuracy %", [acc_bottom, 100.0]),
         acc_lines,
     )
     .cursor(t.view.cursor);
