@@ -13,6 +13,7 @@ use classgen::model::ArchSpec;
 use classgen::runs::RunStore;
 
 use super::console::{self, note, out};
+use super::plot::PlotArgs;
 use super::DataArgs;
 
 /// Flags of `classgen ablate`; each overrides `[ablation]` in the config.
@@ -41,6 +42,9 @@ pub struct AblateArgs {
     /// Print the table as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Mean accuracy per variant as bars, ± std over seeds.
+    #[command(flatten)]
+    plot: PlotArgs,
 }
 
 fn list(config: &Config) {
@@ -173,6 +177,8 @@ pub fn run(args: AblateArgs, config: &mut Config) -> anyhow::Result<()> {
         b.finish_and_clear();
     }
     let result = job.join()?;
+    args.plot
+        .write(&[classgen::text::figures::ablation(&result.rows)])?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&result)?);
     } else {

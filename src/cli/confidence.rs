@@ -8,9 +8,10 @@ use classgen::jobs::confidence::{
     self as job, ConfidenceEvent, ConfidencePlan, ModelConfidence, ModelName,
 };
 use classgen::runs::RunStore;
-use classgen::text::{charts, format, results};
+use classgen::text::{charts, figures, format, results};
 
 use super::console::{self, note, out};
+use super::plot::PlotArgs;
 use super::{DataArgs, NeedCnn};
 
 /// Size of a histogram chart, in characters.
@@ -40,6 +41,9 @@ pub struct ConfidenceArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// The histograms (one panel per model) and the reliability diagram.
+    #[command(flatten)]
+    plot: PlotArgs,
 }
 
 /// Runs `classgen confidence`.
@@ -86,6 +90,8 @@ pub fn run(args: ConfidenceArgs, config: &mut Config) -> anyhow::Result<()> {
         }
     }
     let result = job.join()?;
+    args.plot
+        .write(&figures::confidence(&result.models, args.log))?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());

@@ -23,6 +23,7 @@ use classgen::jobs::prototypes::{self as proto_job, PrototypesEvent, PrototypesP
 use classgen::runs::{RunKind, RunStore};
 
 use super::console::{self, note, out};
+use super::plot::PlotArgs;
 use super::{predict, DataArgs, NeedCnn};
 
 /// Which classifier to invert.
@@ -117,6 +118,9 @@ pub struct InvertArgs {
     /// Print one JSON object with the results on stdout.
     #[arg(long)]
     json: bool,
+    /// p(target) over the steps of one inversion (not --grid).
+    #[command(flatten)]
+    plot: PlotArgs,
 }
 
 /// What `classgen invert` does.
@@ -143,6 +147,9 @@ impl InvertArgs {
         }
         if self.classes.is_some() && !self.grid {
             anyhow::bail!("--classes goes with --grid");
+        }
+        if self.plot.wanted() && self.grid {
+            anyhow::bail!("--plot draws one inversion's p(target): leave out --grid");
         }
         if !self.grid {
             let source = match file {
@@ -404,6 +411,7 @@ fn run_one(
     source: Source,
     target: usize,
 ) -> anyhow::Result<()> {
+    let threshold = method.threshold();
     let s = session::open()?;
     let send = |r| {
         s.requests
@@ -423,6 +431,7 @@ fn run_one(
     let cancel = console::cancel_flag();
     let mut last: Option<Frame> = None;
     let mut started = None;
+    let mut p_target = Vec::new();
     for event in s.job.events().iter() {
         match event {
             InvEvent::Started { source, label, .. } => {
@@ -433,6 +442,7 @@ fn run_one(
                 if args.every > 0 && frame.step.is_multiple_of(args.every) {
                     note!("{}", progress_line(&frame));
                 }
+                p_target.push((frame.step, frame.p_target));
                 last = Some(frame);
                 if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                     send(InvRequest::Pause)?;
@@ -463,11 +473,22 @@ fn run_one(
     drop(s.requests);
     s.job.join()?;
     note!("run: {}", dir.display());
+    let (tag, label) = started.unwrap_or_default();
+    let title = format!(
+        "{} -> {target}: p(target) ({}, {})",
+        describe_start(&tag, label),
+        result.model,
+        result.method
+    );
+    args.plot.write(&[classgen::text::figures::inversion(
+        &title,
+        &p_target,
+        Some(threshold),
+    )])?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(());
     }
-    let (tag, label) = started.unwrap_or_default();
     let reason = result.stop;
     out!(
         "{} -> {target} ({}, {}): {} after {} steps, p_target {:.4}, L2 {:.3}, L-inf {:.3}; gradient norm {:.3e} at the start, {:.3e} at the end ({:.2} s)",

@@ -8,6 +8,7 @@ pub mod console;
 mod eval;
 mod gpu_check;
 mod invert;
+mod plot;
 mod predict;
 mod robustness;
 mod runs;

@@ -9,10 +9,12 @@ use classgen::baselines::BaselineKind;
 use classgen::config::Config;
 use classgen::jobs::robustness::{self as job, RobustnessEvent, RobustnessPlan, RobustnessResult};
 use classgen::runs::RunStore;
+use classgen::text::figures;
 use classgen::text::format;
 use classgen::text::results::{self, noise_chart, noise_models, noise_series};
 
 use super::console::{self, note, out};
+use super::plot::PlotArgs;
 use super::{DataArgs, NeedCnn};
 
 /// Width and height of one model's chart, in characters.
@@ -45,6 +47,9 @@ pub struct RobustnessArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Accuracy against sigma, one line per model.
+    #[command(flatten)]
+    plot: PlotArgs,
 }
 
 /// Parses a comma list of names with `none` meaning empty.
@@ -124,6 +129,7 @@ pub fn run(args: RobustnessArgs, config: &mut Config) -> anyhow::Result<()> {
         }
     }
     let result = job.join()?;
+    args.plot.write(&[figures::robustness(&result)])?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&result)?);
     } else {

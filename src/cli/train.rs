@@ -9,8 +9,10 @@ use classgen::jobs::train::{self as job, TrainPlan};
 use classgen::model::train::{EpochMetrics, Outcome, TrainEvent};
 use classgen::runs::checkpoint::CheckpointMeta;
 use classgen::runs::{RunInfo, RunKind, RunState, RunStore};
+use classgen::text::figures;
 
 use super::console::{self, note, out};
+use super::plot::PlotArgs;
 use super::DataArgs;
 
 /// Flags of `classgen train`; each overrides `[train]` in the config.
@@ -52,6 +54,9 @@ pub struct TrainArgs {
     /// Print one JSON object with the results on stdout (progress goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Loss (per batch and per epoch, log scale) and accuracy curves, train and test.
+    #[command(flatten)]
+    plot: PlotArgs,
 }
 
 impl TrainArgs {
@@ -164,12 +169,31 @@ pub fn run(args: TrainArgs, config: &mut Config) -> anyhow::Result<()> {
     let job = job::spawn(plan, data, &store, console::cancel_flag())?;
     super::announce(job.run());
     let mut printer = Printer::new();
+    let mut batches = Vec::new();
     for event in job.events().iter() {
         printer.show(&event);
+        if let TrainEvent::Batch {
+            epoch,
+            batch,
+            batches: per_epoch,
+            batch_loss,
+            ..
+        } = event
+        {
+            if args.plot.wanted() {
+                let x = (epoch - 1) as f64 + batch as f64 / per_epoch.max(1) as f64;
+                batches.push((x, batch_loss));
+            }
+        }
     }
     let result = job.join();
     printer.finish();
     let result = result?;
+    args.plot.write(&figures::training(
+        &result.run.name,
+        &result.meta.progress.history,
+        &batches,
+    ))?;
     if let Outcome::Cancelled(at) = result.outcome {
         note!(
             "stopped at epoch {} batch {}; checkpoint saved. Continue with: classgen train --resume {}",

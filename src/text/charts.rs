@@ -789,9 +789,146 @@ pub fn render(width: u16, height: u16, widget: impl Widget) -> Vec<String> {
     super::render_lines(width, height, |area, buf| widget.render(area, buf))
 }
 
+/// How a [`FigureSeries`] is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mark {
+    /// Points joined by straight lines.
+    Line,
+    /// Points alone.
+    Points,
+    /// A filled bar from the x of each point to x + `width`, up from the axis.
+    Bars { width: f64 },
+}
+
+/// An axis of a [`Figure`]: its title, range and scale. Non-empty `categories` name the whole
+/// numbers 0, 1, 2, ... along it (one tick each) instead of numeric ticks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FigureAxis {
+    pub title: String,
+    pub bounds: [f64; 2],
+    /// Base-10 logarithmic scale (positive bounds).
+    pub log: bool,
+    pub categories: Vec<String>,
+}
+
+impl FigureAxis {
+    /// A linear axis over `bounds`.
+    pub fn new(title: impl Into<String>, bounds: [f64; 2]) -> Self {
+        Self {
+            title: title.into(),
+            bounds,
+            ..Self::default()
+        }
+    }
+
+    /// The same axis on a log scale when `on`.
+    pub fn log(mut self, on: bool) -> Self {
+        self.log = on;
+        self
+    }
+}
+
+/// One series of a [`Figure`]: its points, how they are drawn, an optional ± error per point,
+/// and its colour as an index into a ten-colour palette (in pictures `plot::PALETTE`, hues that
+/// follow the dashboard's colours, darkened for white paper).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FigureSeries {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub mark: Mark,
+    pub errors: Option<Vec<f64>>,
+    pub colour: usize,
+}
+
+impl FigureSeries {
+    /// `points` drawn as `mark` in colour `colour`, without error bars.
+    pub fn new(
+        name: impl Into<String>,
+        points: Vec<(f64, f64)>,
+        mark: Mark,
+        colour: usize,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            mark,
+            errors: None,
+            colour,
+        }
+    }
+}
+
+/// A chart as plain data, free of terminal types: what `--plot` and the dashboard's export key
+/// draw as pictures (`text::plot`), from the same numbers the screen shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub title: String,
+    pub x: FigureAxis,
+    pub y: FigureAxis,
+    pub series: Vec<FigureSeries>,
+}
+
+impl From<&ChartSpec<'_>> for Figure {
+    /// The chart as the screen draws it: the same title, axes, points and names (none when its
+    /// legend is hidden), each colour as its index in [`PALETTE`] (grey when not in it).
+    fn from(chart: &ChartSpec<'_>) -> Self {
+        let axis =
+            |a: &AxisSpec| FigureAxis::new(a.title.clone(), a.bounds).log(a.scale == Scale::Log);
+        let series = chart
+            .series
+            .iter()
+            .map(|s| {
+                let mark = match s.kind {
+                    Kind::Line => Mark::Line,
+                    Kind::Points => Mark::Points,
+                    Kind::Bars { width } => Mark::Bars { width },
+                };
+                let name = if chart.legend == LegendPlace::Hidden {
+                    String::new()
+                } else {
+                    s.name.clone()
+                };
+                let colour = PALETTE
+                    .iter()
+                    .position(|&c| c == s.color)
+                    .unwrap_or(PALETTE.len() - 1);
+                FigureSeries::new(name, s.points.to_vec(), mark, colour)
+            })
+            .collect();
+        Self {
+            title: chart.title.clone(),
+            x: axis(&chart.x),
+            y: axis(&chart.y),
+            series,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_figure_keeps_the_charts_numbers_names_and_colours() {
+        let chart = ChartSpec::new(
+            "acc",
+            AxisSpec::new("epoch", [1.0, 3.0]).integer(),
+            AxisSpec::new("loss", [0.1, 10.0]).log(true),
+            vec![
+                Series::line("test", vec![(1.0, 2.0), (2.0, 1.0)], PALETTE[1]),
+                Series::bars("bins", vec![(0.0, 5.0)], 0.5, Color::DarkGray),
+            ],
+        );
+        let f = Figure::from(&chart);
+        assert_eq!((f.title.as_str(), f.x.title.as_str()), ("acc", "epoch"));
+        assert!(f.y.log && !f.x.log);
+        assert_eq!(f.series[0].points, [(1.0, 2.0), (2.0, 1.0)]);
+        assert_eq!((f.series[0].name.as_str(), f.series[0].colour), ("test", 1));
+        assert_eq!(f.series[1].mark, Mark::Bars { width: 0.5 });
+        assert_eq!(f.series[1].colour, PALETTE.len() - 1);
+        let hidden = Figure::from(&chart.without_legend());
+        assert!(hidden.series.iter().all(|s| s.name.is_empty()));
+    }
 
     fn is_dot(c: char) -> bool {
         ('\u{2801}'..='\u{28ff}').contains(&c)

@@ -1,8 +1,11 @@
 //! Drawing shared by the headless commands and the dashboard: charts (ratatui's `Chart`, with
-//! labelled axes) and table cells, rendered into a terminal frame or into plain text lines.
+//! labelled axes) and table cells, rendered into a terminal frame or into plain text lines, and
+//! the same charts as pictures (`plot`, from the figures of `figures`).
 
 pub mod charts;
+pub mod figures;
 pub mod format;
+pub mod plot;
 pub mod results;
 
 use ratatui::buffer::Buffer;
