@@ -330,7 +330,9 @@ fn attach_follows_a_run_written_by_another_process() {
 /// The run name the screen shows for the newest training run, as the charts' legend writes it
 /// (`MMDD-HHMMSS`).
 fn legend_name(store: &RunStore) -> String {
-    let run = store.newest(RunKind::Train, |_| true).expect("a training run");
+    let run = store
+        .newest(RunKind::Train, |_| true)
+        .expect("a training run");
     let parts: Vec<&str> = run.name.split('-').collect();
     format!("{}-{}", &parts[0][4..], parts[1])
 }
@@ -350,6 +352,27 @@ fn a_resume_keeps_the_first_epochs_and_r_acts_on_the_run_made_active() {
     tmux.literal("s");
     tmux.wait_text("is now the active model");
     let a = store.newest(RunKind::Train, |_| true).unwrap().name;
+
+    // The export key writes the two charts as pictures of the stated size.
+    tmux.literal("P");
+    tmux.wait_for("both charts saved", |s| {
+        s.contains("training-accuracy") && s.contains(".svg")
+    });
+    let pngs: Vec<_> = std::fs::read_dir(work.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(pngs.len(), 2, "{pngs:?}");
+    for png in pngs {
+        let image = image::open(&png).unwrap();
+        assert_eq!(
+            (image.width(), image.height()),
+            (1200, 800),
+            "{}",
+            png.display()
+        );
+    }
 
     // Run B: two epochs, stopped in its second, then resumed: its first epoch is still drawn
     // (the legend has its per-epoch lines) before any new epoch ends.
@@ -376,11 +399,16 @@ fn a_resume_keeps_the_first_epochs_and_r_acts_on_the_run_made_active() {
         .lines()
         .find(|l| l.contains("● "))
         .expect("the active run's row");
-    assert!(cursor_row.contains(&a), "the cursor starts on the active run:\n{screen}");
+    assert!(
+        cursor_row.contains(&a),
+        "the cursor starts on the active run:\n{screen}"
+    );
     tmux.keys(&["Enter"]);
     tmux.wait_text(&format!("{a} is now the active model"));
     tmux.literal("1r");
-    tmux.wait_text(&format!("{a} is finished at 1 epochs: r again trains it on to 2"));
+    tmux.wait_text(&format!(
+        "{a} is finished at 1 epochs: r again trains it on to 2"
+    ));
     tmux.literal("r");
     tmux.wait_for("A trained on", |s| {
         s.contains("finished 2 epochs") && s.contains(&format!("{a} is now the active model"))

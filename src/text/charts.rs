@@ -344,7 +344,12 @@ pub struct ChartSpec<'a> {
 }
 
 impl<'a> ChartSpec<'a> {
-    pub fn new(title: impl Into<String>, x: AxisSpec, y: AxisSpec, series: Vec<Series<'a>>) -> Self {
+    pub fn new(
+        title: impl Into<String>,
+        x: AxisSpec,
+        y: AxisSpec,
+        series: Vec<Series<'a>>,
+    ) -> Self {
         Self {
             title: title.into(),
             x,
@@ -394,7 +399,10 @@ impl<'a> ChartSpec<'a> {
         for s in self.series.iter().filter(|s| !s.name.is_empty()) {
             let value = self
                 .cursor
-                .map(|x| s.value_at(x).map_or(" -".to_string(), |v| format!(" {}", fmt_value(v))))
+                .map(|x| {
+                    s.value_at(x)
+                        .map_or(" -".to_string(), |v| format!(" {}", fmt_value(v)))
+                })
                 .unwrap_or_default();
             entries.push((format!("━ {}{value}", s.name), s.color));
         }
@@ -408,7 +416,11 @@ impl<'a> ChartSpec<'a> {
         } else {
             self.legend_entries()
         };
-        let widest = entries.iter().map(|e| e.0.chars().count()).max().unwrap_or(0) as u16;
+        let widest = entries
+            .iter()
+            .map(|e| e.0.chars().count())
+            .max()
+            .unwrap_or(0) as u16;
         let (plot, legend) = if entries.is_empty() {
             (inner, None)
         } else if inner.width >= 56 && widest + 1 <= inner.width / 3 + 8 {
@@ -441,7 +453,11 @@ impl<'a> ChartSpec<'a> {
         // Two rows under the data: the axis line and the tick labels (with the x title).
         let data_rows = plot.height.saturating_sub(2).max(1);
         let y_labels = self.y.labels(&self.y_ticks(data_rows));
-        let label_width = y_labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as u16;
+        let label_width = y_labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(1) as u16;
         let data = Rect {
             x: plot.x + label_width + 1,
             y: plot.y,
@@ -607,7 +623,10 @@ impl Widget for &ChartSpec<'_> {
             .unwrap_or(data.height as i64 * 4 - 1);
         for s in &self.series {
             let mapped = |&(x, y): &(f64, f64)| {
-                Some((dot_x(&self.x, data.width, x)?, dot_y(&self.y, data.height, y)?))
+                Some((
+                    dot_x(&self.x, data.width, x)?,
+                    dot_y(&self.y, data.height, y)?,
+                ))
             };
             match s.kind {
                 Kind::Line => {
@@ -629,9 +648,10 @@ impl Widget for &ChartSpec<'_> {
                 }
                 Kind::Bars { width } => {
                     for &(x, y) in s.points.iter() {
-                        let (Some(a), Some(top)) =
-                            (dot_x(&self.x, data.width, x), dot_y(&self.y, data.height, y))
-                        else {
+                        let (Some(a), Some(top)) = (
+                            dot_x(&self.x, data.width, x),
+                            dot_y(&self.y, data.height, y),
+                        ) else {
                             continue;
                         };
                         if top >= base {
@@ -726,9 +746,16 @@ impl Widget for &ChartSpec<'_> {
         if let Some(legend) = layout.legend {
             let entries = self.legend_entries();
             if legend.height == inner.height {
-                for (row, (text, color)) in entries.iter().enumerate().take(legend.height as usize) {
+                for (row, (text, color)) in entries.iter().enumerate().take(legend.height as usize)
+                {
                     let y = legend.y + row as u16;
-                    buf.set_stringn(legend.x, y, text, legend.width as usize, Style::default().fg(*color));
+                    buf.set_stringn(
+                        legend.x,
+                        y,
+                        text,
+                        legend.width as usize,
+                        Style::default().fg(*color),
+                    );
                 }
             } else {
                 for (r, row) in legend_rows(&entries, legend.width)
@@ -740,7 +767,13 @@ impl Widget for &ChartSpec<'_> {
                     for &i in row {
                         let (text, color) = &entries[i];
                         let room = (legend.x + legend.width).saturating_sub(x) as usize;
-                        buf.set_stringn(x, legend.y + r as u16, text, room, Style::default().fg(*color));
+                        buf.set_stringn(
+                            x,
+                            legend.y + r as u16,
+                            text,
+                            room,
+                            Style::default().fg(*color),
+                        );
                         x += text.chars().count() as u16 + 2;
                     }
                 }
@@ -967,7 +1000,10 @@ mod tests {
             let starts: Vec<usize> = (col.saturating_sub(lw)..=col)
                 .filter(|&s| row[s..].iter().take(lw).collect::<String>() == *label)
                 .collect();
-            assert!(!starts.is_empty(), "label {label} not over column {col}:\n{labels_row}");
+            assert!(
+                !starts.is_empty(),
+                "label {label} not over column {col}:\n{labels_row}"
+            );
         }
         assert!(printed >= 2, "fewer than two x ticks:\n{labels_row}");
         // No ┴ without its label: every tick mark is one of the value ticks.
@@ -985,7 +1021,9 @@ mod tests {
     }
 
     fn rising(n: usize) -> Vec<(f64, f64)> {
-        (0..n).map(|i| (i as f64 + 1.0, 90.0 + 9.0 * i as f64 / n as f64)).collect()
+        (0..n)
+            .map(|i| (i as f64 + 1.0, 90.0 + 9.0 * i as f64 / n as f64))
+            .collect()
     }
 
     #[test]
@@ -1014,7 +1052,12 @@ mod tests {
             "knn",
             confidence_x_axis(),
             AxisSpec::new("images", [0.0, 10.0]),
-            vec![Series::bars("knn", vec![(2.0 / 3.0, 10.0)], 0.01, Color::Cyan)],
+            vec![Series::bars(
+                "knn",
+                vec![(2.0 / 3.0, 10.0)],
+                0.01,
+                Color::Cyan,
+            )],
         );
         let (buf, layout) = draw(&spec, 80, 16);
         let data = layout.data;
@@ -1026,7 +1069,10 @@ mod tests {
         };
         let half = find("0.5").expect("0.5 printed");
         let three_q = find("0.75").or(find("0.8")).expect("a tick right of 2/3");
-        assert!(half < bar_col && bar_col < three_q, "{half} {bar_col} {three_q}");
+        assert!(
+            half < bar_col && bar_col < three_q,
+            "{half} {bar_col} {three_q}"
+        );
     }
 
     #[test]
@@ -1059,10 +1105,19 @@ mod tests {
             }
             // The top-right data cell (epoch 15, 100 %) holds the last point.
             let corner = buf[(layout.data.right() - 1, layout.data.y)].symbol();
-            assert!(is_dot(corner.chars().next().unwrap_or(' ')), "{w}x{h}: last point hidden");
-            let text: String = (0..h).map(|y| row_text(&buf, y)).collect::<Vec<_>>().join("\n");
+            assert!(
+                is_dot(corner.chars().next().unwrap_or(' ')),
+                "{w}x{h}: last point hidden"
+            );
+            let text: String = (0..h)
+                .map(|y| row_text(&buf, y))
+                .collect::<Vec<_>>()
+                .join("\n");
             for name in ["train", "test", "only"] {
-                assert!(text.contains(name), "{name} missing from the legend:\n{text}");
+                assert!(
+                    text.contains(name),
+                    "{name} missing from the legend:\n{text}"
+                );
             }
         }
     }
@@ -1099,7 +1154,10 @@ mod tests {
         let y = AxisSpec::new("loss", [0.01, 3.0]).log(true);
         assert_eq!(y.ticks(6), vec![0.01, 0.1, 1.0]);
         let data = Rect::new(0, 0, 40, 12);
-        let rows: Vec<u16> = [0.01, 0.1, 1.0].iter().filter_map(|&v| row_of(&y, data, v)).collect();
+        let rows: Vec<u16> = [0.01, 0.1, 1.0]
+            .iter()
+            .filter_map(|&v| row_of(&y, data, v))
+            .collect();
         // Equal decades take equal rows.
         assert!((rows[0] as i32 - rows[1] as i32 - (rows[1] as i32 - rows[2] as i32)).abs() <= 1);
     }
@@ -1115,7 +1173,10 @@ mod tests {
 
     #[test]
     fn nice_ticks_are_round() {
-        assert_eq!(AxisSpec::new("", [0.0, 1.0]).ticks(5), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(
+            AxisSpec::new("", [0.0, 1.0]).ticks(5),
+            vec![0.0, 0.25, 0.5, 0.75, 1.0]
+        );
         let t = AxisSpec::new("", [0.0, 15.0]).integer().ticks(8);
         assert_eq!(t, vec![0.0, 5.0, 10.0, 15.0]);
         let t = AxisSpec::new("", [0.0, 1.0]);

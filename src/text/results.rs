@@ -77,7 +77,11 @@ pub fn reliability_chart(m: &ModelConfidence, color: Color) -> ChartSpec<'static
         AxisSpec::new("m(x)", [0.0, 1.0]),
         AxisSpec::new("acc %", [0.0, 100.0]),
         vec![
-            Series::line("calibrated", vec![(0.0, 0.0), (1.0, 100.0)], Color::DarkGray),
+            Series::line(
+                "calibrated",
+                vec![(0.0, 0.0), (1.0, 100.0)],
+                Color::DarkGray,
+            ),
             Series::line(m.label.clone(), points, color),
         ],
     )

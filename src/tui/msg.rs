@@ -127,4 +127,6 @@ pub enum Command {
     SaveDrawing(Vec<f32>),
     /// Ctrl-Z: give the terminal back and stop the process until SIGCONT.
     Suspend,
+    /// Writes each chart as PNG and SVG into the snapshot folder, named after its stem.
+    ExportCharts(Vec<(crate::text::charts::Figure, String)>),
 }

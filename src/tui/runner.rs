@@ -303,6 +303,23 @@ impl Runner {
             }
             // Back here once continued; the loop's SIGCONT arm redraws.
             Command::Suspend => terminal::suspend(),
+            Command::ExportCharts(charts) => {
+                // Drawing a picture takes a moment: off the UI thread.
+                let dir = self.config.paths.snapshots.clone();
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    for (figure, stem) in charts {
+                        let _ = tx.send(match crate::text::plot::export(&figure, &dir, &stem) {
+                            Ok((png, svg)) => Msg::Notice(format!(
+                                "chart saved: {} and {}",
+                                png.display(),
+                                svg.display()
+                            )),
+                            Err(e) => Msg::Failure(format!("saving the chart: {e:#}")),
+                        });
+                    }
+                });
+            }
         }
     }
 

@@ -1021,6 +1021,28 @@ fn the_help_at_80x24_lists_every_tab_key_and_no_text_runs_into_the_next_column()
 }
 
 #[test]
+fn the_export_key_sends_the_charts_the_screen_draws() {
+    let (_, mut app) = states()
+        .into_iter()
+        .find(|(name, _)| *name == "training_finished")
+        .unwrap();
+    let commands = press(&mut app, "P");
+    let [Command::ExportCharts(charts)] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    let stems: Vec<&str> = charts.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(stems, ["training-loss", "training-accuracy"]);
+    let (loss, _) = super::tabs::training::charts_of(&app);
+    assert_eq!(charts[0].0.title, loss.title);
+    assert_eq!(charts[0].0.series.len(), loss.series.len());
+    // Nothing to draw yet: said, nothing sent.
+    let mut empty = ready_app();
+    assert!(press(&mut empty, "7P")
+        .iter()
+        .all(|c| !matches!(c, Command::ExportCharts(_))));
+}
+
+#[test]
 fn the_mouse_opens_tabs_scrolls_lists_and_selects_rows() {
     let mut app = ready_app();
     update(&mut app, Msg::Resize(120, 40));
@@ -1034,7 +1056,11 @@ fn the_mouse_opens_tabs_scrolls_lists_and_selects_rows() {
     };
     let click = |column, row| mouse(MouseEventKind::Down(MouseButton::Left), column, row);
     // Each tab's title, clicked in its middle, opens it.
-    let bar = screen(&app, 120, 40).lines().next().unwrap_or_default().to_string();
+    let bar = screen(&app, 120, 40)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     for tab in Tab::ALL {
         let title = format!("{} {}", tab.index() + 1, tab.title());
         let at = bar.find(&title).expect("title on the bar");

@@ -325,6 +325,9 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         }
         _ => {
             let one = |c: Option<Command>| c.into_iter().collect::<Vec<_>>();
+            if action == Action::ExportChart {
+                return export_charts(app);
+            }
             match app.tab {
                 Tab::Training => training::on_action(app, action),
                 Tab::Runs => runs::on_action(app, action),
@@ -337,6 +340,67 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             }
         }
     }
+}
+
+/// The tab's charts as pictures (the export key): the same charts the screen draws.
+fn export_charts(app: &mut App) -> Vec<Command> {
+    use crate::text::charts::Figure;
+    use crate::text::results;
+    let charts: Vec<(Figure, String)> = match app.tab {
+        Tab::Training => {
+            let (loss, accuracy) = training::charts_of(app);
+            vec![
+                (Figure::from(&loss), "training-loss".into()),
+                (Figure::from(&accuracy), "training-accuracy".into()),
+            ]
+        }
+        Tab::Confidence => match app.confidence.model() {
+            Some(m) => vec![
+                (
+                    Figure::from(&results::histogram_chart(
+                        m,
+                        app.confidence.log,
+                        crate::text::charts::PALETTE[0],
+                    )),
+                    format!("confidence-{}", m.label),
+                ),
+                (
+                    Figure::from(&results::reliability_chart(
+                        m,
+                        crate::text::charts::PALETTE[0],
+                    )),
+                    format!("reliability-{}", m.label),
+                ),
+            ],
+            None => Vec::new(),
+        },
+        Tab::Robustness => match app.robustness.shown() {
+            Some((_, r)) => {
+                let title = format!(
+                    "accuracy under Gaussian noise ({} test images)",
+                    r.noise_images
+                );
+                vec![(
+                    Figure::from(&results::noise_chart(r, title)),
+                    "robustness".into(),
+                )]
+            }
+            None => Vec::new(),
+        },
+        Tab::Inversion if !app.inversion.history.is_empty() => {
+            vec![(
+                Figure::from(&inversion::history_spec(app)),
+                "inversion-p".into(),
+            )]
+        }
+        _ => Vec::new(),
+    };
+    if charts.is_empty() {
+        app.messages.info("no chart to save yet");
+        return Vec::new();
+    }
+    app.messages.info("saving the chart as PNG and SVG...");
+    vec![Command::ExportCharts(charts)]
 }
 
 /// The mouse: a click on a tab's title opens it, the wheel moves through the tab's list, a

@@ -200,8 +200,16 @@ fn help(frame: &mut Frame, area: Rect, app: &App) {
     let per_column = rows.len().div_ceil(columns);
     // Columns side by side, a gap of two between them, each as wide as its longest row where
     // the screen allows; a help text that does not fit ends in "…", never under its neighbour.
-    let key_w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(1) as u16;
-    let longest = rows.iter().map(|(_, h)| h.chars().count()).max().unwrap_or(0) as u16;
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(1) as u16;
+    let longest = rows
+        .iter()
+        .map(|(_, h)| h.chars().count())
+        .max()
+        .unwrap_or(0) as u16;
     let gaps = 2 * (columns as u16 - 1);
     let width = ((key_w + 1 + longest) * columns as u16 + gaps + 2).min(area.width);
     let height = (per_column as u16 + 2).min(area.height);

@@ -339,15 +339,19 @@ fn confusion(frame: &mut Frame, area: Rect, m: &ModelConfidence, names: [&str; 1
         .unwrap_or(0)
         .max(1);
     // Rows by the whole class name; columns by as much of it as their width allows.
-    let label_w = names.iter().map(|n| n.chars().count()).max().unwrap_or(1).max(10) as u16;
+    let label_w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(10) as u16;
     let col_w = (area.width.saturating_sub(2 + label_w) / 10)
         .saturating_sub(1)
         .clamp(5, label_w);
     let cut = |n: &str| n.chars().take(col_w as usize).collect::<String>();
-    let header = Row::new(
-        std::iter::once("true\\pred".to_string()).chain(names.iter().map(|n| cut(n))),
-    )
-    .style(Style::default().add_modifier(Modifier::BOLD));
+    let header =
+        Row::new(std::iter::once("true\\pred".to_string()).chain(names.iter().map(|n| cut(n))))
+            .style(Style::default().add_modifier(Modifier::BOLD));
     let rows = m.confusion.iter().enumerate().map(|(t, row)| {
         let cells = std::iter::once(Cell::from(names[t].to_string()).bold()).chain(
             row.iter().enumerate().map(|(p, &c)| {

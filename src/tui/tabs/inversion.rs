@@ -430,7 +430,11 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
             let inv = &mut app.inversion;
             let steps = inv.history.len().saturating_sub(1) as f64;
             let stride = (steps / 40.0).ceil().max(1.0);
-            let delta = if action == Action::CursorLeft { -stride } else { stride };
+            let delta = if action == Action::CursorLeft {
+                -stride
+            } else {
+                stride
+            };
             inv.cursor = match inv.cursor {
                 None if delta > 0.0 => Some(0.0),
                 None => Some(steps),
@@ -832,7 +836,10 @@ fn settings_and_chart(frame: &mut Frame, area: Rect, app: &App) {
             inv.knn.lr, inv.knn.mask, inv.knn.threshold
         ))),
     }
-    lines.push(Line::raw(format!("model  {model} ({})", k(Action::ToggleModel))));
+    lines.push(Line::raw(format!(
+        "model  {model} ({})",
+        k(Action::ToggleModel)
+    )));
     if inv.model == InvModel::Cnn {
         // Named as in config.toml: `[invert.reg]`'s keys (or the built-in set when it is empty).
         let from = if app.settings.config.invert.reg.any() {

@@ -70,7 +70,10 @@ pub fn whose(app: &App, tab: Tab, shown: Option<&RunInfo>) -> Option<ratatui::te
         active.map_or("(none)", |a| a.name.as_str()),
         key(app, tab, Action::Start)
     );
-    Some(ratatui::text::Line::styled(text, Style::default().fg(Color::Yellow)))
+    Some(ratatui::text::Line::styled(
+        text,
+        Style::default().fg(Color::Yellow),
+    ))
 }
 
 /// How the keys of `action` on `tab` read, for hints.

@@ -229,7 +229,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     let attack_rows = result.attacks.len() as u16;
     let [whose_area, chart_area, table_area] = Layout::vertical([
-        Constraint::Length(u16::from(super::whose(app, Tab::Robustness, shown_run.as_ref()).is_some())),
+        Constraint::Length(u16::from(
+            super::whose(app, Tab::Robustness, shown_run.as_ref()).is_some(),
+        )),
         Constraint::Min(8),
         Constraint::Length((attack_rows.max(1) + 3).min(body.height / 2)),
     ])
@@ -242,7 +244,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         "measuring...".into()
     };
-    let previous_note = if tab.busy() && tab.previous.as_ref().is_some_and(|p| std::ptr::eq(&p.1, result)) {
+    let previous_note = if tab.busy()
+        && tab
+            .previous
+            .as_ref()
+            .is_some_and(|p| std::ptr::eq(&p.1, result))
+    {
         ", the last result: a new one is being measured"
     } else {
         ""
@@ -261,7 +268,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 k(Action::Start)
             )
         } else {
-            format!("no attack results (stopped before them): {} measures again", k(Action::Start))
+            format!(
+                "no attack results (stopped before them): {} measures again",
+                k(Action::Start)
+            )
         };
         frame.render_widget(placeholder("Attacks", text), table_area);
         return;
@@ -270,14 +280,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let first = tab
         .scroll
         .min(result.attacks.len().saturating_sub(visible.max(1)));
-    let rows = result.attacks.iter().skip(first).take(visible.max(1)).map(|a| {
-        let style = if a.success_rate > 0.5 {
-            Style::default().fg(Color::LightRed)
-        } else {
-            Style::default()
-        };
-        Row::new(results::attack_cells(a)).style(style)
-    });
+    let rows = result
+        .attacks
+        .iter()
+        .skip(first)
+        .take(visible.max(1))
+        .map(|a| {
+            let style = if a.success_rate > 0.5 {
+                Style::default().fg(Color::LightRed)
+            } else {
+                Style::default()
+            };
+            Row::new(results::attack_cells(a)).style(style)
+        });
     let header = Row::new([
         "attack", "kind", "eps", "clean", "accuracy", "success", "mean L2", "L-inf",
     ])

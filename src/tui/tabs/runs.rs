@@ -112,9 +112,11 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             let next = step_cursor(tab.cursor, delta, len);
             tab.moved = true;
             if len > 1 && delta < 0 && next > tab.cursor {
-                app.messages.info("wrapped to the oldest run (the end of the list)");
+                app.messages
+                    .info("wrapped to the oldest run (the end of the list)");
             } else if len > 1 && delta > 0 && next < tab.cursor {
-                app.messages.info("wrapped to the newest run (the top of the list)");
+                app.messages
+                    .info("wrapped to the newest run (the top of the list)");
             }
             app.runs.cursor = next;
         }

@@ -204,7 +204,10 @@ fn on_recipe_action(app: &mut App, action: Action) -> Option<Command> {
         }
         Action::Smoothing => {
             let v = &mut app.training.view;
-            let at = SMOOTHING.iter().position(|&w| w >= v.smoothing).unwrap_or(0);
+            let at = SMOOTHING
+                .iter()
+                .position(|&w| w >= v.smoothing)
+                .unwrap_or(0);
             v.smoothing = SMOOTHING[(at + 1) % SMOOTHING.len()];
             app.messages
                 .info(format!("per-batch curve smoothing {:.2}", v.smoothing));
@@ -214,7 +217,11 @@ fn on_recipe_action(app: &mut App, action: Action) -> Option<Command> {
             let epochs = shown_epochs(app).max(1) as f64;
             let v = &mut app.training.view;
             let step = (epochs / 30.0).ceil().max(1.0);
-            let delta = if action == Action::CursorLeft { -step } else { step };
+            let delta = if action == Action::CursorLeft {
+                -step
+            } else {
+                step
+            };
             v.cursor = match v.cursor {
                 None if delta > 0.0 => Some(0.0),
                 None => Some(epochs),
@@ -261,12 +268,14 @@ pub fn resume(app: &mut App, run: Option<RunInfo>) -> Vec<Command> {
         return Vec::new();
     };
     if app.heavy_job_running() {
-        app.messages
-            .info("a job is running (a training, study, baselines or analysis): wait for it or cancel it");
+        app.messages.info(
+            "a job is running (a training, study, baselines or analysis): wait for it or cancel it",
+        );
         return Vec::new();
     }
     if run.record.kind != crate::runs::RunKind::Train {
-        app.messages.info(format!("{} is not a training run", run.name));
+        app.messages
+            .info(format!("{} is not a training run", run.name));
         return Vec::new();
     }
     let epochs = app.training.recipe.epochs;
@@ -563,7 +572,11 @@ pub fn charts_of(app: &App) -> (ChartSpec<'_>, ChartSpec<'_>) {
     for (i, (run, h)) in others.enumerate() {
         let color = PALETTE[COMPARE[i % COMPARE.len()]];
         let label = format!("{} test", short_name(&run.name));
-        loss_lines.push(Series::line(label.clone(), per_epoch(&|m| m.test_loss, h), color));
+        loss_lines.push(Series::line(
+            label.clone(),
+            per_epoch(&|m| m.test_loss, h),
+            color,
+        ));
         acc_lines.push(Series::line(
             label,
             per_epoch(&|m| m.test_accuracy * 100.0, h),
@@ -593,7 +606,10 @@ pub fn charts_of(app: &App) -> (ChartSpec<'_>, ChartSpec<'_>) {
         let low = if low.is_finite() { low * 0.8 } else { 1e-3 };
         AxisSpec::new("loss", [low, (loss_max * 1.25).max(low * 10.0)]).log(true)
     } else {
-        AxisSpec::new("loss", [0.0, if loss_max > 0.0 { loss_max * 1.05 } else { 1.0 }])
+        AxisSpec::new(
+            "loss",
+            [0.0, if loss_max > 0.0 { loss_max * 1.05 } else { 1.0 }],
+        )
     };
     let acc_min = values(&acc_lines).into_iter().fold(100.0f64, f64::min);
     let acc_bottom = ((acc_min / 10.0).floor() * 10.0).clamp(0.0, 90.0);
@@ -605,7 +621,8 @@ pub fn charts_of(app: &App) -> (ChartSpec<'_>, ChartSpec<'_>) {
         keys(Action::Smoothing),
         t.view.smoothing
     );
-    let loss_chart = ChartSpec::new(loss_title, x.clone(), loss_y, loss_lines).cursor(t.view.cursor);
+    let loss_chart =
+        ChartSpec::new(loss_title, x.clone(), loss_y, loss_lines).cursor(t.view.cursor);
     let acc_chart = ChartSpec::new(
         "Accuracy %",
         x,

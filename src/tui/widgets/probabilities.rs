@@ -24,9 +24,16 @@ impl Widget for ProbabilityBars<'_> {
         let block = Block::bordered().title(self.title);
         let inner = block.inner(area);
         block.render(area, buf);
-        let longest = self.names.iter().map(|n| n.chars().count()).max().unwrap_or(1);
+        let longest = self
+            .names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(1);
         // Room for the value (" 0.00") and a bar of at least 4 columns.
-        let name_w = longest.min((inner.width as usize).saturating_sub(10)).max(1);
+        let name_w = longest
+            .min((inner.width as usize).saturating_sub(10))
+            .max(1);
         let bar_w = (inner.width as usize).saturating_sub(name_w + 6);
         for (c, &p) in self.probs.iter().enumerate().take(inner.height as usize) {
             let y = inner.y + c as u16;
@@ -37,7 +44,11 @@ impl Widget for ProbabilityBars<'_> {
             };
             let name: String = self.names[c].chars().take(name_w).collect();
             buf.set_stringn(inner.x, y, &name, name_w, Style::default().fg(color));
-            let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
+            let p = if p.is_finite() {
+                p.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             let eighths = (f64::from(p) * bar_w as f64 * 8.0).round() as usize;
             let mut bar: String = "█".repeat(eighths / 8);
             if eighths % 8 > 0 {
@@ -74,6 +85,9 @@ mod tests {
         for name in names {
             assert!(text.contains(name), "{name} cut:\n{text}");
         }
-        assert!(lines[1].contains("0.75") && lines[1].contains('█'), "{text}");
+        assert!(
+            lines[1].contains("0.75") && lines[1].contains('█'),
+            "{text}"
+        );
     }
 }
