@@ -423,7 +423,7 @@ impl<'a> ChartSpec<'a> {
             .unwrap_or(0) as u16;
         let (plot, legend) = if entries.is_empty() {
             (inner, None)
-        } else if inner.width >= 56 && widest + 1 <= inner.width / 3 + 8 {
+        } else if inner.width >= 56 && widest < inner.width / 3 + 8 {
             let w = (widest + 1).min(inner.width / 3 + 8);
             let plot = Rect {
                 width: inner.width - w,
@@ -505,7 +505,7 @@ pub fn fmt_value(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
-    } else if a >= 1e5 || a < 1e-3 {
+    } else if !(1e-3..1e5).contains(&a) {
         format!("{v:.2e}")
     } else if a >= 100.0 {
         format!("{v:.1}")

@@ -1010,7 +1010,7 @@ fn the_help_at_80x24_lists_every_tab_key_and_no_text_runs_into_the_next_column()
             let cut = h
                 .char_indices()
                 .nth(8)
-                .is_some_and(|(i, _)| shown.contains(&format!("{}", &h[..i])));
+                .is_some_and(|(i, _)| shown.contains(&h[..i]));
             assert!(whole || cut, "{k}: {h} missing on tab {tab}:\n{shown}");
         }
         let lines: Vec<&str> = shown.lines().collect();

@@ -188,10 +188,8 @@ fn status_line(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(hint).right_aligned(), right);
 }
 
-/// Width of the keys column of the help.
-
-/// The key help for the current tab, from the key table in use; two columns when one does not
-/// fit.
+/// The key help for the current tab, from the key table in use; in columns (up to three)
+/// when one does not fit.
 fn help(frame: &mut Frame, area: Rect, app: &App) {
     let tab = app.tab;
     let rows = app.keys.help_rows(tab);

@@ -51,7 +51,7 @@ impl Widget for ProbabilityBars<'_> {
             };
             let eighths = (f64::from(p) * bar_w as f64 * 8.0).round() as usize;
             let mut bar: String = "█".repeat(eighths / 8);
-            if eighths % 8 > 0 {
+            if !eighths.is_multiple_of(8) {
                 bar.push(EIGHTHS[eighths % 8]);
             }
             let x = inner.x + name_w as u16 + 1;
