@@ -355,12 +355,16 @@ fn a_resume_keeps_the_first_epochs_and_r_acts_on_the_run_made_active() {
 
     // The export key writes the two charts as pictures of the stated size.
     tmux.literal("P");
-    tmux.wait_for("both charts saved", |s| {
-        s.contains("training-accuracy") && s.contains(".svg")
-    });
-    let pngs: Vec<_> = std::fs::read_dir(work.path().join("snapshots"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    tmux.wait_text("training-accuracy");
+    let snapshots = work.path().join("snapshots");
+    let files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&snapshots)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    tmux.wait_for("both charts as PNG and SVG", |_| files().len() == 4);
+    let pngs: Vec<_> = files()
+        .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
     assert_eq!(pngs.len(), 2, "{pngs:?}");
@@ -379,6 +383,8 @@ fn a_resume_keeps_the_first_epochs_and_r_acts_on_the_run_made_active() {
     tmux.literal("e");
     tmux.wait_text("epochs    2");
     tmux.literal("s");
+    // B's own first epoch (A's panel said "epoch 1" too, until B started).
+    tmux.wait_text("state     running");
     tmux.wait_text("epoch 1: test");
     tmux.literal("x");
     tmux.wait_text("checkpoint kept, r resumes");
@@ -394,15 +400,12 @@ fn a_resume_keeps_the_first_epochs_and_r_acts_on_the_run_made_active() {
     // The Runs tab: Enter on A makes it active; back on Training, r resumes A (asking first,
     // since A is finished), not B.
     tmux.literal("2");
-    let screen = tmux.wait_text("● ");
-    let cursor_row = screen
+    let screen = tmux.wait_text("-train");
+    let active_row = screen
         .lines()
-        .find(|l| l.contains("● "))
+        .find(|l| l.contains("● ") && l.contains("-train"))
         .expect("the active run's row");
-    assert!(
-        cursor_row.contains(&a),
-        "the cursor starts on the active run:\n{screen}"
-    );
+    assert!(active_row.contains(&a), "A is the active run:\n{screen}");
     tmux.keys(&["Enter"]);
     tmux.wait_text(&format!("{a} is now the active model"));
     tmux.literal("1r");

@@ -90,10 +90,13 @@ pub fn activate(app: &mut App, run: RunInfo) -> Vec<Command> {
         return Vec::new();
     }
     let dir = run.dir.clone();
-    // The Training tab shows (and r resumes) the active model unless it is training another.
-    if !app.training.busy() {
-        app.training.run = Some(run.clone());
-        app.training.clear_live();
+    // The Training tab shows (and r resumes) the active model, unless it trains or follows
+    // a run (or shows this one already, whose live curves stay).
+    let t = &mut app.training;
+    let same = t.run.as_ref().is_some_and(|r| r.dir == run.dir);
+    if !t.busy() && t.job != super::JobState::Attached && !same {
+        t.run = Some(run.clone());
+        t.clear_live();
     }
     app.runs.follow(&dir);
     app.active = Some(run);
