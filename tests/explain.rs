@@ -289,3 +289,143 @@ fn targets_out_of_range_and_missing_labels_are_refused() {
 
 
 
+
+/// A directory whose `runs/` holds a copy of the committed tiny run; its path for `--run`.
+fn workdir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("runs/20261204-225154-train");
+    let src = data_dir();
+    for file in ["checkpoint.json", "run.json", "checkpoints/000009/model.safetensors"] {
+        let to = run.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(src.join(file), to).unwrap();
+    }
+    let run = run.to_string_lossy().into_owned();
+    (dir, run)
+}
+
+fn classgen(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_classgen"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{text}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The result of the explain run a command announced on stderr (`run: DIR`).
+fn explain_result(dir: &Path, out: &std::process::Output) -> Value {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let run = err
+        .lines()
+        .find_map(|l| l.strip_prefix("run: "))
+        .unwrap_or_else(|| panic!("no run announced:\n{err}"));
+    let run = dir.join(run);
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["kind"], "explain");
+    assert_eq!(record["state"]["status"], "finished");
+    serde_json::from_str(&std::fs::read_to_string(run.join("result.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn headless_maps_draw_in_ascii_in_a_pipe_write_a_grid_and_a_run() {
+    let (dir, run) = workdir();
+    let seven = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seven.png");
+    let from = format!("test:0,file:{},class:3", seven.display());
+    let out = classgen(
+        dir.path(),
+        &["explain", "--run", &run, "--from", &from, "--methods", "grad,ig,occlusion"],
+    );
+    let text = ok(&out);
+    assert!(!text.contains('\x1b'), "escapes in a pipe:\n{text}");
+    for head in ["test-0  label 4", "seven  label ?", "label 3  target 3"] {
+        assert!(text.contains(head), "no '{head}' in:\n{text}");
+    }
+    // Each image: a header, a title row, 14 rows of image + 3 maps, 28 cells each.
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.chars().count() == 4 * SIDE + 3 * 2)
+        .collect();
+    assert_eq!(rows.len(), 3 * SIDE / 2, "{text}");
+    let result = explain_result(dir.path(), &out);
+    let images = result["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3);
+    assert_eq!(images[1]["label"], Value::Null);
+    assert_eq!(images[2]["maps"]["target"], 3);
+    let png = dir.path().join(result["png"].as_str().unwrap());
+    let img = image::open(&png).unwrap();
+    // 4 columns (image + 3 methods) by 3 rows of 112-pixel cells, 2-pixel gaps, a margin.
+    assert_eq!(img.width() - img.height(), 4 * 112 + 3 * 2 - (3 * 112 + 2 * 2));
+    // The seven from the file is read as test image 11 of the sample: a 7.
+    let seven_target = images[1]["maps"]["target"].as_u64().unwrap();
+    assert_eq!(seven_target, 7);
+}
+
+#[test]
+fn headless_json_faithfulness_and_sanity() {
+    let (dir, run) = workdir();
+    let out = classgen(
+        dir.path(),
+        &["explain", "--run", &run, "--from", "test:1", "--target", "true", "--json"],
+    );
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let maps = v["images"][0]["maps"]["maps"].as_array().unwrap();
+    assert_eq!(maps.len(), Method::ALL.len());
+    assert!(v["images"][0]["maps"]["ig_delta"].is_number());
+    assert_eq!(v["images"][0]["maps"]["target"], v["images"][0]["label"]);
+
+    let out = classgen(
+        dir.path(),
+        &[
+            "explain", "--run", &run, "--from", "test:2,test:3", "--methods", "grad,gradcam",
+            "--faithfulness", "--images", "6", "--sanity",
+        ],
+    );
+    let text = ok(&out);
+    assert!(text.contains("Faithfulness over 6 test images"), "{text}");
+    for method in ["grad ", "gradcam ", "random "] {
+        assert!(
+            text.lines().any(|l| l.starts_with(method) && l.contains("0.")),
+            "no row for {method}:\n{text}"
+        );
+    }
+    assert!(text.contains('⠀') || text.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)));
+    assert!(text.contains("out+dense+conv2+conv1"), "{text}");
+    let result = explain_result(dir.path(), &out);
+    assert_eq!(result["faithfulness"]["images"], 6);
+    assert_eq!(result["sanity"]["rows"].as_array().unwrap().len(), 2);
+
+    // A bad source is one line naming the flag.
+    let out = classgen(dir.path(), &["explain", "--run", &run, "--from", "digit:3"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--from: expected test:IDX"), "{err}");
+}
+
+#[test]
+fn a_baseline_without_gradients_gets_occlusion_of_the_probability() {
+    let (dir, run) = workdir();
+    let out = classgen(
+        dir.path(),
+        &["explain", "--run", &run, "--from", "test:0", "--model", "tree", "--json"],
+    );
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["model"], "tree");
+    assert_eq!(v["settings"]["of"], "prob");
+    let maps = v["images"][0]["maps"]["maps"].as_array().unwrap();
+    assert_eq!(maps.len(), 1);
+    assert_eq!(maps[0][0], "occlusion");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no saliency, grad"), "{err}");
+}

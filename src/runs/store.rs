@@ -33,11 +33,12 @@ pub enum RunKind {
     Invert,
     InvertGrid,
     Prototypes,
+    Explain,
 }
 
 impl RunKind {
     /// Every kind, in the order the dashboard lists them.
-    pub const ALL: [RunKind; 8] = [
+    pub const ALL: [RunKind; 9] = [
         Self::Train,
         Self::Ablate,
         Self::Baselines,
@@ -46,6 +47,7 @@ impl RunKind {
         Self::Invert,
         Self::InvertGrid,
         Self::Prototypes,
+        Self::Explain,
     ];
 
     /// Name as in directory names and tables.
@@ -59,6 +61,7 @@ impl RunKind {
             Self::Invert => "invert",
             Self::InvertGrid => "invert-grid",
             Self::Prototypes => "prototypes",
+            Self::Explain => "explain",
         }
     }
 }
