@@ -76,7 +76,11 @@ fn agree(file: &str, of: Of, target: Target) {
             let got = im.map(m).unwrap();
             if m == Method::Smoothgrad {
                 let r = pearson(got, &want);
-                assert!(r >= 0.95, "{file} image {}: smoothgrad r = {r}", theirs["index"]);
+                assert!(
+                    r >= 0.95,
+                    "{file} image {}: smoothgrad r = {r}",
+                    theirs["index"]
+                );
                 continue;
             }
             let tol = if m == Method::Ig { 1e-3 } else { 1e-4 } * max_abs(&want);
@@ -93,7 +97,10 @@ fn agree(file: &str, of: Of, target: Target) {
         }
         let delta = theirs["ig_delta"].as_f64().unwrap() as f32;
         let ours = im.ig_delta.unwrap();
-        assert!((ours - delta).abs() < 1e-3 * delta.abs().max(1.0), "{ours} vs {delta}");
+        assert!(
+            (ours - delta).abs() < 1e-3 * delta.abs().max(1.0),
+            "{ours} vs {delta}"
+        );
     }
 }
 
@@ -181,11 +188,22 @@ fn input_gradients_match_finite_differences_on_an_odd_architecture() {
             .count();
         assert!(max_abs(&g) > 0.0);
         assert!(r > 0.99, "{of:?}: correlation {r}");
-        assert!(close * 100 >= 90 * numeric.len(), "{of:?}: {close} of {} close", numeric.len());
+        assert!(
+            close * 100 >= 90 * numeric.len(),
+            "{of:?}: {close} of {} close",
+            numeric.len()
+        );
     }
     // Grad-CAM runs on a last convolution without pooling.
-    let e = explain(&mut model, &x, &[None], Target::Class(2), &[Method::Gradcam], &Settings::default())
-        .unwrap();
+    let e = explain(
+        &mut model,
+        &x,
+        &[None],
+        Target::Class(2),
+        &[Method::Gradcam],
+        &Settings::default(),
+    )
+    .unwrap();
     assert!(max_abs(e.images[0].map(Method::Gradcam).unwrap()) > 0.0);
 }
 
@@ -230,8 +248,15 @@ fn occlusion_puts_its_mass_where_the_answer_lives() {
         of: Of::Prob,
         ..Settings::default()
     };
-    let e = explain(&mut model, &x, &[None], Target::Class(1), &[Method::Occlusion], &settings)
-        .unwrap();
+    let e = explain(
+        &mut model,
+        &x,
+        &[None],
+        Target::Class(1),
+        &[Method::Occlusion],
+        &settings,
+    )
+    .unwrap();
     let map = e.images[0].map(Method::Occlusion).unwrap();
     let total: f32 = map.iter().map(|v| v.abs()).sum();
     // Windows (4x4, stride 2) touching the block spill at most 3 pixels around it.
@@ -244,8 +269,15 @@ fn occlusion_puts_its_mass_where_the_answer_lives() {
     let inside = map[10 * SIDE + 16];
     assert!(inside > 0.0 && inside >= max_abs(map) * 0.99, "{inside}");
     // Gradient methods need a differentiable model.
-    let err = explain(&mut model, &x, &[None], Target::Class(1), &[Method::Ig], &settings)
-        .unwrap_err();
+    let err = explain(
+        &mut model,
+        &x,
+        &[None],
+        Target::Class(1),
+        &[Method::Ig],
+        &settings,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("needs gradients"), "{err}");
 }
 
@@ -267,14 +299,25 @@ fn the_sanity_check_flags_a_map_of_the_input_and_passes_the_gradient() {
         ),
     ];
     let s = sanity::check(&net, &xs, &targets, &makers, 11, &|| false).unwrap();
-    assert_eq!(s.steps, vec!["out", "out+dense", "out+dense+conv2", "out+dense+conv2+conv1"]);
+    assert_eq!(
+        s.steps,
+        vec![
+            "out",
+            "out+dense",
+            "out+dense+conv2",
+            "out+dense+conv2+conv1"
+        ]
+    );
     let input = &s.rows[0];
     assert!(!input.explains, "{input:?}");
     assert!(input.correlations.iter().all(|&c| c > 0.99), "{input:?}");
     let grad = &s.rows[1];
     assert!(grad.explains, "{grad:?}");
     // The same seed gives the same table.
-    assert_eq!(s, sanity::check(&net, &xs, &targets, &makers, 11, &|| false).unwrap());
+    assert_eq!(
+        s,
+        sanity::check(&net, &xs, &targets, &makers, 11, &|| false).unwrap()
+    );
 }
 
 #[test]
@@ -287,15 +330,16 @@ fn targets_out_of_range_and_missing_labels_are_refused() {
     assert!(err.to_string().contains("--target true"), "{err}");
 }
 
-
-
-
 /// A directory whose `runs/` holds a copy of the committed tiny run; its path for `--run`.
 fn workdir() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("runs/20261204-225154-train");
     let src = data_dir();
-    for file in ["checkpoint.json", "run.json", "checkpoints/000009/model.safetensors"] {
+    for file in [
+        "checkpoint.json",
+        "run.json",
+        "checkpoints/000009/model.safetensors",
+    ] {
         let to = run.join(file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(src.join(file), to).unwrap();
@@ -345,7 +389,15 @@ fn headless_maps_draw_in_ascii_in_a_pipe_write_a_grid_and_a_run() {
     let from = format!("test:0,file:{},class:3", seven.display());
     let out = classgen(
         dir.path(),
-        &["explain", "--run", &run, "--from", &from, "--methods", "grad,ig,occlusion"],
+        &[
+            "explain",
+            "--run",
+            &run,
+            "--from",
+            &from,
+            "--methods",
+            "grad,ig,occlusion",
+        ],
     );
     let text = ok(&out);
     assert!(!text.contains('\x1b'), "escapes in a pipe:\n{text}");
@@ -366,7 +418,10 @@ fn headless_maps_draw_in_ascii_in_a_pipe_write_a_grid_and_a_run() {
     let png = dir.path().join(result["png"].as_str().unwrap());
     let img = image::open(&png).unwrap();
     // 4 columns (image + 3 methods) by 3 rows of 112-pixel cells, 2-pixel gaps, a margin.
-    assert_eq!(img.width() - img.height(), 4 * 112 + 3 * 2 - (3 * 112 + 2 * 2));
+    assert_eq!(
+        img.width() - img.height(),
+        4 * 112 + 3 * 2 - (3 * 112 + 2 * 2)
+    );
     // The seven from the file is read as test image 11 of the sample: a 7.
     let seven_target = images[1]["maps"]["target"].as_u64().unwrap();
     assert_eq!(seven_target, 7);
@@ -377,7 +432,9 @@ fn headless_json_faithfulness_and_sanity() {
     let (dir, run) = workdir();
     let out = classgen(
         dir.path(),
-        &["explain", "--run", &run, "--from", "test:1", "--target", "true", "--json"],
+        &[
+            "explain", "--run", &run, "--from", "test:1", "--target", "true", "--json",
+        ],
     );
     let v: Value = serde_json::from_str(&ok(&out)).unwrap();
     let maps = v["images"][0]["maps"]["maps"].as_array().unwrap();
@@ -388,15 +445,25 @@ fn headless_json_faithfulness_and_sanity() {
     let out = classgen(
         dir.path(),
         &[
-            "explain", "--run", &run, "--from", "test:2,test:3", "--methods", "grad,gradcam",
-            "--faithfulness", "--images", "6", "--sanity",
+            "explain",
+            "--run",
+            &run,
+            "--from",
+            "test:2,test:3",
+            "--methods",
+            "grad,gradcam",
+            "--faithfulness",
+            "--images",
+            "6",
+            "--sanity",
         ],
     );
     let text = ok(&out);
     assert!(text.contains("Faithfulness over 6 test images"), "{text}");
     for method in ["grad ", "gradcam ", "random "] {
         assert!(
-            text.lines().any(|l| l.starts_with(method) && l.contains("0.")),
+            text.lines()
+                .any(|l| l.starts_with(method) && l.contains("0.")),
             "no row for {method}:\n{text}"
         );
     }
@@ -418,7 +485,9 @@ fn a_baseline_without_gradients_gets_occlusion_of_the_probability() {
     let (dir, run) = workdir();
     let out = classgen(
         dir.path(),
-        &["explain", "--run", &run, "--from", "test:0", "--model", "tree", "--json"],
+        &[
+            "explain", "--run", &run, "--from", "test:0", "--model", "tree", "--json",
+        ],
     );
     let v: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(v["model"], "tree");

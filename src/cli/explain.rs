@@ -84,7 +84,10 @@ fn methods(names: &[String]) -> anyhow::Result<Vec<Method>> {
     }
     names
         .iter()
-        .map(|n| n.parse::<Method>().map_err(|e| anyhow::anyhow!("--methods: {e}")))
+        .map(|n| {
+            n.parse::<Method>()
+                .map_err(|e| anyhow::anyhow!("--methods: {e}"))
+        })
         .collect()
 }
 
@@ -95,7 +98,10 @@ pub fn run(args: ExplainArgs, config: &mut Config) -> anyhow::Result<()> {
     let sources = args
         .from
         .iter()
-        .map(|s| s.parse::<Source>().map_err(|e| anyhow::anyhow!("--from: {e}")))
+        .map(|s| {
+            s.parse::<Source>()
+                .map_err(|e| anyhow::anyhow!("--from: {e}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let target: Target = args
         .target
@@ -105,8 +111,11 @@ pub fn run(args: ExplainArgs, config: &mut Config) -> anyhow::Result<()> {
     let model = match args.model.as_str() {
         "cnn" => ModelChoice::Cnn,
         name => ModelChoice::Baseline(
-            <BaselineKind as clap::ValueEnum>::from_str(name, true)
-                .map_err(|_| anyhow::anyhow!("--model: expected cnn, logreg, knn, tree, forest or svm, found '{name}'"))?,
+            <BaselineKind as clap::ValueEnum>::from_str(name, true).map_err(|_| {
+                anyhow::anyhow!(
+                    "--model: expected cnn, logreg, knn, tree, forest or svm, found '{name}'"
+                )
+            })?,
         ),
     };
     let settings = Settings {
@@ -199,8 +208,9 @@ fn image_report(im: &Explained, palette: Palette) -> Vec<String> {
         m.ig_delta
             .map_or(String::new(), |d| format!("  ig delta {d:.2e}")),
     )];
-    let pixels: [u8; PIXELS] =
-        std::array::from_fn(|i| classgen::snapshot::to_byte(im.pixels.get(i).copied().unwrap_or(0.0)));
+    let pixels: [u8; PIXELS] = std::array::from_fn(|i| {
+        classgen::snapshot::to_byte(im.pixels.get(i).copied().unwrap_or(0.0))
+    });
     let mut columns = vec![half_blocks(&pixels, palette)];
     columns.extend(m.maps.iter().map(|(_, map)| signed_blocks(map, palette)));
     let mut header = format!("{:<30}", "image");
@@ -253,7 +263,10 @@ fn signed_blocks(map: &[f32], palette: Palette) -> Vec<String> {
                                 format!("48;2;{r2};{g2};{b2}"),
                             )
                         } else {
-                            (format!("38;5;{}", cube(r1, g1, b1)), format!("48;5;{}", cube(r2, g2, b2)))
+                            (
+                                format!("38;5;{}", cube(r1, g1, b1)),
+                                format!("48;5;{}", cube(r2, g2, b2)),
+                            )
                         };
                         line.push_str(&format!("\x1b[{fg}m\x1b[{bg}m▀"));
                     }
@@ -324,7 +337,12 @@ fn faithfulness_report(f: &Faithfulness) -> Vec<String> {
         })
         .collect();
     out.extend(format::table(
-        &["method", "deletion AUC (low good)", "insertion AUC (high good)", "ms/image"],
+        &[
+            "method",
+            "deletion AUC (low good)",
+            "insertion AUC (high good)",
+            "ms/image",
+        ],
         &rows,
         &[1, 2, 3],
     ));
@@ -392,6 +410,10 @@ fn sanity_report(s: &Sanity) -> Vec<String> {
             row
         })
         .collect();
-    out.extend(format::table(&header, &rows, &(1..=s.steps.len()).collect::<Vec<_>>()));
+    out.extend(format::table(
+        &header,
+        &rows,
+        &(1..=s.steps.len()).collect::<Vec<_>>(),
+    ));
     out
 }

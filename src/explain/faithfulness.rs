@@ -51,13 +51,16 @@ pub fn auc(curve: &[f64]) -> f64 {
     (inner + (curve[0] + curve[curve.len() - 1]) / 2.0) / (curve.len() - 1) as f64
 }
 
+/// A deletion curve and an insertion curve.
+type Curves = (Vec<f64>, Vec<f64>);
+
 /// The deletion and insertion curves of one image for each ranking (`orders`), in one batch.
 fn curves(
     model: &mut Explainer,
     x: &[f32],
     target: usize,
     orders: &[Vec<usize>],
-) -> Result<Vec<(Vec<f64>, Vec<f64>)>, ExplainError> {
+) -> Result<Vec<Curves>, ExplainError> {
     let mut batch = Vec::with_capacity(orders.len() * 2 * STEPS * PIXELS);
     for order in orders {
         for step in 0..STEPS {

@@ -109,7 +109,13 @@ fn pick_targets(
             .map(usize::from)
             .collect()),
         Target::True => (0..n)
-            .map(|i| labels.get(i).copied().flatten().ok_or(ExplainError::NoLabel))
+            .map(|i| {
+                labels
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .ok_or(ExplainError::NoLabel)
+            })
             .collect(),
         Target::Class(c) => Ok(vec![c; n]),
     }
@@ -125,9 +131,7 @@ fn integrated_gradients(
     s: &Settings,
 ) -> Result<(Vec<f32>, Vec<f32>), ExplainError> {
     let steps = s.ig_steps;
-    let alphas: Vec<f32> = (0..steps)
-        .map(|k| k as f32 / (steps - 1) as f32)
-        .collect();
+    let alphas: Vec<f32> = (0..steps).map(|k| k as f32 / (steps - 1) as f32).collect();
     let mut weights = vec![1.0 / steps as f32; steps];
     weights[0] /= 2.0;
     weights[steps - 1] /= 2.0;
@@ -230,7 +234,11 @@ fn occlusion(
             }
         }
     }
-    let of = if model.differentiable() { s.of } else { Of::Prob };
+    let of = if model.differentiable() {
+        s.of
+    } else {
+        Of::Prob
+    };
     let scores = model.scores(&batch, of)?;
     let mut maps = vec![0.0; xs.len()];
     for (i, map) in maps.chunks_exact_mut(PIXELS).enumerate() {
@@ -264,7 +272,10 @@ mod tests {
         assert_eq!(window_starts(4, 2).len(), 13);
         assert_eq!(window_starts(4, 2).last(), Some(&24));
         // An uneven fit: the last window is clipped at the edge.
-        assert_eq!(window_starts(5, 2), (0..13).map(|k| 2 * k).collect::<Vec<_>>());
+        assert_eq!(
+            window_starts(5, 2),
+            (0..13).map(|k| 2 * k).collect::<Vec<_>>()
+        );
         assert_eq!(window_starts(28, 1), vec![0]);
     }
 }

@@ -214,7 +214,9 @@ pub struct Explanation {
 /// Why maps could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
-    #[error("unknown method '{0}' (known: saliency, grad, ixg, ig, smoothgrad, occlusion, gradcam)")]
+    #[error(
+        "unknown method '{0}' (known: saliency, grad, ixg, ig, smoothgrad, occlusion, gradcam)"
+    )]
     UnknownMethod(String),
     #[error("target must be pred, true or a class 0-9, found '{0}'")]
     Target(String),

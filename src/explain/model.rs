@@ -166,7 +166,9 @@ impl Explainer {
         let Kind::Cnn(engine) = &mut self.kind else {
             return Err(ExplainError::NoConvolution);
         };
-        let (oh, ow, f) = engine.last_conv_shape().ok_or(ExplainError::NoConvolution)?;
+        let (oh, ow, f) = engine
+            .last_conv_shape()
+            .ok_or(ExplainError::NoConvolution)?;
         let (acts, grads) = engine.last_conv_gradients(xs, &|i, z| seed(of, targets[i], z))?;
         let len = oh * ow * f;
         let mut out = Vec::with_capacity(xs.len());

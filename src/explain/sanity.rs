@@ -126,7 +126,13 @@ pub fn check(
         .iter()
         .map(|(_, f)| f(&mut trained, xs, targets))
         .collect::<Result<_, _>>()?;
-    let names: Vec<String> = net.spec.layers().into_iter().map(|l| l.name).rev().collect();
+    let names: Vec<String> = net
+        .spec
+        .layers()
+        .into_iter()
+        .map(|l| l.name)
+        .rev()
+        .collect();
     let mut steps = Vec::new();
     let mut rows: Vec<SanityRow> = makers
         .iter()
@@ -154,8 +160,8 @@ pub fn check(
         }
     }
     for row in &mut rows {
-        row.explains = steps.len() == names.len()
-            && row.correlations.last().is_some_and(|&c| c < SURVIVES);
+        row.explains =
+            steps.len() == names.len() && row.correlations.last().is_some_and(|&c| c < SURVIVES);
     }
     Ok(Sanity {
         images: n,

@@ -123,17 +123,30 @@ impl Outcome for ExplainResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ExplainEvent {
-    Planned { images: usize, methods: Vec<Method> },
-    Fitting { model: String, train_images: usize },
+    Planned {
+        images: usize,
+        methods: Vec<Method>,
+    },
+    Fitting {
+        model: String,
+        train_images: usize,
+    },
     /// One image's maps.
     Explained(Explained),
     /// The grid was written.
-    Png { path: PathBuf },
+    Png {
+        path: PathBuf,
+    },
     /// A long part starts (`faithfulness`, `sanity`).
-    Stage { name: String, images: usize },
+    Stage {
+        name: String,
+        images: usize,
+    },
     Faithfulness(Faithfulness),
     Sanity(Sanity),
-    Notice { message: String },
+    Notice {
+        message: String,
+    },
 }
 
 impl JobEvent for ExplainEvent {
@@ -192,8 +205,8 @@ pub fn build_model(
                 let m = logreg::LogReg::fit(&data.train.images, &data.train.labels, params)?;
                 return Ok(Explainer::logreg(&m));
             }
-            let model = baselines::fit(kind, &data.train, s)
-                .with_context(|| format!("fitting {kind}"))?;
+            let model =
+                baselines::fit(kind, &data.train, s).with_context(|| format!("fitting {kind}"))?;
             Ok(Explainer::scores_only(Arc::from(model)))
         }
     }
@@ -232,8 +245,16 @@ pub fn resolve(
 ) -> anyhow::Result<(String, Option<usize>, Vec<f32>)> {
     let test = &data.test;
     let from_test = |i: usize| {
-        let pixels = test.image(i).iter().map(|&p| f32::from(p) / 255.0).collect();
-        (format!("test-{i}"), Some(usize::from(test.labels[i])), pixels)
+        let pixels = test
+            .image(i)
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect();
+        (
+            format!("test-{i}"),
+            Some(usize::from(test.labels[i])),
+            pixels,
+        )
     };
     match source {
         Source::Test(i) if *i < test.len() => Ok(from_test(*i)),
@@ -255,19 +276,25 @@ pub fn resolve(
                     .map(|&p| f32::from(p) / 255.0)
                     .collect();
                 let preds = crate::classifier::predictions(&model.probs(&xs)?);
-                let hit = (start..end)
-                    .find(|&i| usize::from(test.labels[i]) == *c && usize::from(preds[i - start]) == *c);
+                let hit = (start..end).find(|&i| {
+                    usize::from(test.labels[i]) == *c && usize::from(preds[i - start]) == *c
+                });
                 if let Some(i) = hit {
                     return Ok(from_test(i));
                 }
             }
             anyhow::bail!("class:{c}: no test image of class {c} is classified as {c}")
         }
-        Source::Pixels { tag, pixels } if pixels.len() == PIXELS => {
-            Ok((tag.clone(), None, pixels.iter().map(|p| p.clamp(0.0, 1.0)).collect()))
-        }
+        Source::Pixels { tag, pixels } if pixels.len() == PIXELS => Ok((
+            tag.clone(),
+            None,
+            pixels.iter().map(|p| p.clamp(0.0, 1.0)).collect(),
+        )),
         Source::Pixels { tag, pixels } => {
-            anyhow::bail!("{tag}: an image has {PIXELS} pixels, found {}", pixels.len())
+            anyhow::bail!(
+                "{tag}: an image has {PIXELS} pixels, found {}",
+                pixels.len()
+            )
         }
     }
 }
@@ -368,7 +395,14 @@ fn work(
         return Ok(result);
     }
     let labels: Vec<Option<usize>> = found.iter().map(|(_, l, _)| *l).collect();
-    let e = science::explain(&mut model, &xs, &labels, plan.target, &methods, &plan.settings)?;
+    let e = science::explain(
+        &mut model,
+        &xs,
+        &labels,
+        plan.target,
+        &methods,
+        &plan.settings,
+    )?;
     result.seconds = e.seconds;
     for ((tag, label, pixels), maps) in found.into_iter().zip(e.images) {
         let im = Explained {
@@ -400,7 +434,14 @@ fn work(
             .collect();
         let preds = crate::classifier::predictions(&model.probs(&xs)?);
         let targets: Vec<usize> = preds.into_iter().map(usize::from).collect();
-        let f = faithfulness::measure(&mut model, &xs, &targets, &methods, &plan.settings, &cancelled)?;
+        let f = faithfulness::measure(
+            &mut model,
+            &xs,
+            &targets,
+            &methods,
+            &plan.settings,
+            &cancelled,
+        )?;
         reporter.emit(ExplainEvent::Faithfulness(f.clone()));
         result.faithfulness = Some(f);
         run.write_result(&result)?;

@@ -33,8 +33,7 @@ impl Engine {
     fn chunked<R: Send>(
         &mut self,
         xs: &[f32],
-        f: impl Fn(&mut super::Workspace, &super::plan::Plan, &super::Params, &[f32], usize) -> R
-            + Sync,
+        f: impl Fn(&mut super::Workspace, &super::plan::Plan, &super::Params, &[f32], usize) -> R + Sync,
         mut collect: impl FnMut(R),
     ) -> Result<(), FusedError> {
         self.expect_mode(Mode::InputGradient)?;
@@ -78,7 +77,10 @@ impl Engine {
         seed: &Seed,
     ) -> Result<(Vec<f32>, Vec<f32>), FusedError> {
         let n = xs.len() / PIXELS;
-        let (mut logits, mut grads) = (Vec::with_capacity(n * CLASSES), Vec::with_capacity(xs.len()));
+        let (mut logits, mut grads) = (
+            Vec::with_capacity(n * CLASSES),
+            Vec::with_capacity(xs.len()),
+        );
         self.chunked(
             xs,
             |ws, plan, params, x, first| {
@@ -117,7 +119,11 @@ impl Engine {
                 ws.backward(plan, params, x);
                 let mut a = vec![0.0; ws.n * len];
                 let mut da = vec![0.0; ws.n * len];
-                for (i, (a, da)) in a.chunks_exact_mut(len).zip(da.chunks_exact_mut(len)).enumerate() {
+                for (i, (a, da)) in a
+                    .chunks_exact_mut(len)
+                    .zip(da.chunks_exact_mut(len))
+                    .enumerate()
+                {
                     ws.last_conv(plan, params, x, i, a, da);
                 }
                 (a, da)

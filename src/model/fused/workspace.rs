@@ -396,7 +396,13 @@ impl Workspace {
         if g.pool {
             a.copy_from_slice(&b.z[i * zl..(i + 1) * zl]);
             add_bias(a, bias, false);
-            unpool(g, &b.gact[i * al..(i + 1) * al], &b.arg[i * al..(i + 1) * al], 1, da);
+            unpool(
+                g,
+                &b.gact[i * al..(i + 1) * al],
+                &b.arg[i * al..(i + 1) * al],
+                1,
+                da,
+            );
             return;
         }
         // Without pooling `gact` was masked by the ReLU in place: the pre-ReLU gradient.
@@ -406,7 +412,11 @@ impl Workspace {
             Some(p) => {
                 let len = plan.convs[p].act_len();
                 let prev = &self.convs[p];
-                let act = if plan.convs[p].pool { &prev.pooled } else { &prev.z };
+                let act = if plan.convs[p].pool {
+                    &prev.pooled
+                } else {
+                    &prev.z
+                };
                 &act[i * len..(i + 1) * len]
             }
         };
