@@ -22,7 +22,7 @@ pub fn explain(
     let n = xs.len() / PIXELS;
     let probs = model.probs(xs)?;
     let targets = pick_targets(&probs, labels, target, n)?;
-    explain_targets(model, xs, &targets, methods, s)
+    maps(model, xs, &targets, methods, s, Some(probs))
 }
 
 /// [`explain`] with each image's target class given.
@@ -32,6 +32,19 @@ pub fn explain_targets(
     targets: &[usize],
     methods: &[Method],
     s: &Settings,
+) -> Result<Explanation, ExplainError> {
+    maps(model, xs, targets, methods, s, None)
+}
+
+/// [`explain_targets`] with the probabilities when they are known already; else they come
+/// from the first gradient pass's logits, or a forward pass of their own.
+fn maps(
+    model: &mut Explainer,
+    xs: &[f32],
+    targets: &[usize],
+    methods: &[Method],
+    s: &Settings,
+    mut probs: Option<Vec<f32>>,
 ) -> Result<Explanation, ExplainError> {
     s.check()?;
     let n = xs.len() / PIXELS;
@@ -55,10 +68,9 @@ pub fn explain_targets(
     if methods.contains(&Method::Gradcam) && !model.has_conv() {
         return Err(ExplainError::NoConvolution);
     }
-    let probs = model.probs(xs)?;
     let mut images: Vec<ImageMaps> = (0..n)
         .map(|i| ImageMaps {
-            probs: probs[i * CLASSES..(i + 1) * CLASSES].to_vec(),
+            probs: Vec::new(),
             target: targets[i],
             maps: Vec::new(),
             ig_delta: None,
@@ -69,7 +81,15 @@ pub fn explain_targets(
         let start = Instant::now();
         let maps = match method {
             Method::Saliency | Method::Grad | Method::Ixg => {
-                let (_, mut g) = model.gradients(xs, targets, s.of)?;
+                let (logits, mut g) = model.gradients(xs, targets, s.of)?;
+                if probs.is_none() {
+                    probs = Some(
+                        logits
+                            .chunks_exact(CLASSES)
+                            .flat_map(super::softmax)
+                            .collect(),
+                    );
+                }
                 match method {
                     Method::Saliency => g.iter_mut().for_each(|v| *v = v.abs()),
                     Method::Ixg => g.iter_mut().zip(xs).for_each(|(g, x)| *g *= x),
@@ -92,6 +112,13 @@ pub fn explain_targets(
         for (im, map) in images.iter_mut().zip(maps.chunks_exact(PIXELS)) {
             im.maps.push((method, map.to_vec()));
         }
+    }
+    let probs = match probs {
+        Some(p) => p,
+        None => model.probs(xs)?,
+    };
+    for (im, p) in images.iter_mut().zip(probs.chunks_exact(CLASSES)) {
+        im.probs = p.to_vec();
     }
     Ok(Explanation { images, seconds })
 }
