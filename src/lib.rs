@@ -2,7 +2,8 @@
 //!
 //! Layers, each importing only those above it in this list:
 //! - `data`, `fsutil`, `device`, `linalg`, `runtime`, `snapshot`: data sets, files, devices, maths;
-//! - `model`, `baselines`, `classifier`, `analysis`, `ablation`, `inversion`: the science;
+//! - `model`, `baselines`, `classifier`, `analysis`, `ablation`, `inversion`, `explain`: the
+//!   science;
 //! - `config`: the typed `config.toml`;
 //! - `runs`: the run store (run directories, data identity, checkpoints, result files);
 //! - `jobs`: every long job on its own thread, with typed events and results;
@@ -17,6 +18,7 @@ pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod explain;
 pub mod fsutil;
 pub mod gpucheck;
 pub mod inversion;

@@ -6,6 +6,7 @@ mod baselines;
 mod confidence;
 pub mod console;
 mod eval;
+mod explain;
 mod gpu_check;
 mod invert;
 mod plot;
@@ -81,6 +82,9 @@ enum Command {
     Confidence(confidence::ConfidenceArgs),
     /// Accuracy under Gaussian noise (every model) and FGSM/PGD attacks (the CNN).
     Robustness(robustness::RobustnessArgs),
+    /// Attribution maps (saliency, IG, SmoothGrad, occlusion, Grad-CAM ...) of a few images,
+    /// with faithfulness and sanity checks.
+    Explain(explain::ExplainArgs),
     /// List the runs: kind, data, model, state, age.
     Runs(runs::RunsArgs),
     /// Open the dashboard on a run another process trains (follows its events.jsonl live; a
@@ -282,6 +286,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Baselines(args)) => baselines::run(args, &mut config),
         Some(Command::Confidence(args)) => confidence::run(args, &mut config),
         Some(Command::Robustness(args)) => robustness::run(args, &mut config),
+        Some(Command::Explain(args)) => explain::run(args, &mut config),
         Some(Command::Runs(args)) => runs::run(args, &config),
         Some(Command::Attach(args)) => classgen::tui::attach(&config, args.run.as_deref()),
         Some(Command::GpuCheck(args)) => gpu_check::run(args),

@@ -277,7 +277,7 @@ fn top(probs: &[f32], n: usize) -> Vec<usize> {
 
 /// How `--show` draws grey levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Palette {
+pub(super) enum Palette {
     /// 24-bit colour escapes.
     TrueColor,
     /// The xterm 256-colour grey ramp (232 darkest, 255 lightest).
@@ -287,12 +287,12 @@ enum Palette {
 }
 
 /// Characters from dark to light for [`Palette::Ascii`].
-const RAMP: &[u8] = b" .:-=+*#%@";
+pub(super) const RAMP: &[u8] = b" .:-=+*#%@";
 
 impl Palette {
     /// Colour when stdout is a terminal and `NO_COLOR` is unset (24-bit when `COLORTERM` says
     /// truecolor or 24bit, else 256 colours); ASCII otherwise.
-    fn detect() -> Self {
+    pub(super) fn detect() -> Self {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         if no_color || !std::io::stdout().is_terminal() {
@@ -308,7 +308,7 @@ impl Palette {
 /// A 28x28 image in 14 lines of 28 cells: each cell two pixels stacked, drawn as `▀` with the
 /// upper pixel's grey as foreground and the lower one's as background, or in ASCII as the
 /// [`RAMP`] character of their mean.
-fn half_blocks(pixels: &[u8; PIXELS], palette: Palette) -> Vec<String> {
+pub(super) fn half_blocks(pixels: &[u8; PIXELS], palette: Palette) -> Vec<String> {
     (0..SIDE / 2)
         .map(|row| {
             let mut line = String::new();

@@ -1,5 +1,5 @@
 //! The job engine: every long piece of work (train, ablate, baselines, confidence, robustness,
-//! the interactive inversion, the inversion grid, the noise prototypes) runs on its own thread
+//! the interactive inversion, the inversion grid, the noise prototypes, explain) runs on its own thread
 //! behind one [`Job`] handle: typed events on a channel, a cancel flag, a typed result. Each job
 //! also logs its events to its run's `events.jsonl` and saves its result through the run store.
 //! The headless commands and the dashboard are two consumers of the same jobs.
@@ -7,6 +7,7 @@
 pub mod ablate;
 pub mod baselines;
 pub mod confidence;
+pub mod explain;
 pub mod invert;
 pub mod invert_grid;
 pub mod models;

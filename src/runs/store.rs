@@ -34,11 +34,12 @@ pub enum RunKind {
     Invert,
     InvertGrid,
     Prototypes,
+    Explain,
 }
 
 impl RunKind {
     /// Every kind, in the order the dashboard lists them.
-    pub const ALL: [RunKind; 8] = [
+    pub const ALL: [RunKind; 9] = [
         Self::Train,
         Self::Ablate,
         Self::Baselines,
@@ -47,6 +48,7 @@ impl RunKind {
         Self::Invert,
         Self::InvertGrid,
         Self::Prototypes,
+        Self::Explain,
     ];
 
     /// Name as in directory names and tables.
@@ -60,6 +62,7 @@ impl RunKind {
             Self::Invert => "invert",
             Self::InvertGrid => "invert-grid",
             Self::Prototypes => "prototypes",
+            Self::Explain => "explain",
         }
     }
 }

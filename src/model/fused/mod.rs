@@ -20,6 +20,7 @@
 //! devices, and the reference the tests hold this one to.
 
 mod adam;
+mod explain;
 mod gemm;
 mod infer;
 mod kernels;
@@ -38,6 +39,7 @@ use candle_core::Tensor;
 
 use super::adam::Adam;
 use super::network::Network;
+pub use explain::Seed;
 use plan::Plan;
 use workspace::{Mode, Workspace};
 

@@ -374,3 +374,56 @@ pub(super) fn sparse_block(g: &super::plan::ConvGeom) -> bool {
 pub(super) fn winograd_block(g: &super::plan::ConvGeom, mode: Mode) -> bool {
     winograd::fits(g) && (sparse_block(g) || mode != Mode::Train)
 }
+
+impl Workspace {
+    /// After a backward pass ([`Mode::InputGradient`]): the last convolution's output before its
+    /// ReLU for image `i` of the chunk (`a`, `[oh, ow, f]`), and the gradient with respect to it
+    /// (`da`). A block without pooling kept only the ReLU'd output, so its convolution is run
+    /// again for this image; `images` are the chunk's pixels.
+    pub fn last_conv(
+        &self,
+        plan: &Plan,
+        params: &Params,
+        images: &[f32],
+        i: usize,
+        a: &mut [f32],
+        da: &mut [f32],
+    ) {
+        let l = plan.convs.len() - 1;
+        let (g, b) = (&plan.convs[l], &self.convs[l]);
+        let (zl, al) = (g.z_len(), g.act_len());
+        let bias = &params[plan.conv_tensor(l) + 1].w;
+        if g.pool {
+            a.copy_from_slice(&b.z[i * zl..(i + 1) * zl]);
+            add_bias(a, bias, false);
+            unpool(
+                g,
+                &b.gact[i * al..(i + 1) * al],
+                &b.arg[i * al..(i + 1) * al],
+                1,
+                da,
+            );
+            return;
+        }
+        // Without pooling `gact` was masked by the ReLU in place: the pre-ReLU gradient.
+        da.copy_from_slice(&b.gact[i * zl..(i + 1) * zl]);
+        let input: &[f32] = match l.checked_sub(1) {
+            None => &images[i * PIXELS..(i + 1) * PIXELS],
+            Some(p) => {
+                let len = plan.convs[p].act_len();
+                let prev = &self.convs[p];
+                let act = if plan.convs[p].pool {
+                    &prev.pooled
+                } else {
+                    &prev.z
+                };
+                &act[i * len..(i + 1) * len]
+            }
+        };
+        let mut cols = vec![0.0; g.positions() * g.patch()];
+        im2col(g, input, 1, &mut cols);
+        let w = View::new(&params[plan.conv_tensor(l)].w, g.patch(), g.f);
+        gemm(a, View::new(&cols, g.positions(), g.patch()), w, false);
+        add_bias(a, bias, false);
+    }
+}
