@@ -400,7 +400,7 @@ fn a_resume_keeps_the_first_epochs_and_r_acts_on_the_run_made_active() {
     // The Runs tab: Enter on A makes it active; back on Training, r resumes A (asking first,
     // since A is finished), not B.
     tmux.literal("2");
-    let screen = tmux.wait_text("-train");
+    let screen = tmux.wait_text("compared on Training");
     let active_row = screen
         .lines()
         .find(|l| l.contains("● ") && l.contains("-train"))
