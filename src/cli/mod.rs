@@ -11,6 +11,7 @@ mod invert;
 mod predict;
 mod robustness;
 mod runs;
+mod study;
 mod train;
 
 use std::path::{Path, PathBuf};

@@ -12,5 +12,5 @@ pub use identity::{DataIdentity, DataSource};
 pub use log::{EventLog, EventTail, EVENTS};
 pub use store::{
     now, read_json, CnnSummary, ModelRef, Run, RunError, RunInfo, RunKind, RunRecord, RunState,
-    RunStore, RECORD, RESULT,
+    RunStore, RECORD, RESULT, write_json,
 };
