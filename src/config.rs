@@ -33,6 +33,7 @@ pub struct Config {
     pub data: DataConfig,
     pub train: TrainConfig,
     pub ablation: AblationConfig,
+    pub sweep: SweepConfig,
     pub baselines: BaselinesConfig,
     pub robustness: RobustnessConfig,
     pub invert: InvertConfig,
@@ -69,6 +70,115 @@ impl Default for AblationConfig {
             epochs: 3,
             runs_at_once: 2,
         }
+    }
+}
+
+/// `[sweep]`: a grid over training settings (`classgen sweep`), every combination trained with
+/// each seed; an empty list keeps `[train]`'s value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    pub learning_rates: Vec<f64>,
+    pub batch_sizes: Vec<usize>,
+    pub epochs: Vec<usize>,
+    pub archs: Vec<String>,
+    pub schedules: Vec<Schedule>,
+    /// Seeds per combination (`train.seed`, `train.seed + 1`, ...).
+    pub seeds: usize,
+    /// The row every other is compared with (as `classgen sweep --cells` names rows); empty:
+    /// the first.
+    pub baseline: String,
+    /// Runs trained side by side on the CPU.
+    pub runs_at_once: usize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            learning_rates: Vec::new(),
+            batch_sizes: Vec::new(),
+            epochs: Vec::new(),
+            archs: Vec::new(),
+            schedules: Vec::new(),
+            seeds: 3,
+            baseline: String::new(),
+            runs_at_once: 2,
+        }
+    }
+}
+
+/// Most cells (combinations x seeds) in one sweep.
+pub const MAX_SWEEP_CELLS: usize = 10_000;
+
+impl SweepConfig {
+    /// Checks every axis against the ranges of `[train]` (and each architecture against each
+    /// batch size); errors name the key under `sweep.`.
+    fn validate(&self, archs: &[ArchSpec], train: &TrainConfig) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let levels = [
+            ("sweep.learning_rates", self.learning_rates.len()),
+            ("sweep.batch_sizes", self.batch_sizes.len()),
+            ("sweep.epochs", self.epochs.len()),
+            ("sweep.archs", self.archs.len()),
+            ("sweep.schedules", self.schedules.len()),
+        ];
+        for (key, n) in levels {
+            if n > limits::MAX_LEVELS {
+                return invalid(key, format!("at most {} values, found {n}", limits::MAX_LEVELS));
+            }
+        }
+        if let Some(Err(message)) = self.learning_rates.iter().map(|&v| check_positive(v)).find(Result::is_err) {
+            return invalid("sweep.learning_rates", message);
+        }
+        if let Some(Err(message)) = self.batch_sizes.iter().map(|&v| check_range(v, limits::MAX_BATCH)).find(Result::is_err) {
+            return invalid("sweep.batch_sizes", message);
+        }
+        if let Some(Err(message)) = self.epochs.iter().map(|&v| check_range(v, limits::MAX_EPOCHS)).find(Result::is_err) {
+            return invalid("sweep.epochs", message);
+        }
+        if let Err(message) = check_range(self.seeds, limits::MAX_SEEDS) {
+            return invalid("sweep.seeds", message);
+        }
+        if let Err(message) = check_range(self.runs_at_once, limits::MAX_RUNS_AT_ONCE) {
+            return invalid("sweep.runs_at_once", message);
+        }
+        let names = if self.archs.is_empty() {
+            std::slice::from_ref(&train.arch)
+        } else {
+            &self.archs[..]
+        };
+        let batches = if self.batch_sizes.is_empty() {
+            std::slice::from_ref(&train.batch_size)
+        } else {
+            &self.batch_sizes[..]
+        };
+        for name in names {
+            let arch = match ArchSpec::by_name(name, archs) {
+                Ok(arch) => arch,
+                Err(message) => return invalid("sweep.archs", message),
+            };
+            for &batch in batches {
+                if let Err(message) = fits_batch(&arch, batch) {
+                    return invalid("sweep.batch_sizes", message);
+                }
+            }
+        }
+        let cells = [
+            self.learning_rates.len(),
+            self.batch_sizes.len(),
+            self.epochs.len(),
+            self.archs.len(),
+            self.schedules.len(),
+        ]
+        .iter()
+        .fold(self.seeds, |n, &k| n.saturating_mul(k.max(1)));
+        if cells > MAX_SWEEP_CELLS {
+            return invalid(
+                "sweep",
+                format!("{cells} cells (combinations x seeds): at most {MAX_SWEEP_CELLS}"),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -435,6 +545,7 @@ impl Config {
                 }
             }
         }
+        self.sweep.validate(&self.archs, t)?;
         let b = &self.baselines;
         if let Err(message) = check_range(b.k, limits::MAX_K) {
             return invalid("baselines.k", message);

@@ -270,3 +270,51 @@ fn two_processes_started_together_never_both_train_a_cell() {
     assert_eq!(table.runs.len(), 2);
     assert!(table.missing.is_empty());
 }
+
+/// A directory with `data/`: the small sample as IDX files.
+fn workspace() -> tempfile::TempDir {
+    let ws = tempfile::tempdir().unwrap();
+    let data = ws.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let sample = small_sample();
+    sample.train.write(&data, "train").unwrap();
+    sample.test.write(&data, "t10k").unwrap();
+    ws
+}
+
+#[test]
+fn a_sweep_is_tabled_against_its_baseline_row_and_resumes() {
+    let ws = workspace();
+    let sweep = [
+        "sweep", "--lrs", "0.001,0.003", "--archs", "tiny", "--epochs", "1", "--seeds", "2",
+        "--baseline", "lr=0.003", "--data-dir", "data",
+    ];
+    let with = |more: &[&'static str]| -> Vec<&str> { [&sweep[..], more].concat() };
+    let (code, cells, err) = finish(start(ws.path(), &with(&["--cells"])));
+    assert_eq!(code, 0, "{err}");
+    assert!(cells.starts_with("4 cells\n") && cells.contains("lr=0.001 seed 43"), "{cells}");
+    let (code, json, err) = finish(start(ws.path(), &with(&["--json"])));
+    assert_eq!(code, 0, "{err}");
+    let table: AblationResult = serde_json::from_str(&json).unwrap();
+    let rows: Vec<(&str, &str)> = table
+        .rows
+        .iter()
+        .map(|r| (r.variant.as_str(), r.verdict.as_str()))
+        .collect();
+    assert_eq!(rows[1], ("lr=0.003", "baseline"));
+    assert_eq!(rows[0].0, "lr=0.001");
+    assert!(table.rows[0].welch.is_some() && table.rows[0].delta.is_some());
+    assert_eq!(table.rows[0].accuracy.n, 2);
+    let (code, out, err) = finish(start(ws.path(), &sweep));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("4 already done"), "{err}");
+    assert!(out.contains("delta vs lr=0.003"), "{out}");
+
+    let (code, _, err) = finish(start(ws.path(), &["sweep", "--lrs", "0.1,0"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("'sweep.learning_rates'"), "{err}");
+    let other = ["sweep", "--lrs", "0.001,0.003", "--baseline", "lr=9", "--cells"];
+    let (code, _, err) = finish(start(ws.path(), &other));
+    assert_eq!(code, 1);
+    assert!(err.contains("'sweep.baseline': no row 'lr=9'"), "{err}");
+}

@@ -140,7 +140,6 @@ fn a_study_through_slurm_gives_the_table_of_the_study_run_here() {
         "{says}\nlogs:\n{}",
         logs.join("\n---\n")
     );
-    assert!(says.contains(&format!("Slurm job {job} task ")) || says.contains("done"));
     let slurm_table = classgen(ws.path(), &with(&["--json"]));
     assert!(slurm_table.status.success(), "{}", text(&slurm_table.stderr));
     assert!(text(&slurm_table.stderr).contains("4 already done"));

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::ablation::{RunResult, VariantRow};
-use crate::config::TrainConfig;
+use crate::config::{Config, ConfigError, Schedule, TrainConfig};
 use crate::model::ArchSpec;
 use crate::runs::lock::RunLock;
 use crate::runs::{read_json, write_json, DataIdentity, RunError};
@@ -336,6 +336,105 @@ pub fn study_dir(root: &Path, data: &DataIdentity, study: &Study) -> StudyDir {
     )))
 }
 
+/// The training sweep of `[sweep]` over `[train]`: every combination of its axes (an empty axis
+/// keeps `[train]`'s value) with each seed. A row's label names the axes that vary
+/// (`lr=0.003,batch=64`), or is the architecture when none does.
+pub fn sweep(config: &Config) -> Result<Study, ConfigError> {
+    let s = &config.sweep;
+    let t = &config.train;
+    let lrs: Vec<f64> = or(&s.learning_rates, t.learning_rate);
+    let batches: Vec<usize> = or(&s.batch_sizes, t.batch_size);
+    let epochs: Vec<usize> = or(&s.epochs, t.epochs);
+    let archs: Vec<String> = or(&s.archs, t.arch.clone());
+    let schedules: Vec<Schedule> = or(&s.schedules, t.schedule);
+    let invalid = |key, message: String| ConfigError::Invalid { key, message };
+    let mut cells = Vec::new();
+    for &lr in &lrs {
+        for &batch in &batches {
+            for &epoch in &epochs {
+                for name in &archs {
+                    let arch = ArchSpec::by_name(name, &config.archs)
+                        .map_err(|m| invalid("sweep.archs", m))?;
+                    for &schedule in &schedules {
+                        let mut parts = Vec::new();
+                        if lrs.len() > 1 {
+                            parts.push(format!("lr={lr}"));
+                        }
+                        if batches.len() > 1 {
+                            parts.push(format!("batch={batch}"));
+                        }
+                        if epochs.len() > 1 {
+                            parts.push(format!("epochs={epoch}"));
+                        }
+                        if archs.len() > 1 {
+                            parts.push(format!("arch={name}"));
+                        }
+                        if schedules.len() > 1 {
+                            parts.push(format!("schedule={}", schedule_name(schedule)));
+                        }
+                        let label = if parts.is_empty() {
+                            name.clone()
+                        } else {
+                            parts.join(",")
+                        };
+                        for i in 0..s.seeds as u64 {
+                            let recipe = TrainConfig {
+                                arch: name.clone(),
+                                epochs: epoch,
+                                batch_size: batch,
+                                learning_rate: lr,
+                                schedule,
+                                seed: t.seed.wrapping_add(i),
+                                ..t.clone()
+                            };
+                            cells.push(Cell {
+                                label: label.clone(),
+                                arch: arch.clone(),
+                                recipe,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut study = Study {
+        cells,
+        baseline: String::new(),
+        recipe: t.clone(),
+        runs_at_once: s.runs_at_once,
+    };
+    let labels = study.labels();
+    study.baseline = if s.baseline.is_empty() {
+        labels.first().cloned().unwrap_or_default()
+    } else if labels.contains(&s.baseline) {
+        s.baseline.clone()
+    } else {
+        return Err(invalid(
+            "sweep.baseline",
+            format!("no row '{}'; the rows are: {}", s.baseline, labels.join(" ")),
+        ));
+    };
+    Ok(study)
+}
+
+/// `values`, or `default` alone when there are none.
+fn or<T: Clone>(values: &[T], default: T) -> Vec<T> {
+    if values.is_empty() {
+        vec![default]
+    } else {
+        values.to_vec()
+    }
+}
+
+/// A schedule as config.toml writes it.
+fn schedule_name(s: Schedule) -> &'static str {
+    match s {
+        Schedule::Constant => "constant",
+        Schedule::Cosine => "cosine",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +474,31 @@ mod tests {
             ..arch.convs[0].clone()
         });
         assert_ne!(before, study_key(&data(), &study(arch)));
+    }
+
+    #[test]
+    fn a_sweep_is_every_combination_with_each_seed_labelled_by_what_varies() {
+        let mut config: Config = Config::default();
+        config.sweep.learning_rates = vec![0.001, 0.003];
+        config.sweep.archs = vec!["tiny".into(), "seed".into()];
+        config.sweep.seeds = 2;
+        config.sweep.baseline = "lr=0.003,arch=tiny".into();
+        config.validate().unwrap();
+        let study = sweep(&config).unwrap();
+        assert_eq!(study.cells.len(), 8);
+        assert_eq!(
+            study.labels(),
+            ["lr=0.001,arch=tiny", "lr=0.001,arch=seed", "lr=0.003,arch=tiny", "lr=0.003,arch=seed"]
+        );
+        assert_eq!(study.baseline, "lr=0.003,arch=tiny");
+        let c = &study.cells[5];
+        assert_eq!((c.recipe.learning_rate, c.recipe.arch.as_str(), c.recipe.seed), (0.003, "tiny", 43));
+        config.sweep.baseline = "lr=1".into();
+        let err = sweep(&config).unwrap_err().to_string();
+        assert!(err.contains("sweep.baseline") && err.contains("no row 'lr=1'"), "{err}");
+        config.sweep.batch_sizes = vec![0];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("'sweep.batch_sizes'"), "{err}");
     }
 
     #[test]
