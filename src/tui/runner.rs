@@ -170,6 +170,12 @@ impl Runner {
                     .unwrap_or_default();
                 let _ = self.tx.send(Msg::History(dir, history));
             }
+            Command::ReloadStudy => {
+                if let Some(identity) = app.identity() {
+                    let study = newest(&self.store.list(), RunKind::Ablate, &identity, |_| true);
+                    let _ = self.tx.send(Msg::StudyReloaded(study.map(Box::new)));
+                }
+            }
             Command::LoadSaved => {
                 if let Some(identity) = app.identity() {
                     let saved = saved(&self.store, &identity, app.active.as_ref());
@@ -527,6 +533,7 @@ async fn event_loop(
     let mut events = EventStream::new();
     let mut frame = tokio::time::interval(FRAME);
     let mut tail = tokio::time::interval(TAIL_EVERY);
+    let mut reload = tokio::time::interval(crate::tui::msg::RELOAD_EVERY);
     let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let mut hup = signal(SignalKind::hangup()).context("watching SIGHUP")?;
     let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
@@ -567,6 +574,7 @@ async fn event_loop(
                     None => {}
                 }
             }
+            _ = reload.tick() => handle(app, runner, Msg::Reload),
             _ = term.recv() => handle(app, runner, Msg::Terminate("SIGTERM".into())),
             _ = hup.recv() => handle(app, runner, Msg::Terminate("SIGHUP".into())),
             _ = int.recv() => handle(app, runner, Msg::Terminate("SIGINT".into())),
