@@ -124,16 +124,34 @@ impl SweepConfig {
         ];
         for (key, n) in levels {
             if n > limits::MAX_LEVELS {
-                return invalid(key, format!("at most {} values, found {n}", limits::MAX_LEVELS));
+                return invalid(
+                    key,
+                    format!("at most {} values, found {n}", limits::MAX_LEVELS),
+                );
             }
         }
-        if let Some(Err(message)) = self.learning_rates.iter().map(|&v| check_positive(v)).find(Result::is_err) {
+        if let Some(Err(message)) = self
+            .learning_rates
+            .iter()
+            .map(|&v| check_positive(v))
+            .find(Result::is_err)
+        {
             return invalid("sweep.learning_rates", message);
         }
-        if let Some(Err(message)) = self.batch_sizes.iter().map(|&v| check_range(v, limits::MAX_BATCH)).find(Result::is_err) {
+        if let Some(Err(message)) = self
+            .batch_sizes
+            .iter()
+            .map(|&v| check_range(v, limits::MAX_BATCH))
+            .find(Result::is_err)
+        {
             return invalid("sweep.batch_sizes", message);
         }
-        if let Some(Err(message)) = self.epochs.iter().map(|&v| check_range(v, limits::MAX_EPOCHS)).find(Result::is_err) {
+        if let Some(Err(message)) = self
+            .epochs
+            .iter()
+            .map(|&v| check_range(v, limits::MAX_EPOCHS))
+            .find(Result::is_err)
+        {
             return invalid("sweep.epochs", message);
         }
         if let Err(message) = check_range(self.seeds, limits::MAX_SEEDS) {

@@ -179,14 +179,28 @@ fn a_redefined_architecture_is_a_new_study() {
         seeds: vec![1],
         ..plan()
     };
-    let first = job::spawn(plan(mine(1)), data.clone(), &store, Arc::new(AtomicBool::new(false)))
-        .unwrap();
+    let first = job::spawn(
+        plan(mine(1)),
+        data.clone(),
+        &store,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
     let first_dir = first.run().unwrap().dir.clone();
     let _: Vec<AblationEvent> = first.events().iter().collect();
     let before = first.join().unwrap();
-    let second = job::spawn(plan(mine(2)), data, &store, Arc::new(AtomicBool::new(false)))
-        .unwrap();
-    assert_ne!(second.run().unwrap().dir, first_dir, "another study directory");
+    let second = job::spawn(
+        plan(mine(2)),
+        data,
+        &store,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    assert_ne!(
+        second.run().unwrap().dir,
+        first_dir,
+        "another study directory"
+    );
     let events: Vec<AblationEvent> = second.events().iter().collect();
     let after = second.join().unwrap();
     assert!(
@@ -226,7 +240,17 @@ fn two_processes_started_together_never_both_train_a_cell() {
     let sample = small_sample();
     sample.train.write(&data, "train").unwrap();
     sample.test.write(&data, "t10k").unwrap();
-    let study = ["ablate", "--variants", "tiny", "--seeds", "2", "--epochs", "1", "--data-dir", "data"];
+    let study = [
+        "ablate",
+        "--variants",
+        "tiny",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--data-dir",
+        "data",
+    ];
     let with = |more: &[&'static str]| -> Vec<&str> { [&study[..], more].concat() };
 
     let (code, cells, _) = finish(start(ws.path(), &with(&["--cells"])));
@@ -246,14 +270,18 @@ fn two_processes_started_together_never_both_train_a_cell() {
         .count();
     assert_eq!(trained, 1, "exactly one process trains the cell: {ends:?}");
     assert!(
-        ends.iter().any(|(_, _, err)| err.contains("running in another process")
-            || err.contains("already done")),
+        ends.iter()
+            .any(|(_, _, err)| err.contains("running in another process")
+                || err.contains("already done")),
         "{ends:?}"
     );
 
     // The table from the finished cells says which are missing; a finished cell is skipped.
     let (_, status, _) = finish(start(ws.path(), &with(&["--status"])));
-    assert!(status.contains("1 done, 0 running, 0 failed, 1 missing"), "{status}");
+    assert!(
+        status.contains("1 done, 0 running, 0 failed, 1 missing"),
+        "{status}"
+    );
     let (code, _, err) = finish(start(ws.path(), &with(&["--cell", "0"])));
     assert_eq!(code, 0);
     assert!(err.contains("already done"), "{err}");
@@ -286,13 +314,27 @@ fn workspace() -> tempfile::TempDir {
 fn a_sweep_is_tabled_against_its_baseline_row_and_resumes() {
     let ws = workspace();
     let sweep = [
-        "sweep", "--lrs", "0.001,0.003", "--archs", "tiny", "--epochs", "1", "--seeds", "2",
-        "--baseline", "lr=0.003", "--data-dir", "data",
+        "sweep",
+        "--lrs",
+        "0.001,0.003",
+        "--archs",
+        "tiny",
+        "--epochs",
+        "1",
+        "--seeds",
+        "2",
+        "--baseline",
+        "lr=0.003",
+        "--data-dir",
+        "data",
     ];
     let with = |more: &[&'static str]| -> Vec<&str> { [&sweep[..], more].concat() };
     let (code, cells, err) = finish(start(ws.path(), &with(&["--cells"])));
     assert_eq!(code, 0, "{err}");
-    assert!(cells.starts_with("4 cells\n") && cells.contains("lr=0.001 seed 43"), "{cells}");
+    assert!(
+        cells.starts_with("4 cells\n") && cells.contains("lr=0.001 seed 43"),
+        "{cells}"
+    );
     let (code, json, err) = finish(start(ws.path(), &with(&["--json"])));
     assert_eq!(code, 0, "{err}");
     let table: AblationResult = serde_json::from_str(&json).unwrap();
@@ -313,7 +355,14 @@ fn a_sweep_is_tabled_against_its_baseline_row_and_resumes() {
     let (code, _, err) = finish(start(ws.path(), &["sweep", "--lrs", "0.1,0"]));
     assert_eq!(code, 1);
     assert!(err.contains("'sweep.learning_rates'"), "{err}");
-    let other = ["sweep", "--lrs", "0.001,0.003", "--baseline", "lr=9", "--cells"];
+    let other = [
+        "sweep",
+        "--lrs",
+        "0.001,0.003",
+        "--baseline",
+        "lr=9",
+        "--cells",
+    ];
     let (code, _, err) = finish(start(ws.path(), &other));
     assert_eq!(code, 1);
     assert!(err.contains("'sweep.baseline': no row 'lr=9'"), "{err}");

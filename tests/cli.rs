@@ -482,8 +482,18 @@ fn ablate_runs_a_tiny_study_and_resumes_it() {
 fn invert_sweep_tables_every_rate_and_start_with_a_grid() {
     let ws = workspace();
     let args = [
-        "invert", "--sweep", "--target", "3", "--lrs", "0.1,1", "--starts", "noise:1-2,blank",
-        "--max-steps", "20", "--data-dir", "data",
+        "invert",
+        "--sweep",
+        "--target",
+        "3",
+        "--lrs",
+        "0.1,1",
+        "--starts",
+        "noise:1-2,blank",
+        "--max-steps",
+        "20",
+        "--data-dir",
+        "data",
     ];
     let json = ok(&classgen(ws.path(), &[&args[..], &["--json"]].concat()));
     let cells = json["cells"].as_array().unwrap();
@@ -506,11 +516,33 @@ fn invert_sweep_tables_every_rate_and_start_with_a_grid() {
     assert!(png.height() > 2 * 28 && png.width() > 3 * 28, "{grid:?}");
     let table = classgen(ws.path(), &args);
     let out = text(&table.stdout);
-    assert!(out.contains("┌ lr 0.1 ") && out.contains("┌ lr 1 "), "{out}");
-    assert!(out.contains("oscillated (p fell > 0.1 after rising)"), "{out}");
-    let bad = classgen(ws.path(), &["invert", "--sweep", "--target", "3", "--starts", "pink", "--data-dir", "data"]);
+    assert!(
+        out.contains("┌ lr 0.1 ") && out.contains("┌ lr 1 "),
+        "{out}"
+    );
+    assert!(
+        out.contains("oscillated (p fell > 0.1 after rising)"),
+        "{out}"
+    );
+    let bad = classgen(
+        ws.path(),
+        &[
+            "invert",
+            "--sweep",
+            "--target",
+            "3",
+            "--starts",
+            "pink",
+            "--data-dir",
+            "data",
+        ],
+    );
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad.stderr).contains("--starts: expected"), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("--starts: expected"),
+        "{}",
+        text(&bad.stderr)
+    );
 }
 
 #[test]

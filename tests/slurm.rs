@@ -93,11 +93,17 @@ fn a_study_through_slurm_gives_the_table_of_the_study_run_here() {
     let ws = workspace();
     let with = |more: &[&'static str]| -> Vec<&str> { [&STUDY[..], more].concat() };
 
-    let dry = classgen(ws.path(), &with(&["--slurm", "--max-running", "2", "--dry-run"]));
+    let dry = classgen(
+        ws.path(),
+        &with(&["--slurm", "--max-running", "2", "--dry-run"]),
+    );
     assert!(dry.status.success(), "{}", text(&dry.stderr));
     let script = text(&dry.stdout);
     assert!(script.contains("#SBATCH --array=0-3%2"), "{script}");
-    assert!(script.contains("--cell \"$SLURM_ARRAY_TASK_ID\""), "{script}");
+    assert!(
+        script.contains("--cell \"$SLURM_ARRAY_TASK_ID\""),
+        "{script}"
+    );
 
     let submitted = classgen(
         ws.path(),
@@ -132,7 +138,11 @@ fn a_study_through_slurm_gives_the_table_of_the_study_run_here() {
     let says = text(&status.stdout);
     let logs: Vec<String> = std::fs::read_dir(ws.path().join("runs"))
         .unwrap()
-        .flat_map(|d| std::fs::read_dir(d.unwrap().path().join("slurm")).into_iter().flatten())
+        .flat_map(|d| {
+            std::fs::read_dir(d.unwrap().path().join("slurm"))
+                .into_iter()
+                .flatten()
+        })
         .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
         .collect();
     assert!(
@@ -141,14 +151,23 @@ fn a_study_through_slurm_gives_the_table_of_the_study_run_here() {
         logs.join("\n---\n")
     );
     let slurm_table = classgen(ws.path(), &with(&["--json"]));
-    assert!(slurm_table.status.success(), "{}", text(&slurm_table.stderr));
+    assert!(
+        slurm_table.status.success(),
+        "{}",
+        text(&slurm_table.stderr)
+    );
     assert!(text(&slurm_table.stderr).contains("4 already done"));
     let slurm_table: AblationResult = serde_json::from_slice(&slurm_table.stdout).unwrap();
     // Every cell ran in a Slurm task of this job.
     let tasks: Vec<String> = (0..4)
         .map(|i| {
             let dir = ws.path().join("runs");
-            let study = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+            let study = std::fs::read_dir(&dir)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
             std::fs::read_to_string(study.join("cells").join(i.to_string()).join("task.json"))
                 .unwrap()
         })

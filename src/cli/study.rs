@@ -70,24 +70,19 @@ const SLURM_FLAGS: [(&str, bool); 7] = [
 
 /// Runs `study` as the flags ask: list its cells, run one, say where it stands, submit it to
 /// Slurm, or run it whole here.
-pub fn run(
-    study: Study,
-    args: &StudyArgs,
-    config: &Config,
-    json: bool,
-) -> anyhow::Result<()> {
+pub fn run(study: Study, args: &StudyArgs, config: &Config, json: bool) -> anyhow::Result<()> {
     if args.cells {
         out!("{} cells", study.cells.len());
         for (i, cell) in study.cells.iter().enumerate() {
             out!(
-                "{i:>4}  {:<28} {:<10} {:>9} params  lr {} batch {} epochs {} {:?}",
+                "{i:>4}  {:<28} {:<10} {:>9} params  lr {} batch {} epochs {} {}",
                 cell.describe(),
                 cell.arch.name,
                 cell.arch.params(),
                 cell.recipe.learning_rate,
                 cell.recipe.batch_size,
                 cell.recipe.epochs,
-                cell.recipe.schedule
+                format!("{:?}", cell.recipe.schedule).to_lowercase()
             );
         }
         return Ok(());
@@ -154,7 +149,10 @@ fn print_result(result: &AblationResult, json: bool) {
         }
         return;
     }
-    print_table(&result.rows, result.rows.first().map(|r| r.variant.as_str()));
+    print_table(
+        &result.rows,
+        result.rows.first().map(|r| r.variant.as_str()),
+    );
     if !result.runs.is_empty() {
         out!("{}", timing_note(&result.runs));
     }
@@ -296,8 +294,7 @@ fn status(study: &Study, store: &RunStore, data: &DataIdentity) -> anyhow::Resul
 /// Quotes `s` for a POSIX shell.
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
     {
         s.to_string()
@@ -361,9 +358,7 @@ fn sbatch_script(
     if let Some(t) = &args.time {
         lines.push(format!("#SBATCH --time={t}"));
     }
-    lines.push(
-        "# Each task's maths threads: the CPUs Slurm gave it.".to_string(),
-    );
+    lines.push("# Each task's maths threads: the CPUs Slurm gave it.".to_string());
     lines.push(
         r#"if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export RAYON_NUM_THREADS="$SLURM_CPUS_PER_TASK"; fi"#
             .to_string(),
@@ -422,7 +417,12 @@ fn slurm(
         .arg("--parsable")
         .arg(&path)
         .output()
-        .map_err(|e| anyhow::anyhow!("sbatch: {e} (is Slurm installed? the script is {})", path.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "sbatch: {e} (is Slurm installed? the script is {})",
+                path.display()
+            )
+        })?;
     if !output.status.success() {
         anyhow::bail!(
             "sbatch {} failed ({}): {}",
@@ -432,7 +432,12 @@ fn slurm(
         );
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let job_id = stdout.trim().split(';').next().unwrap_or_default().to_string();
+    let job_id = stdout
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     note!(
         "script: {}; logs: {}/cell-<I>.log",
         path.display(),
@@ -515,8 +520,18 @@ mod tests {
     #[test]
     fn the_task_command_drops_the_slurm_flags_and_keeps_the_rest() {
         let argv: Vec<OsString> = [
-            "ablate", "--slurm", "--partition", "gpu", "--variants", "seed,tiny", "--time=10:00",
-            "--max-running", "2", "--dry-run", "--seeds", "2",
+            "ablate",
+            "--slurm",
+            "--partition",
+            "gpu",
+            "--variants",
+            "seed,tiny",
+            "--time=10:00",
+            "--max-running",
+            "2",
+            "--dry-run",
+            "--seeds",
+            "2",
         ]
         .iter()
         .map(OsString::from)
@@ -532,7 +547,14 @@ mod tests {
             ..StudyArgs::default()
         };
         let command = ["/bin/classgen".to_string(), "it's".to_string()];
-        let script = sbatch_script(&args, 4, "k", Path::new("/r/ablate-k"), Path::new("/w"), &command);
+        let script = sbatch_script(
+            &args,
+            4,
+            "k",
+            Path::new("/r/ablate-k"),
+            Path::new("/w"),
+            &command,
+        );
         assert!(script.contains("#SBATCH --array=0-3%2\n"), "{script}");
         assert!(script.contains("#SBATCH --output=/r/ablate-k/slurm/cell-%a.log\n"));
         assert!(script.contains("#SBATCH --cpus-per-task=1\n"));

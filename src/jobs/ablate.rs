@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-pub use super::study::{study_key, AblationResult, Cell, Study};
 use super::study::{study_dir, CellTask, StudyDir, TaskState};
+pub use super::study::{study_key, AblationResult, Cell, Study};
 use super::{Job, JobEvent, Reporter};
 use crate::ablation::RunResult;
 use crate::config::TrainConfig;
@@ -184,7 +184,11 @@ pub struct CellRun {
 /// Opens the study directory of `study` on `data` for a process that runs some of its cells:
 /// created if new (with its `run.json`), held shared (refused while a whole-study process holds
 /// it), its record marked running unless it is complete.
-fn open_shared(store: &RunStore, identity: &DataIdentity, study: &Study) -> anyhow::Result<(StudyDir, RunLock)> {
+fn open_shared(
+    store: &RunStore,
+    identity: &DataIdentity,
+    study: &Study,
+) -> anyhow::Result<(StudyDir, RunLock)> {
     let dir = study_dir(store.root(), identity, study);
     std::fs::create_dir_all(&dir.dir)
         .with_context(|| format!("creating the study directory {}", dir.dir.display()))?;
@@ -234,36 +238,38 @@ pub fn spawn_cell(
     let identity = DataIdentity::of(&data);
     let (dir, shared) = open_shared(store, &identity, &study)?;
     let info = RunInfo::read(&dir.dir)?;
-    Ok(Job::spawn("ablate-cell", None, cancel, move |reporter, cancel| {
-        let _shared = shared;
-        let end = match dir.result(index) {
-            Some(r) => CellEnd::AlreadyDone(Box::new(r)),
-            None => {
-                let ran = run_cells(&study, &data, &dir, &[index], reporter, cancel)?;
-                if let Some((_, holder)) = ran.held.into_iter().next() {
-                    CellEnd::Held(holder)
-                } else if let Some(r) = dir.result(index) {
-                    if ran.trained.contains(&index) {
-                        CellEnd::Trained(Box::new(r))
+    Ok(
+        Job::spawn("ablate-cell", None, cancel, move |reporter, cancel| {
+            let _shared = shared;
+            let end = match dir.result(index) {
+                Some(r) => CellEnd::AlreadyDone(Box::new(r)),
+                None => {
+                    let ran = run_cells(&study, &data, &dir, &[index], reporter, cancel)?;
+                    if let Some((_, holder)) = ran.held.into_iter().next() {
+                        CellEnd::Held(holder)
+                    } else if let Some(r) = dir.result(index) {
+                        if ran.trained.contains(&index) {
+                            CellEnd::Trained(Box::new(r))
+                        } else {
+                            CellEnd::AlreadyDone(Box::new(r))
+                        }
                     } else {
-                        CellEnd::AlreadyDone(Box::new(r))
+                        CellEnd::Stopped
                     }
-                } else {
-                    CellEnd::Stopped
+                }
+            };
+            let table = dir.write_table(&study, &identity)?;
+            if table.missing.is_empty() {
+                let path = dir.dir.join(RECORD);
+                if let Ok(mut record) = read_json::<RunRecord>(&path) {
+                    record.state = RunState::Finished;
+                    write_json(&path, &record)?;
                 }
             }
-        };
-        let table = dir.write_table(&study, &identity)?;
-        if table.missing.is_empty() {
-            let path = dir.dir.join(RECORD);
-            if let Ok(mut record) = read_json::<RunRecord>(&path) {
-                record.state = RunState::Finished;
-                write_json(&path, &record)?;
-            }
-        }
-        Ok(CellRun { end, table })
-    })?
-    .in_run(info))
+            Ok(CellRun { end, table })
+        })?
+        .in_run(info),
+    )
 }
 
 /// What a worker tells the study: an event of its run, how the cell at `index` ended, or that
@@ -321,7 +327,10 @@ fn run_cells(
             None => pending.push(i),
         }
     }
-    let device_name = study.cells.first().map_or("cpu", |c| c.recipe.device.as_str());
+    let device_name = study
+        .cells
+        .first()
+        .map_or("cpu", |c| c.recipe.device.as_str());
     let device = device::open(device_name)?;
     let threads = rayon::current_num_threads().max(1);
     let at_once = if device.is_cpu() {
@@ -479,11 +488,7 @@ impl<'a> Worker<'a> {
 
     /// Trains claimed cell `index` (unless another process finished it meanwhile), saving its
     /// result and recording in its task file how it ended.
-    fn run_claimed(
-        &self,
-        index: usize,
-        tx: &Sender<FromWorker>,
-    ) -> anyhow::Result<Claimed> {
+    fn run_claimed(&self, index: usize, tx: &Sender<FromWorker>) -> anyhow::Result<Claimed> {
         if let Some(r) = self.dir.result(index) {
             let _ = tx.send(FromWorker::Event(AblationEvent::Reused(r)));
             return Ok(Claimed::Reused);
@@ -519,7 +524,11 @@ impl<'a> Worker<'a> {
     }
 
     /// Trains one cell on the current pool; `None` if cancelled or halted.
-    fn train(&self, cell: &Cell, send: &dyn Fn(AblationEvent)) -> anyhow::Result<Option<RunResult>> {
+    fn train(
+        &self,
+        cell: &Cell,
+        send: &dyn Fn(AblationEvent),
+    ) -> anyhow::Result<Option<RunResult>> {
         let config = &cell.recipe;
         let seed = config.seed;
         let arch = &cell.arch;

@@ -304,7 +304,11 @@ impl StudyDir {
     /// Assembles the table from the cells on disk and writes it as the study's `result.json`,
     /// holding `cells/table.lock` so that two processes finishing cells at once never write an
     /// older table over a newer one.
-    pub fn write_table(&self, study: &Study, data: &DataIdentity) -> anyhow::Result<AblationResult> {
+    pub fn write_table(
+        &self,
+        study: &Study,
+        data: &DataIdentity,
+    ) -> anyhow::Result<AblationResult> {
         let path = self.dir.join("cells").join("table.lock");
         std::fs::create_dir_all(self.dir.join("cells"))?;
         let file = OpenOptions::new()
@@ -412,7 +416,11 @@ pub fn sweep(config: &Config) -> Result<Study, ConfigError> {
     } else {
         return Err(invalid(
             "sweep.baseline",
-            format!("no row '{}'; the rows are: {}", s.baseline, labels.join(" ")),
+            format!(
+                "no row '{}'; the rows are: {}",
+                s.baseline,
+                labels.join(" ")
+            ),
         ));
     };
     Ok(study)
@@ -488,14 +496,29 @@ mod tests {
         assert_eq!(study.cells.len(), 8);
         assert_eq!(
             study.labels(),
-            ["lr=0.001,arch=tiny", "lr=0.001,arch=seed", "lr=0.003,arch=tiny", "lr=0.003,arch=seed"]
+            [
+                "lr=0.001,arch=tiny",
+                "lr=0.001,arch=seed",
+                "lr=0.003,arch=tiny",
+                "lr=0.003,arch=seed"
+            ]
         );
         assert_eq!(study.baseline, "lr=0.003,arch=tiny");
         let c = &study.cells[5];
-        assert_eq!((c.recipe.learning_rate, c.recipe.arch.as_str(), c.recipe.seed), (0.003, "tiny", 43));
+        assert_eq!(
+            (
+                c.recipe.learning_rate,
+                c.recipe.arch.as_str(),
+                c.recipe.seed
+            ),
+            (0.003, "tiny", 43)
+        );
         config.sweep.baseline = "lr=1".into();
         let err = sweep(&config).unwrap_err().to_string();
-        assert!(err.contains("sweep.baseline") && err.contains("no row 'lr=1'"), "{err}");
+        assert!(
+            err.contains("sweep.baseline") && err.contains("no row 'lr=1'"),
+            "{err}"
+        );
         config.sweep.batch_sizes = vec![0];
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("'sweep.batch_sizes'"), "{err}");
@@ -525,7 +548,10 @@ mod tests {
         };
         dir.save_result(0, &result).unwrap();
         let _claim = dir.claim(1).unwrap();
-        assert!(dir.claim(1).is_err(), "a claimed cell cannot be claimed again");
+        assert!(
+            dir.claim(1).is_err(),
+            "a claimed cell cannot be claimed again"
+        );
         let mut task = CellTask::this_process();
         task.state = TaskState::Failed {
             message: "boom".into(),

@@ -128,7 +128,10 @@ mod tests {
         drop(lock);
         assert!(!RunLock::is_held(dir.path()));
         let whole = RunLock::acquire(dir.path()).unwrap();
-        assert!(RunLock::share(dir.path()).is_err(), "held whole: not shared");
+        assert!(
+            RunLock::share(dir.path()).is_err(),
+            "held whole: not shared"
+        );
         drop(whole);
         let a = RunLock::share(dir.path()).unwrap();
         let b = RunLock::share(dir.path()).unwrap();

@@ -11,6 +11,6 @@ mod store;
 pub use identity::{DataIdentity, DataSource};
 pub use log::{EventLog, EventTail, EVENTS};
 pub use store::{
-    now, read_json, CnnSummary, ModelRef, Run, RunError, RunInfo, RunKind, RunRecord, RunState,
-    RunStore, RECORD, RESULT, write_json,
+    now, read_json, write_json, CnnSummary, ModelRef, Run, RunError, RunInfo, RunKind, RunRecord,
+    RunState, RunStore, RECORD, RESULT,
 };

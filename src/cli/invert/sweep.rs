@@ -63,7 +63,11 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
     classgen::runtime::set_threads(config.invert.threads);
     let lrs = args.lrs.clone().unwrap_or_else(|| DEFAULT_LRS.to_vec());
     if lrs.is_empty() || lrs.len() > classgen::limits::MAX_LEVELS {
-        anyhow::bail!("--lrs: 1 to {} rates, found {}", classgen::limits::MAX_LEVELS, lrs.len());
+        anyhow::bail!(
+            "--lrs: 1 to {} rates, found {}",
+            classgen::limits::MAX_LEVELS,
+            lrs.len()
+        );
     }
     if let Some(bad) = lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
         anyhow::bail!("--lrs: each rate must be a positive number, found {bad}");
@@ -93,7 +97,8 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
                 anyhow::bail!("stopped before the sweep's end");
             }
             let options = classgen::inversion::GradientOptions { lr, ..base.clone() };
-            let mut inverter = GradientInverter::new(network.clone(), image.pixels.clone(), options)?;
+            let mut inverter =
+                GradientInverter::new(network.clone(), image.pixels.clone(), options)?;
             let frames = Inverter::run_to_end(&mut inverter)?;
             let cell = SweepCell::of(lr, start.to_string(), &frames, threshold);
             note!(
@@ -150,14 +155,18 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
             "{:>8}  {:<10} {:>8}  {:>8.4}  {:>7.3}  {:>10.3}  {}",
             c.lr,
             c.start,
-            c.steps_to_threshold.map_or("never".into(), |s| s.to_string()),
+            c.steps_to_threshold
+                .map_or("never".into(), |s| s.to_string()),
             c.final_p,
             c.l2,
             c.largest_drop,
             if c.oscillated { "yes" } else { "no" }
         );
     }
-    out!("steps: to p(target) >= {threshold} (never: not within {} steps)", base.max_steps);
+    out!(
+        "steps: to p(target) >= {threshold} (never: not within {} steps)",
+        base.max_steps
+    );
     for (r, &lr) in lrs.iter().enumerate() {
         let row = &cells[r * starts.len()..(r + 1) * starts.len()];
         for line in chart(lr, row, base.max_steps) {
@@ -173,8 +182,17 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
     out!(
         "grid: {} (rows: lr {}; columns: {})",
         png,
-        lrs.iter().enumerate().map(|(i, l)| format!("{i} = {l}")).collect::<Vec<_>>().join(", "),
-        starts.iter().enumerate().map(|(i, s)| format!("{i} = {s}")).collect::<Vec<_>>().join(", ")
+        lrs.iter()
+            .enumerate()
+            .map(|(i, l)| format!("{i} = {l}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        starts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{i} = {s}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     out!("{} inversions in {seconds:.1} s", cells.len());
     Ok(())
@@ -187,23 +205,42 @@ fn chart(lr: f32, cells: &[SweepCell], max_steps: usize) -> Vec<String> {
         .enumerate()
         .map(|(i, c)| Series {
             name: c.start.clone(),
-            points: c.curve.iter().enumerate().map(|(s, &p)| (s as f64, f64::from(p))).collect(),
+            points: c
+                .curve
+                .iter()
+                .enumerate()
+                .map(|(s, &p)| (s as f64, f64::from(p)))
+                .collect(),
             color: PALETTE[i % PALETTE.len()],
         })
         .collect();
-    let longest = cells.iter().map(|c| c.curve.len()).max().unwrap_or(1).max(2) - 1;
+    let longest = cells
+        .iter()
+        .map(|c| c.curve.len())
+        .max()
+        .unwrap_or(1)
+        .max(2)
+        - 1;
     let steps = longest.min(max_steps).max(1) as f64;
     let x = AxisSpec {
         title: "step".into(),
         bounds: [0.0, steps],
-        labels: vec!["0".into(), format!("{}", steps as usize / 2), format!("{}", steps as usize)],
+        labels: vec![
+            "0".into(),
+            format!("{}", steps as usize / 2),
+            format!("{}", steps as usize),
+        ],
     };
     let y = AxisSpec {
         title: "p(target)".into(),
         bounds: [0.0, 1.0],
         labels: ["0", "0.5", "1"].map(String::from).to_vec(),
     };
-    charts::render(72, 14, charts::chart(&format!("lr {lr}"), &series, GraphType::Line, x, y))
+    charts::render(
+        72,
+        14,
+        charts::chart(&format!("lr {lr}"), &series, GraphType::Line, x, y),
+    )
 }
 
 /// The final images as a labelled grid (rows: lrs by index, columns: starts by index), written
@@ -244,9 +281,21 @@ mod tests {
         let starts = parse_starts("noise:1-3,test:7,blank").unwrap();
         assert_eq!(
             starts,
-            [Start::Noise(1), Start::Noise(2), Start::Noise(3), Start::Test(7), Start::Blank]
+            [
+                Start::Noise(1),
+                Start::Noise(2),
+                Start::Noise(3),
+                Start::Test(7),
+                Start::Blank
+            ]
         );
-        assert!(parse_starts("noise:3-1").unwrap_err().to_string().contains("noise:A-B"));
-        assert!(parse_starts("pink").unwrap_err().to_string().contains("found 'pink'"));
+        assert!(parse_starts("noise:3-1")
+            .unwrap_err()
+            .to_string()
+            .contains("noise:A-B"));
+        assert!(parse_starts("pink")
+            .unwrap_err()
+            .to_string()
+            .contains("found 'pink'"));
     }
 }
