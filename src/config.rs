@@ -822,6 +822,27 @@ mod tests {
     /// Every upper bound: one past it is an error naming the key and the bound; the bound
     /// itself is accepted.
     #[test]
+    fn sweep_axes_are_checked_like_train_keys() {
+        for (text, key) in [
+            ("learning_rates = [0.1, 0.0]", "'sweep.learning_rates'"),
+            ("batch_sizes = [5000]", "'sweep.batch_sizes'"),
+            ("epochs = [0]", "'sweep.epochs'"),
+            ("archs = [\"nope\"]", "'sweep.archs'"),
+            ("schedules = [\"wavy\"]", "schedules"),
+            ("learning_rates = [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]", "at most 16 values"),
+            (
+                "seeds = 100\nlearning_rates = [1,2,3,4,5,6,7,8,9,10,11]\nbatch_sizes = [1,2,3,4,5,6,7,8,9,10]",
+                "11000 cells",
+            ),
+            ("colour = 1", "colour"),
+        ] {
+            let err = parse(&format!("[sweep]\n{text}\n")).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        parse("[sweep]\nlearning_rates = [0.001, 0.003]\narchs = [\"tiny\"]\n").unwrap();
+    }
+
+    #[test]
     fn every_upper_bound_is_checked_and_named() {
         use crate::limits::*;
         let cpus = max_threads();
@@ -834,6 +855,8 @@ mod tests {
             ("ablation", "epochs", MAX_EPOCHS),
             ("ablation", "seeds", MAX_SEEDS),
             ("ablation", "runs_at_once", MAX_RUNS_AT_ONCE),
+            ("sweep", "seeds", MAX_SEEDS),
+            ("sweep", "runs_at_once", MAX_RUNS_AT_ONCE),
             ("baselines", "k", MAX_K),
             ("baselines", "forest_trees", MAX_TREES),
             ("baselines", "max_depth", MAX_DEPTH),
