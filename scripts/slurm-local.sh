@@ -30,10 +30,11 @@ start() {
   [[ -f /etc/munge/munge.key ]] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
   chown -R munge:munge /etc/munge /var/log/munge /var/lib/munge /run/munge
   chmod 400 /etc/munge/munge.key
+  # A munged already running is left alone (and not stopped by `stop`).
   if ! pidof munged >/dev/null; then
     runuser -u munge -- /usr/sbin/munged
+    pidof munged >"$state/munged.pid"
   fi
-  pidof munged >"$state/munged.pid"
   local host cpus mem
   host=$(hostname -s)
   cpus=$(nproc)
