@@ -58,6 +58,8 @@ fn busy_app() -> App {
                     batches,
                     loss: 2.0 / (epoch as f64 + batch as f64 / 50.0),
                     accuracy: 1.0 - 0.5 / (epoch as f64 + batch as f64 / 50.0),
+                    batch_loss: 0.0,
+                    batch_accuracy: 0.0,
                     images_per_second: 4000.0,
                     elapsed_seconds: 1.0,
                     eta_seconds: 300.0,

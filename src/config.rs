@@ -20,8 +20,15 @@ use crate::userfile::{self, ReadError};
 pub enum ConfigError {
     #[error("{path}: {error}")]
     Read { path: PathBuf, error: ReadError },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// A TOML syntax or type error, as one line: `file:line:column: message` (the message's
+    /// control characters escaped, its length bounded; no source text).
+    #[error("{}:{at}: {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        /// `line:column` (1-based), or `?` where the parser gave no place.
+        at: String,
+        message: String,
+    },
     #[error("config key '{key}': {message}")]
     Invalid { key: &'static str, message: String },
 }
@@ -208,10 +215,12 @@ pub struct DataConfig {
     pub source: SourceKind,
     /// A directory with the four IDX files; empty for none.
     pub dir: PathBuf,
+    /// The Hub's address; `HF_ENDPOINT` overrides it, empty for the default.
     pub hub_endpoint: String,
-    /// Seconds a Hub request may go without progress (connect, answer, each read).
+    /// Seconds a Hub download may wait for an answer, or run slower than 4 KiB/s over.
     pub hub_timeout_secs: u64,
-    /// Cache for Hub downloads; empty for `$XDG_CACHE_HOME/classgen` or `~/.cache/classgen`.
+    /// Cache for the IDX conversion of Hub downloads; empty for `$XDG_CACHE_HOME/classgen` or
+    /// `~/.cache/classgen` (the downloads live in the Hugging Face cache, `HF_HUB_CACHE`).
     pub cache_dir: PathBuf,
 }
 
@@ -221,7 +230,7 @@ impl Default for DataConfig {
             dataset: DatasetKind::Mnist,
             source: SourceKind::Auto,
             dir: PathBuf::new(),
-            hub_endpoint: "https://huggingface.co".into(),
+            hub_endpoint: crate::data::hub::DEFAULT_ENDPOINT.into(),
             hub_timeout_secs: 30,
             cache_dir: PathBuf::new(),
         }
@@ -237,6 +246,23 @@ impl DataConfig {
     /// The data directory, if one is set.
     pub fn dir(&self) -> Option<&Path> {
         (!self.dir.as_os_str().is_empty()).then_some(self.dir.as_path())
+    }
+
+    /// How to reach the Hub: these keys with the Hugging Face environment variables
+    /// ([`HfEnv`](crate::data::hub::HfEnv)); `cancel` ends a download at once.
+    pub fn hub_options(
+        &self,
+        progress: bool,
+        cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> crate::data::hub::HubOptions {
+        crate::data::hub::HubOptions::new(
+            &self.hub_endpoint,
+            self.cache_dir(),
+            self.hub_timeout(),
+            crate::data::hub::HfEnv::read(),
+            progress,
+            cancel,
+        )
     }
 
     /// The cache directory, resolving the empty default.
@@ -476,12 +502,67 @@ impl RobustnessConfig {
     }
 }
 
+/// Most characters of a TOML error's message (a long list of expected keys is cut).
+const MAX_PARSE_MESSAGE: usize = 300;
+
+/// `line:column` (1-based, columns in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> String {
+    let mut before = offset.min(text.len());
+    while !text.is_char_boundary(before) {
+        before -= 1;
+    }
+    let head = &text[..before];
+    let line = head.matches('\n').count() + 1;
+    let column = head.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{column}")
+}
+
+/// A TOML error's message and the key it concerns (`data.dataset: unknown variant ...`), on one
+/// line, without the source text that the error's own `Display` quotes.
+fn parse_message(e: &toml::de::Error) -> String {
+    let mut bare = e.clone();
+    bare.set_input(None);
+    // Without its input the error shows its message, then `in `KEY`` if it knows the key.
+    let shown = bare.to_string();
+    let key = shown
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("in `")?.strip_suffix('`'));
+    let message = one_line(e.message(), MAX_PARSE_MESSAGE);
+    match key {
+        Some(key) => format!("{}: {message}", one_line(key, MAX_PARSE_MESSAGE / 3)),
+        None => message,
+    }
+}
+
+/// `message` on one line: line breaks become spaces, other control characters are escaped
+/// (`\u{1b}`), and at most `max` characters are kept (then `...`).
+fn one_line(message: &str, max: usize) -> String {
+    let flat = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::new();
+    for (i, c) in flat.chars().enumerate() {
+        if i == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Config {
     /// Parses TOML text; `path` names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            at: e
+                .span()
+                .map_or_else(|| "?".into(), |s| line_column(text, s.start)),
+            message: parse_message(&e),
         })?;
         config.validate()?;
         Ok(config)
@@ -802,6 +883,33 @@ mod tests {
         let err = parse("[train]\nepochz = 3\n").unwrap_err().to_string();
         assert!(err.contains("epochz"), "{err}");
         assert!(err.contains("test.toml"), "{err}");
+    }
+
+    /// Errors are one line naming the file, line and column, with no source text: not 200 KB
+    /// for a deeply nested array, and no escape sequence reaches the terminal.
+    #[test]
+    fn parse_errors_are_one_short_line_with_the_place() {
+        let nested = format!(
+            "[train]\nepochs = {}1{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let escaped = "[train]\narch = \"\u{1b}[2J\u{1b}]0;pwned\u{7}\"\nepochs = \"x\"\n";
+        let bad_key = "[train]\n\u{1b}[31mepochs = 3\n";
+        for (text, at) in [
+            (nested.as_str(), "test.toml:2:"),
+            (escaped, "test.toml:"),
+            (bad_key, "test.toml:2:"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.starts_with(at), "{err}");
+            assert!(err.len() < 400, "{} bytes: {}", err.len(), &err[..400]);
+            assert!(!err.chars().any(char::is_control), "{err:?}");
+            assert!(!err.contains("[[[["), "no source text: {err}");
+        }
+        let err = parse("[train]\nepochs = \"x\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("test.toml:2:10: "), "{err}");
     }
 
     #[test]

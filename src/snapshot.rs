@@ -1,6 +1,7 @@
 //! Exported images: one image upscaled (nearest neighbour), grids (rows = sources, columns =
 //! targets) and trajectory strips, as grayscale PNG, and trajectories as animated GIF; all
-//! written atomically.
+//! written atomically and never over an existing file (names carry the run that made them, and
+//! a name taken anyway gets a `-2`, `-3`... suffix).
 
 use std::path::{Path, PathBuf};
 
@@ -167,7 +168,7 @@ pub fn encode_gif(
     encoder.into_inner()
 }
 
-/// Writes the trajectory `frames` as `<dir>/<name>.gif` atomically (see [`encode_gif`]).
+/// Writes the trajectory `frames` as `<dir>/<name>.gif` (see [`encode_gif`]), as a new file.
 pub fn write_gif(
     dir: &Path,
     name: &str,
@@ -178,9 +179,41 @@ pub fn write_gif(
     let path = dir.join(format!("{name}.gif"));
     let bytes = encode_gif(frames, count, scale)
         .map_err(|e| anyhow::anyhow!("encoding {}: {e}", path.display()))?;
-    crate::fsutil::write_atomic(&path, &bytes)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    write_new(&path, &bytes)?;
     Ok(path)
+}
+
+/// Most `-N` suffixes tried for a name that is taken.
+const MAX_SUFFIX: usize = 100;
+
+/// Writes `bytes` as a new file `path`, atomically: the name is claimed first (an empty file
+/// made with create-new), then filled through a temporary file and a rename. A file already
+/// there is never replaced: that is an error of kind `AlreadyExists`.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let fail = |e: std::io::Error| WriteError {
+        path: path.to_path_buf(),
+        error: e,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(fail)?;
+    crate::fsutil::write_atomic(path, bytes).map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        fail(e)
+    })
+}
+
+/// A snapshot file that could not be written (or whose name was taken).
+#[derive(Debug, thiserror::Error)]
+#[error("writing {}: {error}", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
 }
 
 /// PNG bytes of a grayscale image.
@@ -195,23 +228,48 @@ pub fn encode_png(img: &GrayImage) -> image::ImageResult<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes `img` as `<dir>/<name>.png` atomically; returns the path.
+/// Writes `img` as the new file `<dir>/<name>.png` (an error if it exists); returns the path.
 pub fn write_png(dir: &Path, name: &str, img: &GrayImage) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("{name}.png"));
-    let bytes = encode_png(img)?;
-    crate::fsutil::write_atomic(&path, &bytes)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    write_new(&path, &encode_png(img)?)?;
     Ok(path)
 }
 
+/// Writes `img` as a new PNG named `<name>.png`, or `<name>-2.png`, `<name>-3.png`... if that
+/// is taken; returns the path (its stem is the name to give the image's companions).
+pub fn write_png_unique(dir: &Path, name: &str, img: &GrayImage) -> anyhow::Result<PathBuf> {
+    let bytes = encode_png(img)?;
+    for n in 1..=MAX_SUFFIX {
+        let path = match n {
+            1 => dir.join(format!("{name}.png")),
+            n => dir.join(format!("{name}-{n}.png")),
+        };
+        match write_new(&path, &bytes) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!(
+        "{}: {name}.png and {MAX_SUFFIX} numbered variants are taken",
+        dir.display()
+    )
+}
+
+/// Most characters kept of each part of a file name (a long file stem as the source), so a
+/// name stays well under the 255 bytes file systems allow.
+const MAX_PART: usize = 64;
+
 /// A file name saying what made an image, e.g. `cnn_test-17_to7_log-normalized_step36`.
-/// Parts are joined with `_`; characters other than `[A-Za-z0-9.-]` become `-`.
+/// Parts are joined with `_`; characters other than `[A-Za-z0-9.-]` become `-`; each part is
+/// cut to its first [`MAX_PART`] characters.
 pub fn file_name(parts: &[&str]) -> String {
     parts
         .iter()
         .filter(|p| !p.is_empty())
         .map(|p| {
             p.chars()
+                .take(MAX_PART)
                 .map(|c| {
                     if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
                         c
@@ -316,7 +374,30 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image(&[1.0; PIXELS], 1);
+        let first = write_png_unique(dir.path(), "digit", &img).unwrap();
+        let second = write_png_unique(dir.path(), "digit", &image(&[0.0; PIXELS], 1)).unwrap();
+        assert_eq!(first, dir.path().join("digit.png"));
+        assert_eq!(second, dir.path().join("digit-2.png"));
+        assert_eq!(
+            decode_png(&std::fs::read(&first).unwrap()).unwrap(),
+            vec![1.0; PIXELS]
+        );
+        let err = write_png(dir.path(), "digit", &img).unwrap_err();
+        assert!(err.to_string().contains("digit.png"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no stray files"
+        );
+    }
+
+    #[test]
     fn file_names_are_safe() {
         assert_eq!(file_name(&["cnn", "test:3", "", "to 7"]), "cnn_test-3_to-7");
+        let long = "x".repeat(300);
+        assert_eq!(file_name(&["run", &long]).len(), 4 + MAX_PART);
     }
 }

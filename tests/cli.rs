@@ -5,7 +5,7 @@
 //! session write the same inversion files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 use classgen::data::source::load_sample;
@@ -668,10 +668,16 @@ fn the_cli_and_the_dashboard_session_write_the_same_inversion() {
             _ => None,
         })
         .unwrap();
+    // The same names but for the leading run name (`<timestamp>-invert_`), each its own.
     let names = |paths: &[PathBuf]| -> Vec<String> {
         paths
             .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                let (run, rest) = name.split_once('_').unwrap();
+                assert!(run.contains("-invert"), "{name}");
+                rest.to_string()
+            })
             .collect()
     };
     let cli: Vec<PathBuf> = json["snapshots"]
@@ -689,4 +695,74 @@ fn the_cli_and_the_dashboard_session_write_the_same_inversion() {
             b.display()
         );
     }
+}
+
+/// `classgen ARGS` in `dir` with stdout and stderr going where the caller says.
+fn classgen_to(dir: &Path, args: &[&str], stdout: Stdio, stderr: Stdio) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_classgen"))
+        .current_dir(dir)
+        .args(args)
+        .stdout(stdout)
+        .stderr(stderr)
+        .output()
+        .unwrap()
+}
+
+fn dev_full() -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
+}
+
+/// A full disk is no closed pipe: `runs > /dev/full` (and `--help`) exit 1 with one line
+/// naming stdout and the cause; a closed pipe stays a quiet 141.
+#[test]
+fn a_full_stdout_is_an_error_and_a_closed_pipe_is_not() {
+    let ws = workspace();
+    for args in [&["runs"][..], &["runs", "--json"], &["--help"]] {
+        let out = classgen_to(ws.path(), args, dev_full(), Stdio::piped());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err, "error: writing stdout: No space left on device (os error 28)\n",
+            "{args:?}"
+        );
+        // The reader gone before anything is written: 141, nothing said.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = classgen_to(ws.path(), args, Stdio::from(writer), Stdio::piped());
+        assert_eq!(out.status.code(), Some(141), "{args:?}");
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
+/// Progress on a stderr that cannot be written (a full disk) does not stop training: the run
+/// finishes and prints its result; the exit status (1) says that the progress was lost.
+#[test]
+fn a_full_stderr_loses_the_progress_not_the_training() {
+    let ws = workspace();
+    // Runs of their own, so the other tests' newest runs stay theirs.
+    let own = tempfile::tempdir().unwrap();
+    let config = own.path().join("own.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nruns = \"{}\"\n",
+            own.path().join("runs").display()
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["train", "--config", config.to_str().unwrap(), "--json"];
+    args.extend(TRAIN);
+    let out = classgen_to(ws.path(), &args, Stdio::piped(), dev_full());
+    assert_eq!(out.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["state"]["status"], "finished", "{json}");
+    let run = RunStore::new(own.path().join("runs"))
+        .newest(RunKind::Train, |_| true)
+        .unwrap();
+    assert_eq!(run.state(), RunState::Finished);
 }

@@ -302,3 +302,102 @@ fn invert_from_a_bad_file_names_it() {
         assert!(stderr.contains(message), "{all:?}: {stderr}");
     }
 }
+
+/// Inversions whose names used to collide (the same file name in two folders, names that
+/// differ only in characters a file name drops, another learning rate) keep their own files:
+/// each run's result.json lists files no other run lists, each holding that run's image.
+#[test]
+fn colliding_inversions_keep_their_own_snapshots() {
+    let w = workspace();
+    let own = tempfile::tempdir().unwrap();
+    let config = own.path().join("own.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[paths]\nsnapshots = \"{}\"\nruns = \"{}\"\n",
+            own.path().join("snaps").display(),
+            own.path().join("runs").display()
+        ),
+    )
+    .unwrap();
+    // Four different digits of the sample as PNG files with colliding names.
+    let sample = load_sample().unwrap();
+    let files = ["x/d.png", "y/d.png", "a b.png", "a-b.png"];
+    for (i, name) in files.iter().enumerate() {
+        let path = own.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::GrayImage::from_raw(28, 28, sample.test.image(i).to_vec())
+            .unwrap()
+            .save(&path)
+            .unwrap();
+    }
+    let run_dir = w.path("runs").join(&w.run);
+    let invert = |from: &str, extra: &[&str]| -> Value {
+        let from = format!("file:{}", own.path().join(from).display());
+        let mut args = vec![
+            "invert",
+            "--config",
+            config.to_str().unwrap(),
+            "--run",
+            run_dir.to_str().unwrap(),
+            "--from",
+            &from,
+            "--target",
+            "3",
+            "--max-steps",
+            "8",
+            "--every",
+            "0",
+            "--json",
+        ];
+        args.extend(extra);
+        let output = classgen(w.dir.path(), &args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        json(&output)
+    };
+    let results = [
+        invert(files[0], &[]),
+        invert(files[1], &[]),
+        invert(files[2], &[]),
+        invert(files[3], &[]),
+        invert(files[0], &["--lr", "0.5"]),
+    ];
+    let listed = |r: &Value| -> Vec<PathBuf> {
+        r["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| w.dir.path().join(p.as_str().unwrap()))
+            .collect()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for r in &results {
+        for path in listed(r) {
+            assert!(path.is_file(), "{}", path.display());
+            assert!(seen.insert(path.clone()), "{} listed twice", path.display());
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(own.path().join("snaps")).unwrap().count(),
+        seen.len(),
+        "every file written is some run's"
+    );
+    // The saved result.json of each run lists what the command printed, and each final
+    // image is its own run's: the four sources give four different images.
+    let store = RunStore::new(own.path().join("runs"));
+    let mut saved: Vec<Value> = store
+        .list()
+        .into_iter()
+        .filter(|r| r.record.kind == RunKind::Invert)
+        .map(|r| r.result().unwrap())
+        .collect();
+    saved.sort_by_key(|r| r["snapshots"][0].as_str().unwrap().to_string());
+    let mut printed = results.to_vec();
+    printed.sort_by_key(|r| r["snapshots"][0].as_str().unwrap().to_string());
+    assert_eq!(saved, printed);
+    let finals: std::collections::HashSet<Vec<u8>> = results[..4]
+        .iter()
+        .map(|r| std::fs::read(&listed(r)[0]).unwrap())
+        .collect();
+    assert_eq!(finals.len(), 4, "four sources, four final images");
+}

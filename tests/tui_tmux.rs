@@ -75,6 +75,25 @@ impl Tmux {
             .success());
     }
 
+    /// Whether the pane shows the alternate screen (a full-screen program's).
+    fn alternate_on(&self) -> bool {
+        let out = self.run(&["display-message", "-p", "-t", "dash", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// The PID of the program the pane's shell runs (the dashboard).
+    fn program_pid(&self) -> u32 {
+        let out = self.run(&["display-message", "-p", "-t", "dash", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .expect("reading the shell's children");
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the shell runs the dashboard")
+    }
+
     /// Polls the screen (bounded tries) until `want` holds; panics with the last screen.
     fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
         let mut last = String::new();
@@ -190,6 +209,60 @@ fn every_job_runs_from_the_keyboard_in_one_session() {
     );
 }
 
+/// Whether process `pid` is stopped (state `T` in /proc).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1;
+            after_name.split_whitespace().next().map(|s| s == "T")
+        })
+        .unwrap_or(false)
+}
+
+fn signal(pid: u32, name: &str) {
+    let killed = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -{name} {pid}");
+}
+
+/// Ctrl-Z and `kill -TSTP` suspend the dashboard as job control expects: the terminal given
+/// back (the main screen shown) and the process stopped; SIGCONT takes the terminal again: the
+/// dashboard redrawn, and keys act at once (raw mode, no Enter needed).
+#[test]
+fn suspend_gives_the_terminal_back_and_continue_takes_it_again() {
+    let Some(work) = workspace() else {
+        return;
+    };
+    let tmux = Tmux::start("classgen-suspend", work.path(), "");
+    tmux.wait_text("data: mnist from bundled sample");
+    let pid = tmux.program_pid();
+    for by_key in [true, false] {
+        if by_key {
+            tmux.keys(&["C-z"]);
+        } else {
+            signal(pid, "TSTP");
+        }
+        let screen = tmux.wait_for("the main screen, the process stopped", |s| {
+            !s.contains("data: mnist") && !tmux.alternate_on() && stopped(pid)
+        });
+        assert!(!screen.contains("EXITED"), "{screen}");
+        signal(pid, "CONT");
+        tmux.wait_for("the dashboard again", |s| {
+            s.contains("data: mnist from bundled sample") && tmux.alternate_on()
+        });
+        // One key, no Enter: the help opens, so the terminal is in raw mode again.
+        tmux.literal("?");
+        tmux.wait_text("Keys: Training");
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("help to close", |s| !s.contains("Keys: Training"));
+    }
+    tmux.literal("q");
+    tmux.wait_text("EXITED:0");
+}
+
 /// One events.jsonl line.
 fn event_line(event: &classgen::model::train::TrainEvent) -> String {
     format!("{}\n", serde_json::to_string(event).unwrap())
@@ -252,4 +325,122 @@ fn attach_follows_a_run_written_by_another_process() {
     tmux.literal("q");
     tmux.wait_text("EXITED:0");
     drop(run);
+}
+
+/// The run name the screen shows for the newest training run, as the charts' legend writes it
+/// (`MMDD-HHMMSS`).
+fn legend_name(store: &RunStore) -> String {
+    let run = store
+        .newest(RunKind::Train, |_| true)
+        .expect("a training run");
+    let parts: Vec<&str> = run.name.split('-').collect();
+    format!("{}-{}", &parts[0][4..], parts[1])
+}
+
+#[test]
+fn a_resume_keeps_the_first_epochs_and_r_acts_on_the_run_made_active() {
+    let Some(work) = workspace() else {
+        return;
+    };
+    let store = RunStore::new(work.path().join("runs"));
+    let tmux = Tmux::start("classgen-resume", work.path(), "");
+    tmux.wait_text("data: mnist from bundled sample");
+
+    // Run A: one epoch, finished, the active model.
+    tmux.literal("EEEE");
+    tmux.wait_text("epochs    1");
+    tmux.literal("s");
+    tmux.wait_text("is now the active model");
+    let a = store.newest(RunKind::Train, |_| true).unwrap().name;
+
+    // Run B: two epochs, stopped in its second, then resumed: its first epoch is still drawn
+    // (the legend has its per-epoch lines) before any new epoch ends.
+    tmux.literal("e");
+    tmux.wait_text("epochs    2");
+    tmux.literal("s");
+    tmux.wait_text("epoch 1: test");
+    tmux.literal("x");
+    tmux.wait_text("checkpoint kept, r resumes");
+    let b = legend_name(&store);
+    assert_ne!(b, a);
+    tmux.literal("r");
+    let screen = tmux.wait_text("state     running");
+    assert!(screen.contains(&format!("━ {b} test")), "{screen}");
+    assert!(screen.contains(&format!("━ {b} train")), "{screen}");
+    tmux.literal("x");
+    tmux.wait_text("checkpoint kept, r resumes");
+
+    // The Runs tab: Enter on A makes it active; back on Training, r resumes A (asking first,
+    // since A is finished), not B.
+    tmux.literal("2");
+    let screen = tmux.wait_text("● ");
+    let cursor_row = screen
+        .lines()
+        .find(|l| l.contains("● "))
+        .expect("the active run's row");
+    assert!(
+        cursor_row.contains(&a),
+        "the cursor starts on the active run:\n{screen}"
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_text(&format!("{a} is now the active model"));
+    tmux.literal("1r");
+    tmux.wait_text(&format!(
+        "{a} is finished at 1 epochs: r again trains it on to 2"
+    ));
+    tmux.literal("r");
+    tmux.wait_for("A trained on", |s| {
+        s.contains("finished 2 epochs") && s.contains(&format!("{a} is now the active model"))
+    });
+
+    // The help at 80x24: every tab key listed, the two columns apart.
+    tmux.run(&["resize-window", "-t", "dash", "-x", "80", "-y", "24"]);
+    tmux.literal("?");
+    let screen = tmux.wait_text("Keys: Training");
+    assert!(screen.contains("1 2 3 4 5 6 7 8"), "{screen}");
+    assert!(screen.contains("start a new run"), "{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.literal("q");
+    tmux.wait_text("EXITED:0");
+}
+
+#[test]
+fn fashion_mnist_shows_class_names_in_the_inversion_tab() {
+    let Some(work) = workspace() else {
+        return;
+    };
+    // A small Fashion-MNIST-shaped data set: the sample's images under Fashion's labels.
+    let sample = load_sample().unwrap();
+    let dir = work.path().join("fashion");
+    std::fs::create_dir(&dir).unwrap();
+    for (split, name) in [(&sample.train, "train"), (&sample.test, "t10k")] {
+        let n = split.len().min(200);
+        classgen::data::idx::write(
+            &dir.join(format!("{name}-images-idx3-ubyte")),
+            &[n, 28, 28],
+            &split.images[..n * 784],
+        )
+        .unwrap();
+        classgen::data::idx::write(
+            &dir.join(format!("{name}-labels-idx1-ubyte")),
+            &[n],
+            &split.labels[..n],
+        )
+        .unwrap();
+    }
+    let tmux = Tmux::start(
+        "classgen-fashion",
+        work.path(),
+        &format!("--dataset fashion --data-dir '{}'", dir.display()),
+    );
+    tmux.wait_text("data: fashion");
+    tmux.literal("7");
+    let screen = tmux.wait_text("T-shirt/top");
+    for name in ["Trouser", "Pullover", "Ankle boot", "Sneaker"] {
+        assert!(screen.contains(name), "{name}:\n{screen}");
+    }
+    tmux.literal("8");
+    tmux.wait_text("target T-shirt/top");
+    tmux.literal("q");
+    tmux.wait_text("EXITED:0");
 }

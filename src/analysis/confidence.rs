@@ -11,6 +11,41 @@ pub const QUANTILES: [f64; 5] = [0.05, 0.10, 0.25, 0.50, 0.75];
 /// Confidence above which a prediction counts as "certain".
 pub const CERTAIN: f32 = 0.999;
 
+/// Largest |row sum - 1| accepted in saved probabilities (f32 rounding stays far below it).
+pub const SUM_TOLERANCE: f32 = 1e-3;
+
+/// Why values are not class probabilities.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BadProbs {
+    #[error("{values} values are not {rows} rows of {CLASSES}")]
+    Length { values: usize, rows: usize },
+    #[error("image {row} has {value}, which is no probability (finite, in [0, 1])")]
+    Range { row: usize, value: f32 },
+    #[error("the probabilities of image {row} sum to {sum}, not 1")]
+    Sum { row: usize, sum: f32 },
+}
+
+/// Checks that `probs` are `rows` rows of [`CLASSES`] probabilities: finite, in [0, 1], each
+/// row summing to 1 within [`SUM_TOLERANCE`]. The first fault found is named.
+pub fn check_probs(probs: &[f32], rows: usize) -> Result<(), BadProbs> {
+    if probs.len() != rows * CLASSES {
+        return Err(BadProbs::Length {
+            values: probs.len(),
+            rows,
+        });
+    }
+    for (row, p) in probs.chunks_exact(CLASSES).enumerate() {
+        if let Some(&value) = p.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            return Err(BadProbs::Range { row, value });
+        }
+        let sum: f32 = p.iter().sum();
+        if (sum - 1.0).abs() > SUM_TOLERANCE {
+            return Err(BadProbs::Sum { row, sum });
+        }
+    }
+    Ok(())
+}
+
 /// m(x) of each row of `probs` (`n * 10`).
 pub fn max_probs(probs: &[f32]) -> Vec<f32> {
     probs
@@ -219,5 +254,33 @@ mod tests {
         assert_eq!(r.all.histogram[19], 1);
         // |1 - 0.6| / 2 + |0 - 1| / 2 = 0.7.
         assert!((r.ece - 0.7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn saved_probabilities_are_checked_for_range_and_row_sums() {
+        let mut probs = vec![0.1f32; 2 * CLASSES];
+        assert_eq!(check_probs(&probs, 2), Ok(()));
+        assert!(matches!(
+            check_probs(&probs, 3),
+            Err(BadProbs::Length {
+                values: 20,
+                rows: 3
+            })
+        ));
+        probs[13] = f32::NAN;
+        assert!(matches!(
+            check_probs(&probs, 2),
+            Err(BadProbs::Range { row: 1, .. })
+        ));
+        probs[13] = 1.5;
+        assert!(matches!(
+            check_probs(&probs, 2),
+            Err(BadProbs::Range { row: 1, .. })
+        ));
+        probs[13] = 0.5;
+        assert!(matches!(
+            check_probs(&probs, 2),
+            Err(BadProbs::Sum { row: 1, .. })
+        ));
     }
 }

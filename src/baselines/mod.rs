@@ -45,6 +45,13 @@ impl BaselineKind {
             Self::Svm => "svm",
         }
     }
+
+    /// The baseline of a table name (`logreg`, ...).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Logreg, Self::Knn, Self::Tree, Self::Forest, Self::Svm]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
 }
 
 impl fmt::Display for BaselineKind {

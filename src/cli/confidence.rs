@@ -103,8 +103,8 @@ pub fn run(args: ConfidenceArgs, config: &mut Config) -> anyhow::Result<()> {
 
 /// A model's m(x) histogram as a braille chart, and its counts per bin under it.
 pub fn histogram(m: &ModelConfidence, log: bool) -> Vec<String> {
-    let series = results::histogram_series(m, log, 3, charts::PALETTE[0]);
-    let mut lines = charts::render(CHART.0, CHART.1, results::histogram_chart(m, &series, log));
+    let chart = results::histogram_chart(m, log, charts::PALETTE[0]);
+    let mut lines = charts::render(CHART.0, CHART.1, &chart);
     let counts: Vec<String> = m
         .report
         .all

@@ -4,6 +4,11 @@
 //! A closed pipe (`classgen ... | head`) or Ctrl-C, SIGTERM, SIGHUP sets the cancel flag, so a
 //! running job saves its work and ends; the process then exits with 141 (pipe), 130 (SIGINT),
 //! 143 (SIGTERM) or 129 (SIGHUP). A second Ctrl-C (or signal) exits at once.
+//!
+//! Any other write error (a full disk, `/dev/full`) is no closed pipe: on stdout it cancels the
+//! command as a closed pipe does (the results have nowhere to go); on stderr only the progress
+//! stops and the job goes on to its end. Either way the process then exits with 1 and one
+//! line naming the stream and the cause ([`write_failure`]).
 
 use std::fmt;
 use std::io::Write;
@@ -19,6 +24,8 @@ static CANCEL: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 static EXIT: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 /// stderr is gone: progress is no longer written.
 static STDERR_GONE: AtomicBool = AtomicBool::new(false);
+/// The first write error that was not a closed pipe: `writing stdout: <cause>`.
+static WRITE_FAILURE: OnceLock<String> = OnceLock::new();
 
 fn exit_code() -> &'static Arc<AtomicUsize> {
     EXIT.get_or_init(|| Arc::new(AtomicUsize::new(0)))
@@ -61,25 +68,61 @@ fn pipe_closed() {
     cancel_flag().store(true, Ordering::Relaxed);
 }
 
-/// Writes a result line to stdout; a closed stdout cancels the command.
-pub fn out_fmt(args: fmt::Arguments) {
-    let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{args}")
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
+/// Notes a write error on `stream`: a closed pipe ends the command quietly (141); any other
+/// error is kept for [`write_failure`].
+fn write_failed(stream: &str, error: &std::io::Error) {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
         pipe_closed();
+    } else {
+        let _ = WRITE_FAILURE.set(format!("writing {stream}: {error}"));
     }
 }
 
-/// Writes a progress or notice line to stderr; a closed stderr cancels the command.
+/// The first write error on stdout or stderr that was not a closed pipe (`writing stdout: No
+/// space left on device (os error 28)`): the command must exit with 1 and say it.
+pub fn write_failure() -> Option<&'static str> {
+    WRITE_FAILURE.get().map(String::as_str)
+}
+
+/// Writes `text` to stdout or stderr (help, usage errors), flushed; errors as for `out!`.
+pub fn write_text(to_stderr: bool, text: &str) {
+    let written = if to_stderr {
+        let mut stderr = std::io::stderr().lock();
+        stderr
+            .write_all(text.as_bytes())
+            .and_then(|()| stderr.flush())
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+    };
+    if let Err(e) = written {
+        write_failed(if to_stderr { "stderr" } else { "stdout" }, &e);
+    }
+}
+
+/// Writes a result line to stdout; a stdout that is closed or cannot be written cancels the
+/// command (the results have nowhere to go).
+pub fn out_fmt(args: fmt::Arguments) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{args}").and_then(|()| stdout.flush()) {
+        write_failed("stdout", &e);
+        cancel_flag().store(true, Ordering::Relaxed);
+    }
+}
+
+/// Writes a progress or notice line to stderr. A closed stderr cancels the command (141); one
+/// that cannot be written (a full disk) only stops the progress: the job goes on, and the
+/// command exits with 1 at its end.
 pub fn err_fmt(args: fmt::Arguments) {
     if STDERR_GONE.load(Ordering::Relaxed) {
         return;
     }
-    if writeln!(std::io::stderr().lock(), "{args}").is_err() {
+    let mut stderr = std::io::stderr().lock();
+    if let Err(e) = writeln!(stderr, "{args}").and_then(|()| stderr.flush()) {
         STDERR_GONE.store(true, Ordering::Relaxed);
-        pipe_closed();
+        write_failed("stderr", &e);
     }
 }
 

@@ -142,17 +142,19 @@ impl DataArgs {
 
 /// How to reach the Hub, from the config.
 fn hub_options(config: &Config) -> HubOptions {
-    HubOptions {
-        endpoint: config.data.hub_endpoint.clone(),
-        cache_dir: config.data.cache_dir(),
-        progress: console::interactive(),
-        timeout: config.data.hub_timeout(),
-    }
+    config
+        .data
+        .hub_options(console::interactive(), console::cancel_flag())
 }
 
 /// Loads what `request` asks for, saying on stderr what was loaded (and any fallback).
 fn load(request: &LoadRequest) -> anyhow::Result<Arc<Dataset>> {
-    let loaded = classgen::data::load(request).context("loading data")?;
+    let loaded = classgen::data::load(request).or_else(|failure| {
+        if let Some(notice) = &failure.notice {
+            note!("{notice}");
+        }
+        Err(anyhow::Error::new(failure.error)).context("loading data")
+    })?;
     if let Some(notice) = &loaded.notice {
         note!("{notice}");
     }

@@ -3,16 +3,14 @@
 
 use anyhow::Context;
 use clap::Args;
-use ratatui::widgets::GraphType;
 
 use classgen::analysis::robustness::AttackKind;
 use classgen::baselines::BaselineKind;
 use classgen::config::Config;
 use classgen::jobs::robustness::{self as job, RobustnessEvent, RobustnessPlan, RobustnessResult};
 use classgen::runs::RunStore;
-use classgen::text::charts;
 use classgen::text::format;
-use classgen::text::results::{self, noise_axes, noise_models, noise_series};
+use classgen::text::results::{self, noise_chart, noise_models, noise_series};
 
 use super::console::{self, note, out};
 use super::{DataArgs, NeedCnn};
@@ -101,7 +99,7 @@ pub fn run(args: RobustnessArgs, config: &mut Config) -> anyhow::Result<()> {
     super::announce(job.run());
     for event in job.events().iter() {
         match event {
-            RobustnessEvent::Planned { noise, attacks } => {
+            RobustnessEvent::Planned { noise, attacks, .. } => {
                 note!("{noise} noise scores and {attacks} attacks planned")
             }
             RobustnessEvent::Fitting {
@@ -146,13 +144,9 @@ fn noise_charts(result: &RobustnessResult) -> Vec<String> {
         lines.extend(classgen::text::render_lines(width, h, |area, buf| {
             for (i, s) in row.iter().enumerate() {
                 let cell = ratatui::layout::Rect::new(area.x + w * i as u16, area.y, w, h);
-                let (x, y) = noise_axes(result);
-                let one = std::slice::from_ref(s);
-                ratatui::widgets::Widget::render(
-                    charts::chart(&s.name, one, GraphType::Line, x, y),
-                    cell,
-                    buf,
-                );
+                let mut chart = noise_chart(result, s.name.clone()).without_legend();
+                chart.series = vec![s.clone()];
+                ratatui::widgets::Widget::render(&chart, cell, buf);
             }
         }));
     }

@@ -65,8 +65,8 @@ impl fmt::Display for DatasetKind {
 pub enum Origin {
     /// A directory of IDX files the user named.
     Dir(PathBuf),
-    /// The Hugging Face Hub, converted to IDX in this cache directory.
-    Hub(PathBuf),
+    /// The Hugging Face Hub at a commit, converted to IDX in this cache directory.
+    Hub { dir: PathBuf, commit: String },
     /// The 10,000-digit sample compiled into classgen.
     Sample,
 }
@@ -75,7 +75,9 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Dir(p) => write!(f, "directory {}", p.display()),
-            Self::Hub(p) => write!(f, "Hugging Face Hub (cached in {})", p.display()),
+            Self::Hub { dir, commit } => {
+                write!(f, "Hugging Face Hub at {commit} (cached in {})", dir.display())
+            }
             Self::Sample => f.write_str(
                 "bundled sample (8,000 train / 2,000 test of MNIST; full data: --data-dir or the Hub)",
             ),

@@ -2,7 +2,7 @@
 //! your own images turned into MNIST-style digits.
 
 pub mod dataset;
-pub mod http;
+pub mod download;
 pub mod hub;
 pub mod idx;
 pub mod import;

@@ -150,27 +150,39 @@ pub fn load_dir(dir: &Path, kind: DatasetKind) -> Result<Dataset, DataError> {
     })
 }
 
-/// Loads through the Hub (or its converted cache). A cached conversion that cannot be read is
-/// discarded and downloaded again, with a note in `notes` saying so.
+/// Loads through the Hub (or its caches). A cached conversion that cannot be read is
+/// discarded and made again; `notes` says so, and whether that worked.
 pub fn load_hub(
     kind: DatasetKind,
     options: &HubOptions,
     notes: &mut Vec<String>,
 ) -> Result<Dataset, DataError> {
-    let dir = hub::fetch(kind, options).map_err(DataError::Hub)?;
-    let dataset = match load_dir(&dir, kind) {
-        Ok(dataset) => dataset,
+    let fetched = hub::fetch(kind, options).map_err(DataError::Hub)?;
+    let (dataset, fetched) = match load_dir(&fetched.dir, kind) {
+        Ok(dataset) => (dataset, fetched),
         Err(e) => {
-            hub::discard(&dir).map_err(DataError::Hub)?;
-            notes.push(format!(
-                "notice: discarded the unreadable cached {kind} ({e}); downloaded it again"
-            ));
-            let dir = hub::fetch(kind, options).map_err(DataError::Hub)?;
-            load_dir(&dir, kind)?
+            hub::discard(&fetched.dir).map_err(DataError::Hub)?;
+            let discarded = format!("notice: discarded the unreadable cached {kind} ({e})");
+            let again = hub::fetch(kind, options)
+                .map_err(DataError::Hub)
+                .and_then(|fetched| Ok((load_dir(&fetched.dir, kind)?, fetched)));
+            match again {
+                Ok(loaded) => {
+                    notes.push(format!("{discarded}; converted it again"));
+                    loaded
+                }
+                Err(error) => {
+                    notes.push(format!("{discarded}; getting it again failed"));
+                    return Err(error);
+                }
+            }
         }
     };
     Ok(Dataset {
-        origin: Origin::Hub(dir),
+        origin: Origin::Hub {
+            dir: fetched.dir,
+            commit: fetched.commit,
+        },
         ..dataset
     })
 }
@@ -190,21 +202,53 @@ pub struct Loaded {
     pub notice: Option<String>,
 }
 
-/// Loads a data set from the requested source; `auto` tries dir, Hub, then the sample.
-pub fn load(request: &LoadRequest) -> Result<Loaded, DataError> {
+/// Why [`load`] failed, and a notice of what happened on the way (shown before the error).
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub notice: Option<String>,
+    pub error: DataError,
+}
+
+impl From<DataError> for LoadFailure {
+    fn from(error: DataError) -> Self {
+        Self {
+            notice: None,
+            error,
+        }
+    }
+}
+
+/// Loads a data set from the requested source; `auto` tries dir, Hub, then the sample (not
+/// after a cancel).
+pub fn load(request: &LoadRequest) -> Result<Loaded, LoadFailure> {
     let mut notes = Vec::new();
+    let notice = |notes: &[String]| (!notes.is_empty()).then(|| notes.join("; "));
     let dataset = match request.source {
         SourceKind::Dir => {
             let dir = request.dir.as_deref().ok_or(DataError::NoDir)?;
             load_dir(dir, request.kind)?
         }
-        SourceKind::Hub => load_hub(request.kind, &request.hub, &mut notes)?,
+        SourceKind::Hub => match load_hub(request.kind, &request.hub, &mut notes) {
+            Ok(dataset) => dataset,
+            Err(error) => {
+                return Err(LoadFailure {
+                    notice: notice(&notes),
+                    error,
+                })
+            }
+        },
         SourceKind::Sample if request.kind == DatasetKind::Mnist => load_sample()?,
-        SourceKind::Sample => return Err(DataError::NoSample(request.kind)),
+        SourceKind::Sample => return Err(DataError::NoSample(request.kind).into()),
         SourceKind::Auto => match &request.dir {
             Some(dir) => load_dir(dir, request.kind)?,
             None => match load_hub(request.kind, &request.hub, &mut notes) {
                 Ok(dataset) => dataset,
+                Err(error @ DataError::Hub(HubError::Cancelled { .. })) => {
+                    return Err(LoadFailure {
+                        notice: notice(&notes),
+                        error,
+                    })
+                }
                 Err(error) if request.kind == DatasetKind::Mnist => {
                     let cause = match error {
                         DataError::Hub(e) => format!("the Hugging Face Hub failed: {e}"),
@@ -215,13 +259,18 @@ pub fn load(request: &LoadRequest) -> Result<Loaded, DataError> {
                     ));
                     load_sample()?
                 }
-                Err(e) => return Err(e),
+                Err(error) => {
+                    return Err(LoadFailure {
+                        notice: notice(&notes),
+                        error,
+                    })
+                }
             },
         },
     };
     Ok(Loaded {
         dataset,
-        notice: (!notes.is_empty()).then(|| notes.join("; ")),
+        notice: notice(&notes),
     })
 }
 

@@ -109,7 +109,7 @@ pub fn run(plan: &Plan, progress: &dyn Fn(&str)) -> anyhow::Result<Report> {
         let origin = match &d.origin {
             Origin::Sample => "the bundled sample".to_string(),
             Origin::Dir(dir) => dir.display().to_string(),
-            Origin::Hub(cache) => format!("the Hub's copy in {}", cache.display()),
+            Origin::Hub { dir, .. } => format!("the Hub's copy in {}", dir.display()),
         };
         format!(
             "{origin} ({} train / {} test images)",

@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::models::CnnModel;
 use super::{Job, JobEvent, Outcome, Reporter};
+use crate::analysis::confidence::check_probs;
 use crate::baselines::{self, BaselineKind, BaselinesConfig};
 use crate::classifier::{accuracy, Classifier, Cnn};
 use crate::data::{Dataset, CLASSES};
+use crate::model::train::check_data;
 use crate::runs::{DataIdentity, ModelRef, Run, RunInfo, RunKind, RunStore};
 
 /// One row of the table.
@@ -94,15 +96,33 @@ fn probs_file(model: &str) -> String {
     format!("probs-{model}.f32")
 }
 
-/// A model's test probabilities saved by baselines run `run`, if present and whole.
-pub fn saved_probs(run: &RunInfo, model: &str, test_images: usize) -> Option<Vec<f32>> {
-    let bytes = std::fs::read(run.dir.join(probs_file(model))).ok()?;
-    (bytes.len() == test_images * CLASSES * 4).then(|| {
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    })
+/// A model's test probabilities saved by baselines run `run`: `Ok(None)` when the run has
+/// none, an error naming the file when they are not `test_images` rows of probabilities
+/// (truncated, random bytes, NaN, rows not summing to 1).
+pub fn saved_probs(
+    run: &RunInfo,
+    model: &str,
+    test_images: usize,
+) -> Result<Option<Vec<f32>>, String> {
+    let path = run.dir.join(probs_file(model));
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    if bytes.len() % 4 != 0 {
+        return Err(format!(
+            "{}: {} bytes are not whole f32 values",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    let probs: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    check_probs(&probs, test_images).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(probs))
 }
 
 /// The newest baselines run on the same data as `data`.
@@ -163,6 +183,8 @@ pub fn spawn(
     store: &RunStore,
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<Job<BaselinesEvent, BaselinesResult>> {
+    // Nothing to fit on or score against: refused as training refuses it.
+    check_data(&data).map_err(anyhow::Error::msg)?;
     let identity = DataIdentity::of(&data);
     if let Some(cnn) = &plan.cnn {
         cnn.check_data(&identity)?;
@@ -194,28 +216,44 @@ fn score_all(
         rows: Vec::new(),
         complete: false,
     };
-    let mut names: Vec<String> = plan.models.iter().map(|m| m.to_string()).collect();
-    if plan.cnn.is_some() {
-        names.push("cnn".into());
-    }
+    // Models fitted afresh: those asked for, and those whose saved probabilities are damaged.
+    let mut fit = plan.models.clone();
     if let Some(earlier) = &plan.carry {
         let old: BaselinesResult = earlier.result()?;
         // The CNN row is always scored afresh: it belongs to the CNN of this run.
-        let carried = |r: &Row| !names.contains(&r.model) && r.model != "cnn";
-        for row in old.rows.into_iter().filter(carried) {
-            let kept = same_fit(&old.settings, &plan.settings);
-            if let Some(probs) = saved_probs(earlier, &row.model, test.len()).filter(|_| kept) {
-                write_probs(run, &row.model, &probs)?;
-                reporter.emit(BaselinesEvent::Carried(row.clone()));
-                result.rows.push(row);
+        let carried =
+            |r: &Row| !plan.models.iter().any(|m| m.name() == r.model) && r.model != "cnn";
+        let kept = same_fit(&old.settings, &plan.settings);
+        for row in old.rows.into_iter().filter(carried).filter(|_| kept) {
+            match saved_probs(earlier, &row.model, test.len()) {
+                Ok(Some(probs)) => {
+                    write_probs(run, &row.model, &probs)?;
+                    reporter.emit(BaselinesEvent::Carried(row.clone()));
+                    result.rows.push(row);
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    let kind = BaselineKind::from_name(&row.model);
+                    let redo = if kind.is_some() {
+                        "fitted again"
+                    } else {
+                        "left out"
+                    };
+                    reporter.notice(format!("{why}; {} is {redo}", row.model));
+                    fit.extend(kind);
+                }
             }
         }
+    }
+    let mut names: Vec<String> = fit.iter().map(|m| m.to_string()).collect();
+    if plan.cnn.is_some() {
+        names.push("cnn".into());
     }
     run.write_result(&result)?;
     reporter.emit(BaselinesEvent::Planned {
         models: names.clone(),
     });
-    for &kind in &plan.models {
+    for &kind in &fit {
         if cancel.load(Ordering::Relaxed) {
             return Ok(result);
         }
@@ -306,5 +344,96 @@ fn write_probs(run: &Run, model: &str, probs: &[f32]) -> anyhow::Result<()> {
 impl Outcome for BaselinesResult {
     fn complete(&self) -> bool {
         self.complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_test_split_is_refused_before_a_run_is_made() {
+        let full = crate::data::source::load_sample().unwrap();
+        let data = Dataset {
+            train: full.train.head(200),
+            test: full.test.head(0),
+            ..full
+        };
+        let runs = tempfile::tempdir().unwrap();
+        let store = RunStore::new(runs.path());
+        let plan = BaselinesPlan {
+            models: vec![BaselineKind::Logreg],
+            settings: BaselinesConfig::default(),
+            cnn: None,
+            eval_batch: 100,
+            carry: None,
+        };
+        let err = spawn(plan, Arc::new(data), &store, Arc::default())
+            .err()
+            .expect("0 test images are refused");
+        assert!(
+            err.to_string().contains("test split has no images"),
+            "{err}"
+        );
+        assert!(store.list().is_empty(), "no run is left behind");
+    }
+
+    /// A carried row whose saved probabilities are damaged is fitted again, with a notice
+    /// naming the file, instead of being carried over.
+    #[test]
+    fn a_carried_row_with_damaged_probabilities_is_fitted_again() {
+        let full = crate::data::source::load_sample().unwrap();
+        let data = Arc::new(Dataset {
+            train: full.train.head(300),
+            test: full.test.head(100),
+            ..full
+        });
+        let runs = tempfile::tempdir().unwrap();
+        let store = RunStore::new(runs.path());
+        let plan = |models, carry| BaselinesPlan {
+            models,
+            settings: BaselinesConfig::default(),
+            cnn: None,
+            eval_batch: 100,
+            carry,
+        };
+        let first = spawn(
+            plan(vec![BaselineKind::Logreg], None),
+            data.clone(),
+            &store,
+            Arc::default(),
+        )
+        .unwrap();
+        let earlier = first.run().unwrap().clone();
+        first.events().iter().for_each(drop);
+        first.join().unwrap();
+        let file = earlier.dir.join(probs_file("logreg"));
+        std::fs::write(&file, 2.0f32.to_le_bytes().repeat(100 * CLASSES)).unwrap();
+        let again = spawn(
+            plan(Vec::new(), Some(earlier)),
+            data,
+            &store,
+            Arc::default(),
+        )
+        .unwrap();
+        let events: Vec<BaselinesEvent> = again.events().iter().collect();
+        let result = again.join().unwrap();
+        let notice = events.iter().find_map(|e| match e {
+            BaselinesEvent::Notice { message } => Some(message.clone()),
+            _ => None,
+        });
+        let notice = notice.expect("a notice");
+        assert!(
+            notice.contains(&file.display().to_string()) && notice.contains("fitted again"),
+            "{notice}"
+        );
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, BaselinesEvent::Carried(_))));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, BaselinesEvent::Scored(r) if r.model == "logreg")));
+        assert_eq!(result.rows.len(), 1);
+        assert!(result.complete);
     }
 }

@@ -15,6 +15,7 @@ use crate::analysis::confidence::{max_probs, report, ConfidenceReport};
 use crate::baselines::{BaselineKind, BaselinesConfig};
 use crate::classifier::{predictions, Classifier, Cnn};
 use crate::data::{Dataset, CLASSES};
+use crate::model::train::check_data;
 use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 
 /// A model the confidence analysis can read.
@@ -161,6 +162,7 @@ pub fn spawn(
     store: &RunStore,
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<Job<ConfidenceEvent, ConfidenceResult>> {
+    check_data(&data).map_err(anyhow::Error::msg)?;
     let identity = DataIdentity::of(&data);
     if let Some(cnn) = &plan.cnn {
         cnn.check_data(&identity)?;
@@ -218,8 +220,16 @@ fn analyse(
             ModelName::Cnn => r.cnn.as_ref().map(|c| &c.run) == result.cnn.as_ref().map(|c| &c.run),
             _ => same_fit(&r.settings, s),
         });
-        let saved = reusable
-            .and_then(|(info, _)| saved_probs(info, model.name(), test.len()).map(|p| (info, p)));
+        let saved =
+            reusable.and_then(
+                |(info, _)| match saved_probs(info, model.name(), test.len()) {
+                    Ok(probs) => probs.map(|p| (info, p)),
+                    Err(why) => {
+                        reporter.notice(format!("{why}; computing them again"));
+                        None
+                    }
+                },
+            );
         let (probs, source) = match saved {
             Some((info, probs)) => (probs, info.name.clone()),
             None => {
@@ -266,6 +276,77 @@ impl Outcome for ConfidenceResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::baselines::{self as baselines_job, BaselinesPlan};
+
+    /// Saved probabilities of the right length but NaN or random bytes are not reused: they
+    /// are computed again, with a notice naming the file.
+    #[test]
+    fn damaged_saved_probabilities_are_computed_again_with_a_notice() {
+        let full = crate::data::source::load_sample().unwrap();
+        let data = Arc::new(Dataset {
+            train: full.train.head(300),
+            test: full.test.head(100),
+            ..full
+        });
+        let runs = tempfile::tempdir().unwrap();
+        let store = RunStore::new(runs.path());
+        let settings = BaselinesConfig::default();
+        let plan = BaselinesPlan {
+            models: vec![BaselineKind::Logreg],
+            settings: settings.clone(),
+            cnn: None,
+            eval_batch: 100,
+            carry: None,
+        };
+        let fitted = baselines_job::spawn(plan, data.clone(), &store, Arc::default()).unwrap();
+        let dir = fitted.run().unwrap().dir.clone();
+        fitted.events().iter().for_each(drop);
+        fitted.join().unwrap();
+        let file = dir.join("probs-logreg.f32");
+        let nan: Vec<u8> = f32::NAN.to_le_bytes().repeat(100 * CLASSES);
+        // A fixed pseudo-random pattern of the same length (an LCG's high bytes).
+        let mut x = 12345u32;
+        let random: Vec<u8> = (0..100 * CLASSES * 4)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        for bytes in [nan, random] {
+            std::fs::write(&file, &bytes).unwrap();
+            let plan = ConfidencePlan {
+                models: vec![ModelName::Logreg],
+                settings: settings.clone(),
+                cnn: None,
+                eval_batch: 100,
+            };
+            let job = spawn(plan, data.clone(), &store, Arc::default()).unwrap();
+            let notices: Vec<String> = job
+                .events()
+                .iter()
+                .filter_map(|e| match e {
+                    ConfidenceEvent::Notice { message } => Some(message),
+                    _ => None,
+                })
+                .collect();
+            let result = job.join().unwrap();
+            assert!(
+                notices
+                    .iter()
+                    .any(|n| n.contains(&file.display().to_string()) && n.contains("again")),
+                "{notices:?}"
+            );
+            let logreg = &result.models[0];
+            assert_eq!(logreg.source, "computed");
+            let q10 = logreg.report.all.quantiles[1].1;
+            assert!((0.0..=1.0).contains(&q10), "Q.10 = {q10}");
+            assert!(
+                (0.0..=1.0).contains(&logreg.report.ece),
+                "{}",
+                logreg.report.ece
+            );
+        }
+    }
 
     #[test]
     fn mistakes_are_counted_and_sorted_by_confidence() {

@@ -225,9 +225,12 @@ pub struct SnapshotSettings {
 }
 
 /// The base name of an inversion's snapshot files, e.g.
-/// `cnn-20261201-101500-train_test-17_to7_log-normalized_step36`: model, source, target,
-/// method and step. The one place these names are made.
+/// `20261204-101500-invert_cnn-20261201-101500-train_test-17_to7_log-normalized_step36`: the
+/// inversion's own run (so no two runs share a name, whatever their sources and settings;
+/// its `result.json` holds every setting), then model, source, target, method and step. The
+/// one place these names are made.
 pub fn snapshot_name(
+    run: &str,
     model: &str,
     source: &str,
     target: usize,
@@ -235,6 +238,7 @@ pub fn snapshot_name(
     step: usize,
 ) -> String {
     snapshot::file_name(&[
+        run,
         model,
         source,
         &format!("to{target}"),
@@ -244,7 +248,8 @@ pub fn snapshot_name(
 }
 
 /// Writes the final image (`<base>.png`), the trajectory strip (`<base>_strip.png`) and the
-/// GIF (`<base>.gif`) of `frames`.
+/// GIF (`<base>.gif`) of `frames`, each a new file: where `<base>.png` is taken, the base gets
+/// a `-2`, `-3`... suffix.
 pub fn write_snapshots(
     settings: &SnapshotSettings,
     base: &str,
@@ -256,8 +261,12 @@ pub fn write_snapshots(
     let dir = &settings.dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let scale = settings.scale;
+    let image = snapshot::write_png_unique(dir, base, &snapshot::image(last, scale))?;
+    let base = image
+        .file_stem()
+        .map_or_else(|| base.to_string(), |s| s.to_string_lossy().into_owned());
     let mut written = vec![
-        snapshot::write_png(dir, base, &snapshot::image(last, scale))?,
+        image,
         snapshot::write_png(
             dir,
             &format!("{base}_strip"),
@@ -267,7 +276,7 @@ pub fn write_snapshots(
     if settings.gif_frames > 0 {
         written.push(snapshot::write_gif(
             dir,
-            base,
+            &base,
             frames,
             settings.gif_frames,
             scale,
@@ -680,7 +689,15 @@ impl Worker {
             (Some(f), Some(l)) => (f, l),
             _ => anyhow::bail!("nothing to export yet: run the inversion first (Space)"),
         };
+        let data = match (&c.data, &c.model) {
+            (Some(d), _) => DataIdentity::of(d),
+            (None, InvertModel::Cnn(cnn)) => cnn.run.record.data.clone(),
+            (None, InvertModel::Knn { .. }) => anyhow::bail!("a k-NN inversion without data"),
+        };
+        // The run first: its name makes the snapshots' names unique.
+        let mut run = store.create(RunKind::Invert, data, c.model.model_ref())?;
         let base = snapshot_name(
+            run.name(),
             &c.model.tag(),
             &c.start.tag,
             c.target,
@@ -688,36 +705,42 @@ impl Worker {
             last.step,
         );
         let frames: Vec<&[f32]> = c.trajectory.iter().map(Vec::as_slice).collect();
-        let snapshots = write_snapshots(settings, &base, &frames)?;
-        let data = match (&c.data, &c.model) {
-            (Some(d), _) => DataIdentity::of(d),
-            (None, InvertModel::Cnn(cnn)) => cnn.run.record.data.clone(),
-            (None, InvertModel::Knn { .. }) => anyhow::bail!("a k-NN inversion without data"),
-        };
-        let mut run = store.create(RunKind::Invert, data, c.model.model_ref())?;
-        write_frames(run.dir(), &c.frames)?;
-        let result = InvertResult {
-            model: c.model.tag(),
-            model_run: c.model.model_ref(),
-            source: c.start.tag.clone(),
-            label: c.start.label,
-            target: c.target,
-            method: c.method.tag(),
-            options: serde_json::to_value(&c.method)?,
-            steps: last.step,
-            stop: c.active.stop_reason(),
-            p_target: last.p_target,
-            probs: last.probs.to_vec(),
-            l2: last.l2,
-            linf: last.linf,
-            start_grad_norm: first.grad_norm,
-            final_grad_norm: last.grad_norm,
-            seconds: c.started.elapsed().as_secs_f64(),
-            snapshots,
-        };
-        run.write_result(&result)?;
-        run.end(RunState::Finished)?;
-        Ok((run.dir().to_path_buf(), Box::new(result)))
+        let written = write_snapshots(settings, &base, &frames).and_then(|snapshots| {
+            write_frames(run.dir(), &c.frames)?;
+            let result = InvertResult {
+                model: c.model.tag(),
+                model_run: c.model.model_ref(),
+                source: c.start.tag.clone(),
+                label: c.start.label,
+                target: c.target,
+                method: c.method.tag(),
+                options: serde_json::to_value(&c.method)?,
+                steps: last.step,
+                stop: c.active.stop_reason(),
+                p_target: last.p_target,
+                probs: last.probs.to_vec(),
+                l2: last.l2,
+                linf: last.linf,
+                start_grad_norm: first.grad_norm,
+                final_grad_norm: last.grad_norm,
+                seconds: c.started.elapsed().as_secs_f64(),
+                snapshots,
+            };
+            run.write_result(&result)?;
+            Ok(result)
+        });
+        match written {
+            Ok(result) => {
+                run.end(RunState::Finished)?;
+                Ok((run.dir().to_path_buf(), Box::new(result)))
+            }
+            Err(e) => {
+                let _ = run.end(RunState::Failed {
+                    message: format!("{e:#}"),
+                });
+                Err(e)
+            }
+        }
     }
 }
 

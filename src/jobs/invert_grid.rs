@@ -186,9 +186,9 @@ fn run_grid(
             .iter()
             .map(|s| s.label.map_or_else(|| s.tag.clone(), |l| l.to_string()))
             .collect();
-        let png = snapshot::write_png(
+        let png = snapshot::write_png_unique(
             &plan.snapshots.dir,
-            &snapshot::file_name(&[&tag, "grid", "classes-to-all", &method_tag]),
+            &snapshot::file_name(&[run.name(), &tag, "grid", "classes-to-all", &method_tag]),
             &snapshot::labelled_grid(&grid_rows(&cells), &labels, plan.snapshots.scale),
         )?;
         let grid = MethodGrid {

@@ -200,9 +200,10 @@ fn study(
         let seeds: Vec<String> = (0..sources.len())
             .map(|i| (p.first_seed + i as u64).to_string())
             .collect();
-        let png = snapshot::write_png(
+        let png = snapshot::write_png_unique(
             &plan.snapshots.dir,
             &snapshot::file_name(&[
+                run.name(),
                 &tag,
                 "grid",
                 &format!("noise{}x{}", p.first_seed, p.starts),

@@ -15,6 +15,7 @@ use crate::baselines::{BaselineKind, BaselinesConfig};
 use crate::classifier::{accuracy, Classifier, Cnn};
 use crate::config::RobustnessConfig;
 use crate::data::Dataset;
+use crate::model::train::check_data;
 use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 
 /// Accuracy of one model at one noise level.
@@ -51,6 +52,9 @@ pub enum RobustnessEvent {
     Planned {
         noise: usize,
         attacks: usize,
+        /// Test images each noise level is scored on.
+        #[serde(default)]
+        noise_images: usize,
     },
     Fitting {
         model: String,
@@ -88,6 +92,7 @@ pub fn spawn(
     store: &RunStore,
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<Job<RobustnessEvent, RobustnessResult>> {
+    check_data(&data).map_err(anyhow::Error::msg)?;
     let identity = DataIdentity::of(&data);
     if let Some(cnn) = &plan.cnn {
         cnn.check_data(&identity)?;
@@ -138,6 +143,7 @@ fn measure(
     reporter.emit(RobustnessEvent::Planned {
         noise: models * r.sigmas.len(),
         attacks,
+        noise_images: noise_split.len(),
     });
     // The same noisy images for every model.
     let noisy: Vec<Vec<u8>> = r

@@ -54,8 +54,14 @@ pub enum TrainEvent {
         epoch: usize,
         batch: usize,
         batches: usize,
+        /// Mean loss and accuracy of the epoch so far.
         loss: f64,
         accuracy: f64,
+        /// This batch's own mean loss and accuracy (0 in logs written before they were kept).
+        #[serde(default)]
+        batch_loss: f64,
+        #[serde(default)]
+        batch_accuracy: f64,
         images_per_second: f64,
         elapsed_seconds: f64,
         eta_seconds: f64,
@@ -320,6 +326,8 @@ pub fn train(
                 batches,
                 loss: loss_sum / seen as f64,
                 accuracy: correct as f64 / seen as f64,
+                batch_loss: batch_loss / n as f64,
+                batch_accuracy: batch_correct as f64 / n as f64,
                 images_per_second: rate,
                 elapsed_seconds: elapsed,
                 eta_seconds: remaining_images / rate,

@@ -39,9 +39,9 @@ impl DataIdentity {
             Origin::Dir(path) => DataSource::Dir {
                 path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
             },
-            Origin::Hub(_) => DataSource::Hub {
+            Origin::Hub { commit, .. } => DataSource::Hub {
                 repo: hub::repo_name(data.kind).to_string(),
-                revision: hub::REVISION.to_string(),
+                revision: commit.clone(),
             },
             Origin::Sample => DataSource::Sample,
         };

@@ -1,9 +1,8 @@
 //! Chart series and axes of saved results, for the headless report and the dashboard alike.
 
 use ratatui::style::Color;
-use ratatui::widgets::{Chart, GraphType};
 
-use super::charts::{self, AxisSpec, Series};
+use super::charts::{self, AxisSpec, ChartSpec, Series};
 use super::format;
 use crate::analysis::robustness::AttackResult;
 use crate::jobs::ablate::StudyPlan;
@@ -23,114 +22,68 @@ pub fn noise_models(result: &RobustnessResult) -> Vec<&str> {
 }
 
 /// Accuracy (%) against sigma of each model, as chart series.
-pub fn noise_series(result: &RobustnessResult) -> Vec<Series> {
+pub fn noise_series(result: &RobustnessResult) -> Vec<Series<'static>> {
     noise_models(result)
         .iter()
         .enumerate()
-        .map(|(i, m)| Series {
-            name: m.to_string(),
-            points: result
+        .map(|(i, m)| {
+            let points: Vec<(f64, f64)> = result
                 .noise
                 .iter()
                 .filter(|r| r.model == *m)
                 .map(|r| (f64::from(r.sigma), 100.0 * r.accuracy))
-                .collect(),
-            color: charts::PALETTE[i % charts::PALETTE.len()],
+                .collect();
+            Series::line(*m, points, charts::PALETTE[i % charts::PALETTE.len()])
         })
         .collect()
 }
 
-/// The axes of an accuracy-against-noise chart.
-pub fn noise_axes(result: &RobustnessResult) -> (AxisSpec, AxisSpec) {
+/// The accuracy-against-noise chart of `result`, titled `title`.
+pub fn noise_chart(result: &RobustnessResult, title: String) -> ChartSpec<'static> {
     let max_sigma = result.sigmas.iter().copied().fold(0.0f32, f32::max);
-    let x = AxisSpec {
-        title: "sigma".into(),
-        bounds: [0.0, f64::from(max_sigma).max(1e-6)],
-        labels: vec![
-            "0".into(),
-            format!("{}", max_sigma / 2.0),
-            format!("{max_sigma}"),
-        ],
-    };
-    let y = AxisSpec {
-        title: "acc %".into(),
-        bounds: [0.0, 100.0],
-        labels: ["0", "50", "100"].map(String::from).to_vec(),
-    };
-    (x, y)
-}
-
-/// An m(x) histogram of `m` as bars `per_bin` dots wide, in `color`.
-pub fn histogram_series(
-    m: &ModelConfidence,
-    log: bool,
-    per_bin: usize,
-    color: Color,
-) -> Vec<Series> {
-    vec![Series {
-        name: m.label.clone(),
-        points: charts::histogram_points(&m.report.all.histogram, log, per_bin),
-        color,
-    }]
-}
-
-/// The m(x) histogram chart of `m` drawn from `series` (see [`histogram_series`]).
-pub fn histogram_chart<'a>(m: &ModelConfidence, series: &'a [Series], log: bool) -> Chart<'a> {
-    let title = format!(
-        "{}: m(x) of {} test images{}",
-        m.label,
-        m.report.all.count,
-        if log { ", log scale" } else { "" }
-    );
-    charts::chart(
-        &title,
-        series,
-        GraphType::Bar,
-        charts::confidence_x_axis(),
-        charts::histogram_y_axis(&m.report.all.histogram, log),
+    ChartSpec::new(
+        title,
+        AxisSpec::new("sigma", [0.0, f64::from(max_sigma).max(1e-6)]),
+        AxisSpec::new("acc %", [0.0, 100.0]),
+        noise_series(result),
     )
 }
 
-/// Reliability of `m`: accuracy against mean confidence per non-empty bin, and the diagonal
-/// of perfect calibration.
-pub fn reliability_series(m: &ModelConfidence, color: Color) -> Vec<Series> {
-    let points = m
+/// The m(x) histogram chart of `m`, in `color`.
+pub fn histogram_chart(m: &ModelConfidence, log: bool, color: Color) -> ChartSpec<'static> {
+    let counts = &m.report.all.histogram;
+    let title = format!("{}: m(x) of {} test images", m.label, m.report.all.count);
+    ChartSpec::new(
+        title,
+        charts::confidence_x_axis(),
+        charts::histogram_y_axis(counts, log),
+        vec![charts::histogram_bars(&m.label, counts, color)],
+    )
+    .without_legend()
+}
+
+/// The reliability diagram of `m`: accuracy against mean confidence per non-empty bin, and the
+/// diagonal of perfect calibration.
+pub fn reliability_chart(m: &ModelConfidence, color: Color) -> ChartSpec<'static> {
+    let points: Vec<(f64, f64)> = m
         .report
         .reliability
         .iter()
         .filter(|b| b.count > 0)
         .map(|b| (b.confidence, 100.0 * b.accuracy))
         .collect();
-    vec![
-        Series {
-            name: "calibrated".into(),
-            points: vec![(0.0, 0.0), (1.0, 100.0)],
-            color: Color::DarkGray,
-        },
-        Series {
-            name: m.label.clone(),
-            points,
-            color,
-        },
-    ]
-}
-
-/// The reliability diagram of `m` drawn from `series` (see [`reliability_series`]).
-pub fn reliability_chart<'a>(m: &ModelConfidence, series: &'a [Series]) -> Chart<'a> {
-    charts::chart(
-        &format!("reliability, ECE {:.4}", m.report.ece),
-        series,
-        GraphType::Line,
-        AxisSpec {
-            title: "m(x)".into(),
-            bounds: [0.0, 1.0],
-            labels: ["0", "0.5", "1"].map(String::from).to_vec(),
-        },
-        AxisSpec {
-            title: "acc %".into(),
-            bounds: [0.0, 100.0],
-            labels: ["0", "50", "100"].map(String::from).to_vec(),
-        },
+    ChartSpec::new(
+        format!("reliability, ECE {:.4}", m.report.ece),
+        AxisSpec::new("m(x)", [0.0, 1.0]),
+        AxisSpec::new("acc %", [0.0, 100.0]),
+        vec![
+            Series::line(
+                "calibrated",
+                vec![(0.0, 0.0), (1.0, 100.0)],
+                Color::DarkGray,
+            ),
+            Series::line(m.label.clone(), points, color),
+        ],
     )
 }
 

@@ -162,6 +162,13 @@ pub struct App {
 }
 
 impl App {
+    /// The names of the classes of the data in use (Fashion-MNIST's by name, MNIST's digits).
+    pub fn class_names(&self) -> [&'static str; crate::data::CLASSES] {
+        self.dataset()
+            .map(|d| d.class_names())
+            .unwrap_or(self.dataset_kind.class_names())
+    }
+
     /// A fresh dashboard for `config` with the key table `keys`; data, runs and saved results
     /// arrive as messages.
     pub fn new(config: &Config, keys: Keymap, color: ColorMode) -> Self {

@@ -76,6 +76,8 @@ pub enum Scope {
 pub enum Action {
     Quit,
     ForceQuit,
+    /// Ctrl-Z: give the terminal back and stop, as a shell's job control does.
+    Suspend,
     NextTab,
     PrevTab,
     GoTo(Tab),
@@ -106,6 +108,13 @@ pub enum Action {
     Rerun,
     PairView,
     LogScale,
+    /// Charts: the next smoothing weight of a noisy curve.
+    Smoothing,
+    /// Charts: move the reading cursor along x.
+    CursorLeft,
+    CursorRight,
+    /// Charts: write the tab's chart as PNG and SVG.
+    ExportChart,
     CycleView,
     LimitUp,
     LimitDown,
@@ -190,6 +199,7 @@ pub const BINDINGS: &[Binding] = &[
     bind("messages", Global, &[ch('!')], Action::ShowMessages, "every message in full"),
     bind("quit", Global, &[ch('q')], Action::Quit, "quit (asks while a job runs)"),
     bind("force_quit", Global, &[ctrl('c')], Action::ForceQuit, "quit now (a training run is checkpointed)"),
+    bind("suspend", Global, &[ctrl('z')], Action::Suspend, "suspend to the shell (fg comes back)"),
 
     bind("train_start", TRAIN, &[ch('s')], Action::Start, "start a new run"),
     bind("train_resume", TRAIN, &[ch('r')], Action::ResumeTraining, "resume the shown run to the epochs set"),
@@ -202,12 +212,18 @@ pub const BINDINGS: &[Binding] = &[
     bind("train_lr_down", TRAIN, &[ch('L')], Action::LrDown, "learning rate /2"),
     bind("train_seed_up", TRAIN, &[ch('n')], Action::SeedUp, "seed +1"),
     bind("train_seed_down", TRAIN, &[ch('N')], Action::SeedDown, "seed -1"),
+    bind("train_log", TRAIN, &[ch('g')], Action::LogScale, "loss axis: linear / log"),
+    bind("train_smoothing", TRAIN, &[ch('w')], Action::Smoothing, "smoothing of the per-batch curve"),
+    bind("train_cursor_left", TRAIN, &[ch('[')], Action::CursorLeft, "cursor: earlier epoch (reads every line)"),
+    bind("train_cursor_right", TRAIN, &[ch(']')], Action::CursorRight, "cursor: later epoch"),
+    bind("train_export", TRAIN, &[ch('P')], Action::ExportChart, "save the charts as PNG and SVG"),
 
     bind("runs_up", RUNS, &[UP, ch('k')], Action::Up, "previous run"),
     bind("runs_down", RUNS, &[DOWN, ch('j')], Action::Down, "next run"),
     bind("runs_activate", RUNS, &[ENTER], Action::Choose, "make this CNN the model of every tab"),
     bind("runs_mark", RUNS, &[ch(' ')], Action::Toggle, "mark: compare its curves on Training"),
     bind("runs_clear", RUNS, &[ch('c')], Action::ClearMarks, "clear the marks"),
+    bind("runs_resume", RUNS, &[ch('r')], Action::ResumeTraining, "resume this training run (Training tab's epochs)"),
 
     bind("ablation_start", ABLATE, &[ch('s')], Action::Start, "start or resume the study ([ablation])"),
     bind("ablation_cancel", ABLATE, &[ch('x')], Action::Cancel, "cancel (finished runs are kept)"),
@@ -229,11 +245,15 @@ pub const BINDINGS: &[Binding] = &[
     bind("confidence_up", CONF, &[UP, ch('k')], Action::Up, "previous mistake"),
     bind("confidence_down", CONF, &[DOWN, ch('j')], Action::Down, "next mistake"),
     bind("confidence_invert", CONF, &[ENTER], Action::Choose, "invert the mistake to its true label"),
+    bind("confidence_export", CONF, &[ch('P')], Action::ExportChart, "save the charts as PNG and SVG"),
 
     bind("robustness_start", ROBUST, &[ch('s')], Action::Start, "measure (noise, then attacks)"),
     bind("robustness_cancel", ROBUST, &[ch('x')], Action::Cancel, "cancel (what is done is kept)"),
     bind("robustness_more", ROBUST, &[ch('+')], Action::LimitUp, "attack images x2"),
     bind("robustness_fewer", ROBUST, &[ch('-')], Action::LimitDown, "attack images /2"),
+    bind("robustness_up", ROBUST, &[UP, ch('k')], Action::Up, "scroll the attack table up"),
+    bind("robustness_down", ROBUST, &[DOWN, ch('j')], Action::Down, "scroll the attack table down"),
+    bind("robustness_export", ROBUST, &[ch('P')], Action::ExportChart, "save the chart as PNG and SVG"),
 
     bind("invert_prev_image", INVERT, &[LEFT], Action::Left, "source: previous test image (noise: seed)"),
     bind("invert_next_image", INVERT, &[RIGHT], Action::Right, "source: next test image (noise: seed)"),
@@ -253,6 +273,9 @@ pub const BINDINGS: &[Binding] = &[
     bind("invert_model", INVERT, &[ch('m')], Action::ToggleModel, "model: CNN / k-NN"),
     bind("invert_regularisers", INVERT, &[ch('R')], Action::ToggleRegularisers, "regularisers on/off"),
     bind("invert_all_probs", INVERT, &[ch('p')], Action::AllProbabilities, "chart: p(target) / all ten"),
+    bind("invert_cursor_left", INVERT, &[ch('[')], Action::CursorLeft, "chart cursor: earlier step"),
+    bind("invert_cursor_right", INVERT, &[ch(']')], Action::CursorRight, "chart cursor: later step"),
+    bind("invert_export", INVERT, &[ch('P')], Action::ExportChart, "save the chart as PNG and SVG"),
 
     bind("draw_up", DRAW, &[UP], Action::Up, "cursor up"),
     bind("draw_down", DRAW, &[DOWN], Action::Down, "cursor down"),
@@ -282,7 +305,8 @@ pub fn parse_key(text: &str) -> Result<Key, String> {
     let expected = "expected one character (a, A, ?, +) or Space, Tab, Shift-Tab, Enter, Esc, \
         Backspace, Delete, Insert, Home, End, PageUp, PageDown, Left, Right, Up, Down, F1-F12, \
         optionally with a Ctrl- prefix";
-    let bad = || format!("unknown key '{text}': {expected}");
+    let shown: String = text.chars().take(20).flat_map(char::escape_debug).collect();
+    let bad = || format!("unknown key '{shown}': {expected}");
     let lower = text.to_lowercase();
     let (ctrl, rest) = match ["ctrl-", "ctrl+"]
         .iter()
@@ -293,9 +317,14 @@ pub fn parse_key(text: &str) -> Result<Key, String> {
     };
     let mut chars = rest.chars();
     let code = match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_control() => {
+            return Err(format!(
+                "'{shown}' is a control character, which terminals never send as a key; name the key instead (Tab, Enter, Esc, Backspace)"
+            ))
+        }
         (Some(c), None) if ctrl && "ihmj[".contains(c.to_ascii_lowercase()) => {
             return Err(format!(
-                "'{text}' cannot be told apart: terminals send it as Tab, Backspace, Enter or Esc; choose another key"
+                "'{shown}' cannot be told apart: terminals send it as Tab, Backspace, Enter or Esc; choose another key"
             ))
         }
         (Some(c), None) if ctrl => KeyCode::Char(c.to_ascii_lowercase()),
@@ -365,17 +394,25 @@ impl Keymap {
     pub fn new(rebound: &BTreeMap<String, String>) -> Result<Self, KeyConfigError> {
         let mut map = Self::default();
         for (name, key) in rebound {
+            // The name as it may be shown: escaped, and short.
+            let shown: String = name.chars().take(40).flat_map(char::escape_debug).collect();
             let fail = |message: String| KeyConfigError {
-                action: name.clone(),
+                action: shown.clone(),
                 message,
             };
             let row = map
                 .rows
                 .iter_mut()
                 .find(|r| r.name == name)
-                .ok_or_else(|| fail(format!("unknown action '{name}' (actions: {})", names())))?;
-            if row.action == Action::ForceQuit {
-                return Err(fail("Ctrl-c always quits; it cannot be rebound".into()));
+                .ok_or_else(|| fail(format!("unknown action '{shown}' (actions: {})", names())))?;
+            match row.action {
+                Action::ForceQuit => {
+                    return Err(fail("Ctrl-c always quits; it cannot be rebound".into()))
+                }
+                Action::Suspend => {
+                    return Err(fail("Ctrl-z always suspends; it cannot be rebound".into()))
+                }
+                _ => {}
             }
             row.keys = vec![parse_key(key).map_err(fail)?];
         }
@@ -524,16 +561,16 @@ mod tests {
     #[test]
     fn rebinding_moves_the_key_and_the_help() {
         let keys =
-            Keymap::new(&map(&[("train_start", "g"), ("invert_run_pause", "Enter")])).unwrap();
+            Keymap::new(&map(&[("train_start", "y"), ("invert_run_pause", "Enter")])).unwrap();
         assert_eq!(
-            keys.action_for(Tab::Training, &press('g')),
+            keys.action_for(Tab::Training, &press('y')),
             Some(Action::Start)
         );
         assert_eq!(keys.action_for(Tab::Training, &press('s')), None);
         assert!(keys
             .help_rows(Tab::Training)
             .iter()
-            .any(|(k, h)| k == "g" && h.contains("start")));
+            .any(|(k, h)| k == "y" && h.contains("start")));
         assert_eq!(keys.label(Tab::Inversion, Action::RunPause), "Enter");
         assert_eq!(keys.label(Tab::Baselines, Action::Start), "s");
     }
@@ -555,8 +592,40 @@ mod tests {
         assert!(err.message.contains("quit"), "{}", err.message);
         let err = Keymap::new(&map(&[("force_quit", "k")])).unwrap_err();
         assert_eq!(err.action, "force_quit");
+        let err = Keymap::new(&map(&[("suspend", "k")])).unwrap_err();
+        assert_eq!(err.action, "suspend");
         // Tab-scoped keys may repeat across tabs.
         assert!(Keymap::new(&map(&[("train_start", "m")])).is_ok());
+    }
+
+    /// Keys a terminal never sends as such (control characters) or that the dashboard keeps
+    /// for itself (Tab, Ctrl-c, Ctrl-z) are refused naming the config key.
+    #[test]
+    fn reserved_and_unreceivable_keys_are_refused_naming_the_key() {
+        for key in ["\t", "\u{1b}", "\0", "\r", "\n", "\u{7f}", "Ctrl-\t"] {
+            let err = Keymap::new(&map(&[("train_start", key)])).unwrap_err();
+            assert_eq!(err.action, "train_start", "{key:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("config key 'keys.train_start': "),
+                "{key:?}: {text}"
+            );
+            assert!(
+                !text.chars().any(char::is_control),
+                "{key:?}: no raw control character in {text:?}"
+            );
+        }
+        let err = Keymap::new(&map(&[("\u{1b}[31mred", "g")])).unwrap_err();
+        assert!(!err.to_string().chars().any(char::is_control), "{err}");
+        for (key, owner) in [
+            ("Tab", "next_tab"),
+            ("Ctrl-c", "force_quit"),
+            ("Ctrl-z", "suspend"),
+        ] {
+            let err = Keymap::new(&map(&[("train_start", key)])).unwrap_err();
+            assert_eq!(err.action, "train_start", "{key}");
+            assert!(err.message.contains(owner), "{key}: {}", err.message);
+        }
     }
 
     #[test]

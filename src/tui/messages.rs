@@ -25,6 +25,9 @@ const MAX_MESSAGES: usize = 1000;
 pub struct Messages {
     entries: Vec<Message>,
     opened: std::time::Instant,
+    /// Messages before this index were on screen when the user changed tab: the status line
+    /// no longer shows them (the log still does).
+    seen: usize,
 }
 
 impl Default for Messages {
@@ -32,6 +35,7 @@ impl Default for Messages {
         Self {
             entries: Vec::new(),
             opened: std::time::Instant::now(),
+            seen: 0,
         }
     }
 }
@@ -48,7 +52,9 @@ impl Messages {
             });
         }
         if self.entries.len() > MAX_MESSAGES {
-            self.entries.drain(..self.entries.len() - MAX_MESSAGES);
+            let dropped = self.entries.len() - MAX_MESSAGES;
+            self.entries.drain(..dropped);
+            self.seen = self.seen.saturating_sub(dropped);
         }
     }
 
@@ -65,6 +71,16 @@ impl Messages {
     /// The newest message.
     pub fn latest(&self) -> Option<&Message> {
         self.entries.last()
+    }
+
+    /// The newest message not yet moved past (see [`Messages::move_on`]).
+    pub fn current(&self) -> Option<&Message> {
+        self.entries.get(self.seen..).and_then(<[Message]>::last)
+    }
+
+    /// The messages so far are old news: the status line is left empty until the next one.
+    pub fn move_on(&mut self) {
+        self.seen = self.entries.len();
     }
 
     /// Every message, oldest first.

@@ -115,6 +115,8 @@ pub enum Command {
     },
     StartRobustness {
         cnn: Option<RunInfo>,
+        /// The baselines to measure too (those chosen on the Baselines tab).
+        baselines: Vec<crate::baselines::BaselineKind>,
         attack_images: usize,
     },
     Cancel(JobKind),
@@ -130,6 +132,6 @@ pub enum Command {
     ImportFile(PathBuf),
     /// Saves the canvas (ink in [0,1]) as a 28x28 PNG in the snapshot folder.
     SaveDrawing(Vec<f32>),
-    /// Mouse reporting on (the Draw tab) or off.
-    MouseCapture(bool),
+    /// Ctrl-Z: give the terminal back and stop the process until SIGCONT.
+    Suspend,
 }

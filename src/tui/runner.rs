@@ -25,7 +25,6 @@ use super::msg::{Command, JobKind, Msg, Saved};
 use super::update::update;
 use super::{terminal, view};
 use crate::config::Config;
-use crate::data::hub::HubOptions;
 use crate::data::source::LoadRequest;
 use crate::data::{DatasetKind, Mode};
 use crate::inversion::StartImage;
@@ -71,6 +70,8 @@ struct Runner {
     /// What loading a data set needs besides its kind.
     data_request: LoadRequest,
     jobs: HashMap<JobKind, RunningJob>,
+    /// Data sets being loaded: each one's cancel flag (ends a Hub download) and thread.
+    loading: Vec<(Arc<AtomicBool>, JoinHandle<()>)>,
     /// Requests to the inversion session.
     inversion: Sender<InvRequest>,
     /// Following another process's run (`classgen attach`).
@@ -83,12 +84,7 @@ fn data_request(config: &Config) -> LoadRequest {
         kind: config.data.dataset,
         source: config.data.source,
         dir: config.data.dir().map(Path::to_path_buf),
-        hub: HubOptions {
-            endpoint: config.data.hub_endpoint.clone(),
-            cache_dir: config.data.cache_dir(),
-            progress: false,
-            timeout: config.data.hub_timeout(),
-        },
+        hub: config.data.hub_options(false, Arc::default()),
     }
 }
 
@@ -250,7 +246,11 @@ impl Runner {
                     )
                 });
             }
-            Command::StartRobustness { cnn, attack_images } => {
+            Command::StartRobustness {
+                cnn,
+                baselines,
+                attack_images,
+            } => {
                 let Some(data) = data else { return };
                 let store = self.store.clone();
                 let c = cancel();
@@ -259,7 +259,7 @@ impl Runner {
                     settings.attack_images = attack_images;
                     let plan = RobustnessPlan {
                         settings,
-                        baselines: r.config.baselines.models.clone(),
+                        baselines,
                         baseline_settings: r.config.baselines.clone(),
                         attacks: vec![
                             crate::analysis::robustness::AttackKind::Fgsm,
@@ -299,8 +299,8 @@ impl Runner {
             Command::SaveDrawing(canvas) => {
                 let dir = self.config.paths.snapshots.clone();
                 let name = crate::snapshot::file_name(&["drawing", &crate::fsutil::timestamp()]);
-                let saved =
-                    crate::snapshot::write_png(&dir, &name, &crate::snapshot::image(&canvas, 1));
+                let image = crate::snapshot::image(&canvas, 1);
+                let saved = crate::snapshot::write_png_unique(&dir, &name, &image);
                 let _ = self.tx.send(match saved {
                     Ok(path) => Msg::Notice(format!(
                         "drawing saved: {} (28x28; classgen predict --raw reads it)",
@@ -309,7 +309,8 @@ impl Runner {
                     Err(e) => Msg::Failure(format!("saving the drawing: {e:#}")),
                 });
             }
-            Command::MouseCapture(on) => terminal::mouse_capture(on),
+            // Back here once continued; the loop's SIGCONT arm redraws.
+            Command::Suspend => terminal::suspend(),
         }
     }
 
@@ -327,16 +328,27 @@ impl Runner {
     fn load_data(&mut self, kind: DatasetKind) {
         let mut request = self.data_request.clone();
         request.kind = kind;
+        let cancel = Arc::new(AtomicBool::new(false));
+        request.hub.cancel = cancel.clone();
         let tx = self.tx.clone();
         let spawned = background("load-data", tx, move || {
             Msg::DataLoaded(
                 crate::data::load(&request)
                     .map(|l| (Arc::new(l.dataset), l.notice))
-                    .map_err(|e| e.to_string()),
+                    .map_err(|f| match f.notice {
+                        Some(notice) => format!("{notice}; {}", f.error),
+                        None => f.error.to_string(),
+                    }),
             )
         });
-        if let Err(e) = spawned {
-            let _ = self.tx.send(Msg::DataLoaded(Err(format!("{e:#}"))));
+        match spawned {
+            Ok(thread) => {
+                self.loading.retain(|(_, thread)| !thread.is_finished());
+                self.loading.push((cancel, thread));
+            }
+            Err(e) => {
+                let _ = self.tx.send(Msg::DataLoaded(Err(format!("{e:#}"))));
+            }
         }
     }
 
@@ -346,6 +358,15 @@ impl Runner {
             job.cancel.store(true, Ordering::Relaxed);
         }
         let deadline = std::time::Instant::now() + SAVE_WAIT;
+        // A Hub download ends within a tick of its cancel, removing what it wrote.
+        for (cancel, _) in &self.loading {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        for (_, thread) in self.loading.drain(..) {
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         for (_, job) in self.jobs.drain() {
             while !job.forwarder.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
@@ -387,11 +408,16 @@ fn newest<T: serde::de::DeserializeOwned>(
 fn saved(store: &RunStore, data: &DataIdentity, active: Option<&RunInfo>) -> Saved {
     let runs = store.list();
     let same_cnn = |r: &RunInfo| r.record.model.as_ref().map(|m| &m.dir) == active.map(|a| &a.dir);
+    // The active model's results first; else the newest of the data, whoever's (the tab says
+    // whose).
     Saved {
         ablation: newest(&runs, RunKind::Ablate, data, |_| true),
-        baselines: newest(&runs, RunKind::Baselines, data, |_| true),
-        confidence: newest(&runs, RunKind::Confidence, data, same_cnn),
-        robustness: newest(&runs, RunKind::Robustness, data, same_cnn),
+        baselines: newest(&runs, RunKind::Baselines, data, same_cnn)
+            .or_else(|| newest(&runs, RunKind::Baselines, data, |_| true)),
+        confidence: newest(&runs, RunKind::Confidence, data, same_cnn)
+            .or_else(|| newest(&runs, RunKind::Confidence, data, |_| true)),
+        robustness: newest(&runs, RunKind::Robustness, data, same_cnn)
+            .or_else(|| newest(&runs, RunKind::Robustness, data, |_| true)),
     }
 }
 
@@ -478,6 +504,7 @@ fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Resul
         store,
         data_request,
         jobs: HashMap::new(),
+        loading: Vec::new(),
         inversion: session.requests,
         attached: None,
     };
@@ -537,6 +564,10 @@ async fn event_loop(
     let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let mut hup = signal(SignalKind::hangup()).context("watching SIGHUP")?;
     let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    // Job control: SIGTSTP (`kill -TSTP`; Ctrl-Z comes as a key in raw mode) suspends, and
+    // SIGCONT (`fg`) takes the terminal again.
+    let mut tstp = signal(SignalKind::from_raw(libc::SIGTSTP)).context("watching SIGTSTP")?;
+    let mut cont = signal(SignalKind::from_raw(libc::SIGCONT)).context("watching SIGCONT")?;
     let mut dirty = true;
     while !app.quit {
         tokio::select! {
@@ -575,6 +606,20 @@ async fn event_loop(
                 }
             }
             _ = reload.tick() => handle(app, runner, Msg::Reload),
+            _ = tstp.recv() => terminal::suspend(),
+            _ = cont.recv() => {
+                // Both buffers emptied, so the next draw repaints every cell of the cleared
+                // screen (not `Terminal::clear`: it asks the terminal for the cursor, which
+                // waits on the event reader's lock while the event stream holds it).
+                terminal.swap_buffers();
+                let resumed = terminal::resume();
+                match resumed.and_then(|()| terminal.size()) {
+                    // The window may have changed while stopped.
+                    Ok(size) => handle(app, runner, Msg::Resize(size.width, size.height)),
+                    Err(_) => handle(app, runner, Msg::Terminate("the terminal went away".into())),
+                }
+                dirty = true;
+            }
             _ = term.recv() => handle(app, runner, Msg::Terminate("SIGTERM".into())),
             _ = hup.recv() => handle(app, runner, Msg::Terminate("SIGHUP".into())),
             _ = int.recv() => handle(app, runner, Msg::Terminate("SIGINT".into())),

@@ -1,6 +1,7 @@
-//! Terminal setup and restore: raw mode and the alternate screen on entry; restored on exit,
-//! error and panic. Panics of worker threads do not tear the dashboard down: their messages
-//! are kept and printed once the terminal is restored.
+//! Terminal setup and restore: raw mode, the alternate screen and mouse reporting on entry;
+//! restored on exit, error and panic, and around a suspend (Ctrl-Z, SIGTSTP: [`suspend`], then
+//! [`resume`] on SIGCONT). Panics of worker threads do not tear the dashboard down: their
+//! messages are kept and printed once the terminal is restored.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,7 @@ use std::thread::ThreadId;
 
 use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode, Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use ratatui::crossterm::{cursor, execute};
 use ratatui::prelude::CrosstermBackend;
@@ -43,35 +44,59 @@ pub fn enter() -> io::Result<DefaultTerminal> {
     let setup = || -> io::Result<DefaultTerminal> {
         enable_raw_mode()?;
         execute!(io::stdout(), EnterAlternateScreen)?;
+        // The mouse clicks tabs and rows, scrolls lists and draws (a terminal that cannot
+        // report it simply does not).
+        let _ = execute!(io::stdout(), EnableMouseCapture);
         Terminal::new(CrosstermBackend::new(io::stdout()))
     };
     setup().inspect_err(|_| leave())
 }
 
-/// Turns mouse reporting on (the Draw tab) or off; [`leave`] always turns it off.
-pub fn mouse_capture(on: bool) {
-    if !ACTIVE.load(Ordering::SeqCst) {
-        return;
+/// Cooked mode, the main screen, the cursor shown, no mouse reporting: the terminal as the
+/// shell wants it. Nothing more can be done if this fails; the shell's `reset` still can.
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+}
+
+/// Suspends the dashboard as a shell's job control expects (Ctrl-Z, SIGTSTP): gives the
+/// terminal back, then stops the process (SIGSTOP) until it is continued (`fg`, SIGCONT),
+/// when the caller [`resume`]s.
+pub fn suspend() {
+    if ACTIVE.load(Ordering::SeqCst) {
+        restore();
     }
-    // A terminal that cannot do it simply does not report the mouse.
-    let _ = if on {
-        execute!(io::stdout(), EnableMouseCapture)
-    } else {
-        execute!(io::stdout(), DisableMouseCapture)
-    };
+    // Only fails for an invalid signal number.
+    let _ = signal_hook::low_level::raise(signal_hook::consts::SIGSTOP);
+}
+
+/// After SIGCONT: raw mode, the alternate screen and mouse reporting again.
+/// The screen is cleared: the caller redraws all of it.
+pub fn resume() -> io::Result<()> {
+    if !ACTIVE.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    enable_raw_mode()?;
+    // Ratatui thinks the cursor is still hidden; hide it again.
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        Clear(ClearType::All),
+        cursor::Hide
+    )?;
+    execute!(io::stdout(), EnableMouseCapture)?;
+    Ok(())
 }
 
 /// Gives the terminal back (once; later calls do nothing) and prints deferred panic messages.
 pub fn leave() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
-        // Nothing more can be done if this fails; the shell's `reset` still can.
-        let _ = disable_raw_mode();
-        let _ = execute!(
-            io::stdout(),
-            DisableMouseCapture,
-            LeaveAlternateScreen,
-            cursor::Show
-        );
+        restore();
         if let Ok(mut kept) = DEFERRED.lock() {
             for message in kept.drain(..) {
                 eprintln!("a worker thread panicked: {message}");

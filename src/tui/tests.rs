@@ -120,6 +120,10 @@ fn the_newest_finished_cnn_on_the_data_becomes_active_and_other_sets_cannot() {
     // On the Runs tab, Enter on the Fashion run is refused, naming both data sets.
     press(&mut app, "2");
     assert_eq!(app.tab, Tab::Runs);
+    // The cursor starts on the active run; two up is the Fashion run at the top.
+    assert_eq!(app.runs.cursor, 2);
+    update(&mut app, key(KeyCode::Up));
+    update(&mut app, key(KeyCode::Up));
     update(&mut app, key(KeyCode::Enter));
     assert_eq!(
         app.active.as_ref().map(|r| r.name.as_str()),
@@ -168,6 +172,8 @@ fn training_from_the_keyboard_folds_its_events_and_a_finished_run_becomes_active
                 batches: 4,
                 loss: 1.0,
                 accuracy: 0.5,
+                batch_loss: 0.0,
+                batch_accuracy: 0.0,
                 images_per_second: 100.0,
                 elapsed_seconds: 1.0,
                 eta_seconds: 1.0,
@@ -421,8 +427,8 @@ fn the_inversion_shows_the_source_probabilities_then_each_step() {
 #[test]
 fn drawing_with_the_mouse_and_keys_asks_for_probabilities_after_each_stroke() {
     let mut app = ready_app();
-    let commands = press(&mut app, "8");
-    assert!(matches!(commands.as_slice(), [Command::MouseCapture(true)]));
+    press(&mut app, "8");
+    assert_eq!(app.tab, Tab::Draw);
     update(&mut app, Msg::Resize(120, 40));
     // The canvas starts at the body's top left (row 2), inside its border.
     let mouse = |kind, column, row| {
@@ -493,9 +499,6 @@ fn drawing_with_the_mouse_and_keys_asks_for_probabilities_after_each_stroke() {
     press(&mut app, "t");
     let commands = update(&mut app, key(KeyCode::Enter));
     assert_eq!(app.tab, Tab::Inversion);
-    assert!(commands
-        .iter()
-        .any(|c| matches!(c, Command::MouseCapture(false))));
     assert!(commands.iter().any(|c| matches!(
         c,
         Command::Invert(r) if matches!(&r[0], InvRequest::Reset { source: Source::Image(img), target: 1, .. } if img.tag == "drawing")
@@ -545,6 +548,8 @@ fn runs_side_by_side_each_move_their_own_progress_line() {
             batches: 10,
             loss: 1.0,
             accuracy: 0.5,
+            batch_loss: 0.0,
+            batch_accuracy: 0.0,
             images_per_second: 100.0 * batch as f64,
             elapsed_seconds: 1.0,
             eta_seconds: 9.0,
@@ -725,6 +730,8 @@ fn make_running(app: &mut App) {
                         batches: 10,
                         loss: 2.0 / b as f64,
                         accuracy: 0.1 * b as f64,
+                        batch_loss: 0.0,
+                        batch_accuracy: 0.0,
                         images_per_second: 5000.0,
                         elapsed_seconds: b as f64,
                         eta_seconds: 20.0,
@@ -977,6 +984,68 @@ fn the_help_fits_and_names_the_tab_s_keys() {
     assert!(shown.contains("Keys: Inversion"), "{shown}");
     assert!(shown.contains("export PNG snapshots"), "{shown}");
     assert!(shown.contains("quit now"), "{shown}");
+}
+
+#[test]
+fn the_help_at_80x24_lists_every_tab_key_and_no_text_runs_into_the_next_column() {
+    for tab in "12345678".chars() {
+        let mut app = ready_app();
+        press(&mut app, &format!("{tab}?"));
+        let shown = screen(&app, 80, 24);
+        assert!(shown.contains("1 2 3 4 5 6 7 8"), "{shown}");
+        // Every help text of the tab is printed whole, or cut with an ellipsis, and each row
+        // starts with its key at a column start: a text never runs on into its neighbour.
+        for (k, h) in app.keys.help_rows(app.tab) {
+            let whole = shown.contains(h);
+            let cut = h
+                .char_indices()
+                .nth(8)
+                .is_some_and(|(i, _)| shown.contains(&format!("{}", &h[..i])));
+            assert!(whole || cut, "{k}: {h} missing on tab {tab}:\n{shown}");
+        }
+        let lines: Vec<&str> = shown.lines().collect();
+        for l in &lines {
+            assert!(!l.contains("  go to that tab1"), "{l}");
+        }
+    }
+}
+
+#[test]
+fn the_mouse_opens_tabs_scrolls_lists_and_selects_rows() {
+    let mut app = ready_app();
+    update(&mut app, Msg::Resize(120, 40));
+    let mouse = |kind, column, row| {
+        Msg::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    let click = |column, row| mouse(MouseEventKind::Down(MouseButton::Left), column, row);
+    // Each tab's title, clicked in its middle, opens it.
+    let bar = screen(&app, 120, 40)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    for tab in Tab::ALL {
+        let title = format!("{} {}", tab.index() + 1, tab.title());
+        let at = bar.find(&title).expect("title on the bar");
+        let column = bar[..at].chars().count() + title.len() / 2;
+        update(&mut app, click(column as u16, 0));
+        assert_eq!(app.tab, tab, "{title} at {column}");
+    }
+    // The wheel moves through the Baselines list; a click on a box chooses the model.
+    press(&mut app, "4");
+    let before = app.baselines.cursor;
+    update(&mut app, mouse(MouseEventKind::ScrollDown, 40, 10));
+    assert_eq!(app.baselines.cursor, before + 1);
+    let chosen = app.baselines.chosen.len();
+    // The list's first row is the body's second (under the border): y = 2 + 1; svm is fifth.
+    update(&mut app, click(2, 3 + 4));
+    assert_eq!(app.baselines.cursor, 4);
+    assert_ne!(app.baselines.chosen.len(), chosen);
 }
 
 #[test]

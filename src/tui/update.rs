@@ -2,7 +2,9 @@
 //! effects it needs come back as [`Command`]s for the event loop to carry out. Global keys and
 //! overlays are handled here; everything else goes to the tab's own module.
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
+};
 
 use super::app::{App, DataState, Overlay, PromptPurpose, Tab};
 use super::keys::Action;
@@ -19,11 +21,7 @@ use crate::runs::{RunInfo, RunKind, RunState};
 pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
     match msg {
         Msg::Key(key) => on_key(app, &key),
-        Msg::Mouse(event) if app.tab == Tab::Draw && app.overlay == Overlay::None => {
-            let (w, h) = app.screen;
-            let area = body_area(ratatui::layout::Rect::new(0, 0, w, h));
-            draw::on_mouse(app, area, event).into_iter().collect()
-        }
+        Msg::Mouse(event) if app.overlay == Overlay::None => on_mouse(app, event),
         Msg::Mouse(_) => Vec::new(),
         Msg::Resize(w, h) => {
             app.screen = (w, h);
@@ -176,9 +174,16 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
 fn on_runs(app: &mut App, list: Vec<RunInfo>) -> Vec<Command> {
     app.runs.set_list(list);
     let mut commands = Vec::new();
-    if let Some(active) = &app.active {
-        if let Some(fresh) = app.runs.list.iter().find(|r| r.dir == active.dir) {
+    if let Some(dir) = app.active.as_ref().map(|a| a.dir.clone()) {
+        if let Some(fresh) = app.runs.list.iter().find(|r| r.dir == dir) {
             app.active = Some(fresh.clone());
+        }
+        app.runs.follow(&dir);
+        // The shown run's record (state, epochs) is kept current too.
+        if let Some(shown) = &app.training.run {
+            if let Some(fresh) = app.runs.list.iter().find(|r| r.dir == shown.dir) {
+                app.training.run = Some(fresh.clone());
+            }
         }
         return commands;
     }
@@ -246,6 +251,9 @@ fn on_key(app: &mut App, key: &KeyEvent) -> Vec<Command> {
         app.quit = true;
         return Vec::new();
     }
+    if action == Some(Action::Suspend) {
+        return vec![Command::Suspend];
+    }
     let (w, h) = app.screen;
     if w < MIN_WIDTH || h < MIN_HEIGHT {
         // Behind the "too small" screen only the quit keys act.
@@ -289,12 +297,7 @@ fn on_key(app: &mut App, key: &KeyEvent) -> Vec<Command> {
     let Some(action) = action else {
         return Vec::new();
     };
-    let previous = app.tab;
-    let mut commands = on_action(app, action);
-    if (previous == Tab::Draw) != (app.tab == Tab::Draw) {
-        commands.push(Command::MouseCapture(app.tab == Tab::Draw));
-    }
-    commands
+    on_action(app, action)
 }
 
 fn quit(app: &mut App) -> Vec<Command> {
@@ -313,6 +316,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             app.quit = true;
             Vec::new()
         }
+        Action::Suspend => vec![Command::Suspend],
         Action::NextTab => go(app, app.tab.shifted(1)),
         Action::PrevTab => go(app, app.tab.shifted(-1)),
         Action::GoTo(tab) => go(app, tab),
@@ -327,7 +331,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         _ => {
             let one = |c: Option<Command>| c.into_iter().collect::<Vec<_>>();
             match app.tab {
-                Tab::Training => one(training::on_action(app, action)),
+                Tab::Training => training::on_action(app, action),
                 Tab::Runs => runs::on_action(app, action),
                 Tab::Ablation => one(ablation::on_action(app, action)),
                 Tab::Baselines => one(baselines::on_action(app, action)),
@@ -340,12 +344,59 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
     }
 }
 
-fn go(app: &mut App, tab: Tab) -> Vec<Command> {
-    app.tab = tab;
-    if tab == Tab::Runs {
-        return vec![Command::RefreshRuns];
+/// The mouse: a click on a tab's title opens it, the wheel moves through the tab's list, a
+/// click on a row of the Runs or Baselines list selects it; the Draw tab paints.
+fn on_mouse(app: &mut App, event: MouseEvent) -> Vec<Command> {
+    let (w, h) = app.screen;
+    let screen = ratatui::layout::Rect::new(0, 0, w, h);
+    let body = body_area(screen);
+    let click = matches!(event.kind, MouseEventKind::Down(MouseButton::Left));
+    if click && event.row == 0 {
+        return match super::view::tab_at(app, w, event.column) {
+            Some(tab) => go(app, tab),
+            None => Vec::new(),
+        };
     }
-    Vec::new()
+    if app.tab == Tab::Draw {
+        return draw::on_mouse(app, body, event).into_iter().collect();
+    }
+    let scrolls = matches!(
+        app.tab,
+        Tab::Runs | Tab::Baselines | Tab::Confidence | Tab::Robustness
+    );
+    match event.kind {
+        MouseEventKind::ScrollUp if scrolls => on_action(app, Action::Up),
+        MouseEventKind::ScrollDown if scrolls => on_action(app, Action::Down),
+        MouseEventKind::Down(MouseButton::Left) => {
+            match app.tab {
+                Tab::Runs => runs::click(app, body, event.row),
+                Tab::Baselines => baselines::click(app, body, event.column, event.row),
+                _ => {}
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn go(app: &mut App, tab: Tab) -> Vec<Command> {
+    if app.tab != tab {
+        // Another tab: the last tab's news leaves the status line (the log keeps it).
+        app.messages.move_on();
+    }
+    app.tab = tab;
+    match tab {
+        Tab::Runs => vec![Command::RefreshRuns],
+        // The source's probabilities show at once, not after the first arrow key.
+        Tab::Inversion
+            if !app.inversion.active
+                && app.active.is_some()
+                && matches!(app.data, super::app::DataState::Ready(_)) =>
+        {
+            inversion::restart(app).into_iter().collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Typing into a prompt: text, Backspace, Tab completes, Enter answers, Esc cancels.

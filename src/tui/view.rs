@@ -5,7 +5,7 @@
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, Tabs, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Tabs, Wrap};
 use ratatui::Frame;
 
 use super::app::{App, DataState, Overlay, Tab};
@@ -77,10 +77,11 @@ fn too_small(frame: &mut Frame, area: Rect) {
     );
 }
 
-fn tab_bar(frame: &mut Frame, area: Rect, app: &App) {
-    // Full titles when they fit, else short ones.
+/// The tab bar's titles on a screen `width` wide (full titles when they fit, else short
+/// ones), and whether they are the full ones.
+fn tab_titles(app: &App, width: u16) -> (Vec<String>, bool) {
     let full: usize = Tab::ALL.iter().map(|t| t.title().len() + 5).sum();
-    let wide = full + 10 <= area.width as usize;
+    let wide = full + 10 <= width as usize;
     let titles = Tab::ALL.iter().enumerate().map(|(i, t)| {
         let name = if wide { t.title() } else { t.short() };
         let busy = match t {
@@ -94,6 +95,26 @@ fn tab_bar(frame: &mut Frame, area: Rect, app: &App) {
         };
         format!("{} {name}{}", i + 1, if busy { "*" } else { "" })
     });
+    (titles.collect(), wide)
+}
+
+/// The tab whose title is at column `x` of the tab bar.
+pub fn tab_at(app: &App, width: u16, x: u16) -> Option<Tab> {
+    let (titles, _) = tab_titles(app, width);
+    let mut start = 0u16;
+    for (title, tab) in titles.iter().zip(Tab::ALL) {
+        // Each title, its padding space, then the divider.
+        let end = start + title.chars().count() as u16 + 1;
+        if (start..end).contains(&x) {
+            return Some(tab);
+        }
+        start = end + 1;
+    }
+    None
+}
+
+fn tab_bar(frame: &mut Frame, area: Rect, app: &App) {
+    let (titles, wide) = tab_titles(app, area.width);
     let tabs = Tabs::new(titles)
         .padding("", " ")
         .select(app.tab.index())
@@ -121,7 +142,7 @@ fn header_line(frame: &mut Frame, area: Rect, app: &App) {
             d.kind,
             match &d.origin {
                 crate::data::Origin::Dir(p) => p.display().to_string(),
-                crate::data::Origin::Hub(_) => "Hub".into(),
+                crate::data::Origin::Hub { .. } => "Hub".into(),
                 crate::data::Origin::Sample => "sample".into(),
             },
             d.train.len(),
@@ -149,7 +170,7 @@ fn status_line(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(hint.len() as u16 + 1),
     ])
     .areas(area);
-    if let Some(m) = app.messages.latest() {
+    if let Some(m) = app.messages.current() {
         let room = left.width as usize;
         let text = if m.text.chars().count() > room {
             // Cut, and say where the rest is.
@@ -168,19 +189,29 @@ fn status_line(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// Width of the keys column of the help.
-const KEY_COLUMN: u16 = 14;
 
 /// The key help for the current tab, from the key table in use; two columns when one does not
 /// fit.
 fn help(frame: &mut Frame, area: Rect, app: &App) {
     let tab = app.tab;
     let rows = app.keys.help_rows(tab);
-    let room = area.height.saturating_sub(2) as usize;
-    let columns = if rows.len() > room { 2 } else { 1 };
+    let room = area.height.saturating_sub(2).max(1) as usize;
+    let columns = rows.len().div_ceil(room).clamp(1, 3);
     let per_column = rows.len().div_ceil(columns);
-    let longest = rows.iter().map(|(_, h)| h.len()).max().unwrap_or(0) as u16;
-    let column_width = KEY_COLUMN + 1 + longest;
-    let width = (column_width * columns as u16 + 2).min(area.width);
+    // Columns side by side, a gap of two between them, each as wide as its longest row where
+    // the screen allows; a help text that does not fit ends in "…", never under its neighbour.
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(1) as u16;
+    let longest = rows
+        .iter()
+        .map(|(_, h)| h.chars().count())
+        .max()
+        .unwrap_or(0) as u16;
+    let gaps = 2 * (columns as u16 - 1);
+    let width = ((key_w + 1 + longest) * columns as u16 + gaps + 2).min(area.width);
     let height = (per_column as u16 + 2).min(area.height);
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
@@ -189,16 +220,27 @@ fn help(frame: &mut Frame, area: Rect, app: &App) {
         .border_style(Style::default().fg(Color::Yellow));
     let inner = outer.inner(rect);
     frame.render_widget(outer, rect);
-    let parts =
-        Layout::horizontal(vec![Constraint::Ratio(1, columns as u32); columns]).split(inner);
-    for (chunk, part) in rows.chunks(per_column.max(1)).zip(parts.iter()) {
-        let table = Table::new(
-            chunk
-                .iter()
-                .map(|(k, h)| Row::new([Cell::from(k.clone()).bold(), Cell::from(*h)])),
-            [Constraint::Length(KEY_COLUMN), Constraint::Min(0)],
-        );
-        frame.render_widget(table, *part);
+    let col_w = inner.width.saturating_sub(gaps) / columns as u16;
+    let help_w = col_w.saturating_sub(key_w + 1) as usize;
+    for (i, chunk) in rows.chunks(per_column.max(1)).enumerate() {
+        let x = inner.x + i as u16 * (col_w + 2);
+        let lines: Vec<Line> = chunk
+            .iter()
+            .map(|(k, h)| {
+                let text = if h.chars().count() > help_w {
+                    let cut: String = h.chars().take(help_w.saturating_sub(1)).collect();
+                    format!("{cut}…")
+                } else {
+                    h.to_string()
+                };
+                Line::from(vec![
+                    Span::raw(format!("{k:<w$} ", w = key_w as usize)).bold(),
+                    Span::raw(text),
+                ])
+            })
+            .collect();
+        let part = Rect::new(x, inner.y, col_w, inner.height);
+        frame.render_widget(Paragraph::new(lines), part);
     }
 }
 

@@ -6,14 +6,13 @@
 use std::str::FromStr;
 
 use anyhow::Context;
-use ratatui::widgets::GraphType;
 
 use classgen::config::Config;
 use classgen::inversion::start::StartError;
 use classgen::inversion::sweep::{SweepCell, OSCILLATION_DROP};
 use classgen::inversion::{GradientInverter, Inverter, Start, StartImage};
 use classgen::jobs::invert::InvertModel;
-use classgen::text::charts::{self, AxisSpec, Series, PALETTE};
+use classgen::text::charts::{self, AxisSpec, ChartSpec, Series, PALETTE};
 
 use super::super::console::{self, note, out};
 use super::super::{inputs, NeedCnn};
@@ -127,7 +126,7 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
             (!d.is_empty()).then_some((mean, min, max))
         })
         .collect();
-    let png = write_grid(config, target, &lrs, &starts, &finals)?;
+    let png = write_grid(config, &model.tag(), target, &lrs, &starts, &finals)?;
     if args.json {
         let json = serde_json::json!({
             "target": target,
@@ -203,15 +202,14 @@ fn chart(lr: f32, cells: &[SweepCell], max_steps: usize) -> Vec<String> {
     let series: Vec<Series> = cells
         .iter()
         .enumerate()
-        .map(|(i, c)| Series {
-            name: c.start.clone(),
-            points: c
+        .map(|(i, c)| {
+            let points: Vec<(f64, f64)> = c
                 .curve
                 .iter()
                 .enumerate()
                 .map(|(s, &p)| (s as f64, f64::from(p)))
-                .collect(),
-            color: PALETTE[i % PALETTE.len()],
+                .collect();
+            Series::line(c.start.clone(), points, PALETTE[i % PALETTE.len()])
         })
         .collect();
     let longest = cells
@@ -222,31 +220,21 @@ fn chart(lr: f32, cells: &[SweepCell], max_steps: usize) -> Vec<String> {
         .max(2)
         - 1;
     let steps = longest.min(max_steps).max(1) as f64;
-    let x = AxisSpec {
-        title: "step".into(),
-        bounds: [0.0, steps],
-        labels: vec![
-            "0".into(),
-            format!("{}", steps as usize / 2),
-            format!("{}", steps as usize),
-        ],
-    };
-    let y = AxisSpec {
-        title: "p(target)".into(),
-        bounds: [0.0, 1.0],
-        labels: ["0", "0.5", "1"].map(String::from).to_vec(),
-    };
-    charts::render(
-        72,
-        14,
-        charts::chart(&format!("lr {lr}"), &series, GraphType::Line, x, y),
-    )
+    let spec = ChartSpec::new(
+        format!("lr {lr}"),
+        AxisSpec::new("step", [0.0, steps]).integer(),
+        AxisSpec::new("p(target)", [0.0, 1.0]),
+        series,
+    );
+    charts::render(72, 14, &spec)
 }
 
 /// The final images as a labelled grid (rows: lrs by index, columns: starts by index), written
-/// under the snapshots directory with a name no other sweep shares.
+/// under the snapshots directory, named after the model, the target and a hash of the settings
+/// (never replacing a file: a taken name gets a suffix).
 fn write_grid(
     config: &Config,
+    model: &str,
     target: usize,
     lrs: &[f32],
     starts: &[Start],
@@ -267,8 +255,13 @@ fn write_grid(
     let hash = spec.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
-    let name = format!("invert-sweep-t{target}-{:08x}", hash as u32);
-    let path = classgen::snapshot::write_png(&config.paths.snapshots, &name, &img)?;
+    let name = classgen::snapshot::file_name(&[
+        "invert-sweep",
+        model,
+        &format!("to{target}"),
+        &format!("{:08x}", hash as u32),
+    ]);
+    let path = classgen::snapshot::write_png_unique(&config.paths.snapshots, &name, &img)?;
     Ok(path.display().to_string())
 }
 

@@ -219,6 +219,20 @@ pub fn on_ended(app: &mut App, result: Result<BaselinesResult, String>) -> Vec<C
 }
 
 /// Draws the Baselines tab into `area`.
+/// A click at (`x`, `y`) on the Baselines tab (whose body is `body`): on a model of the list,
+/// highlights it; on its box, chooses it or not.
+pub fn click(app: &mut App, body: Rect, x: u16, y: u16) {
+    let first = body.y + 1;
+    if x >= body.x + 22 || y < first || y >= first + MODELS.len() as u16 {
+        return;
+    }
+    let index = (y - first) as usize;
+    app.baselines.cursor = index;
+    if x <= body.x + 4 {
+        on_action(app, Action::Toggle);
+    }
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let tab = &app.baselines;
     let k = |a| key(app, Tab::Baselines, a);
@@ -253,6 +267,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Line::from(format!("state: {}", tab.job.label())),
     ];
     frame.render_widget(Paragraph::new(hints).dim().block(block("Keys")), help);
+    let shown = tab.result.as_ref().and_then(|(run, _)| run.as_ref());
+    let right = match super::whose(app, Tab::Baselines, shown) {
+        Some(line) if !tab.busy() => {
+            let [note, rest] =
+                Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(right);
+            frame.render_widget(
+                Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: true }),
+                note,
+            );
+            rest
+        }
+        _ => right,
+    };
     table(frame, right, app);
 }
 

@@ -67,8 +67,9 @@ impl ConfidenceTab {
 }
 
 /// The models an analysis covers: the CNN (if one is active) and the configured baselines.
+/// The active CNN and the models chosen on the Baselines tab.
 fn models(app: &App) -> Vec<ModelName> {
-    let baselines: Vec<BaselineKind> = app.settings.config.baselines.models.clone();
+    let baselines: Vec<BaselineKind> = app.baselines.chosen.clone();
     app.active
         .iter()
         .map(|_| ModelName::Cnn)
@@ -226,7 +227,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             (job, _) => job.label().to_string(),
         }
     );
-    frame.render_widget(Paragraph::new(Line::from(hint_text).dim()), hint);
+    let shown = tab.result.as_ref().and_then(|(run, _)| run.as_ref());
+    let line = super::whose(app, Tab::Confidence, shown).unwrap_or(Line::from(hint_text).dim());
+    frame.render_widget(Paragraph::new(line), hint);
     let Some(m) = tab.model() else {
         let text = if tab.busy() {
             format!(
@@ -248,7 +251,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     };
     match tab.view {
         View::Overview => overview(frame, body, app, m),
-        View::Confusion => confusion(frame, body, m),
+        View::Confusion => confusion(frame, body, m, app.class_names()),
         View::Mistakes => mistakes(frame, body, app, m),
     }
 }
@@ -275,19 +278,12 @@ fn overview(frame: &mut Frame, area: Rect, app: &App, m: &ModelConfidence) {
         }
         None => histogram(frame, hist, m, tab.log, PALETTE[0]),
     }
-    let series = results::reliability_series(m, PALETTE[0]);
-    frame.render_widget(results::reliability_chart(m, &series), reliability);
+    frame.render_widget(&results::reliability_chart(m, PALETTE[0]), reliability);
     summary_table(frame, table_area, app);
 }
 
 fn histogram(frame: &mut Frame, area: Rect, m: &ModelConfidence, log: bool, color: Color) {
-    // Dots per bin so the bars fill the chart's width (two dots per cell, less the axis).
-    let bins = m.report.all.histogram.len().max(1);
-    let per_bin = ((area.width.saturating_sub(10) as usize * 2) / bins)
-        .saturating_sub(1)
-        .max(1);
-    let series = results::histogram_series(m, log, per_bin, color);
-    frame.render_widget(results::histogram_chart(m, &series, log), area);
+    frame.render_widget(&results::histogram_chart(m, log, color), area);
 }
 
 fn summary_table(frame: &mut Frame, area: Rect, app: &App) {
@@ -332,7 +328,7 @@ fn summary_table(frame: &mut Frame, area: Rect, app: &App) {
     );
 }
 
-fn confusion(frame: &mut Frame, area: Rect, m: &ModelConfidence) {
+fn confusion(frame: &mut Frame, area: Rect, m: &ModelConfidence, names: [&str; 10]) {
     let max_off = m
         .confusion
         .iter()
@@ -342,11 +338,22 @@ fn confusion(frame: &mut Frame, area: Rect, m: &ModelConfidence) {
         .max()
         .unwrap_or(0)
         .max(1);
+    // Rows by the whole class name; columns by as much of it as their width allows.
+    let label_w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(10) as u16;
+    let col_w = (area.width.saturating_sub(2 + label_w) / 10)
+        .saturating_sub(1)
+        .clamp(5, label_w);
+    let cut = |n: &str| n.chars().take(col_w as usize).collect::<String>();
     let header =
-        Row::new(std::iter::once("true\\pred".to_string()).chain((0..10).map(|c| c.to_string())))
+        Row::new(std::iter::once("true\\pred".to_string()).chain(names.iter().map(|n| cut(n))))
             .style(Style::default().add_modifier(Modifier::BOLD));
     let rows = m.confusion.iter().enumerate().map(|(t, row)| {
-        let cells = std::iter::once(Cell::from(t.to_string()).bold()).chain(
+        let cells = std::iter::once(Cell::from(names[t].to_string()).bold()).chain(
             row.iter().enumerate().map(|(p, &c)| {
                 let style = if p == t {
                     Style::default().fg(Color::Green)
@@ -362,8 +369,8 @@ fn confusion(frame: &mut Frame, area: Rect, m: &ModelConfidence) {
         );
         Row::new(cells)
     });
-    let widths = std::iter::once(Constraint::Length(10))
-        .chain(std::iter::repeat_n(Constraint::Length(6), 10));
+    let widths = std::iter::once(Constraint::Length(label_w))
+        .chain(std::iter::repeat_n(Constraint::Length(col_w), 10));
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)

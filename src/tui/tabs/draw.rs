@@ -171,7 +171,8 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
         Action::TargetDown => tab.target = (tab.target + CLASSES - 1) % CLASSES,
         Action::Choose => {
             let Some(pixels) = tab.digit() else {
-                app.messages.info("draw a digit first");
+                let first = format!("draw {} first", thing(app));
+                app.messages.info(first);
                 return None;
             };
             let target = tab.target;
@@ -254,11 +255,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     );
     let [probs_area, help] =
         Layout::vertical([Constraint::Length(CLASSES as u16 + 2), Constraint::Min(0)]).areas(right);
-    let names = app.dataset_kind.class_names();
+    let names = app.class_names();
     let probs = tab.probs.unwrap_or([0.0; CLASSES]);
     let title = match (&app.active, tab.probs) {
         (None, _) => " p(class): no active CNN (Runs tab) ".to_string(),
-        (Some(_), None) => " p(class): draw a digit ".to_string(),
+        (Some(_), None) => format!(" p(class): draw {} ", thing(app)),
         (Some(_), Some(p)) => {
             let best = (0..CLASSES)
                 .max_by(|&a, &b| p[a].total_cmp(&p[b]))
@@ -286,13 +287,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         )),
         Line::raw(format!(
             "target {} ({}/{}); {} inverts it, {} saves a PNG",
-            tab.target,
+            names[tab.target],
             k(Action::TargetUp),
             k(Action::TargetDown),
             k(Action::Choose),
             k(Action::SaveDrawing)
         )),
-        Line::raw("the model sees it cropped, scaled to 20x20 and centred, as MNIST").dim(),
+        Line::raw(format!(
+            "the model sees it cropped, scaled to 20x20 and centred, as {} was",
+            app.dataset_kind
+        ))
+        .dim(),
     ];
     frame.render_widget(
         Paragraph::new(lines)
@@ -300,4 +305,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             .block(block("Draw")),
         help,
     );
+}
+
+/// What the canvas is for on the data in use: "a digit" on MNIST, "a garment" on Fashion-MNIST.
+fn thing(app: &App) -> &'static str {
+    match app.dataset_kind {
+        crate::data::DatasetKind::Mnist => "a digit",
+        crate::data::DatasetKind::Fashion => "a garment (T-shirt, shoe, bag...)",
+    }
 }

@@ -5,9 +5,8 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
-use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{block, key, step_cursor};
@@ -19,7 +18,7 @@ use crate::inversion::{
 };
 use crate::jobs::invert::{knn_method, InvEvent, InvRequest, ModelSpec, SnapshotSettings, Source};
 use crate::snapshot::to_byte;
-use crate::text::charts::PALETTE;
+use crate::text::charts::{AxisSpec, ChartSpec, Series, PALETTE};
 use crate::tui::app::{App, Overlay, Prompt, PromptPurpose, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::Command;
@@ -92,6 +91,8 @@ pub struct InversionTab {
     pub stopped: Option<StopReason>,
     /// The chart shows all ten probabilities, not only the target's.
     pub all_probs: bool,
+    /// The step the chart's cursor reads, if shown.
+    pub cursor: Option<f64>,
     pub snapshots: SnapshotSettings,
 }
 
@@ -120,6 +121,7 @@ impl InversionTab {
             history: Vec::new(),
             stopped: None,
             all_probs: false,
+            cursor: None,
             snapshots: SnapshotSettings {
                 dir: config.paths.snapshots.clone(),
                 scale: config.invert.scale,
@@ -420,6 +422,23 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
             app.inversion.all_probs = !app.inversion.all_probs;
             None
         }
+        Action::CursorLeft | Action::CursorRight => {
+            let inv = &mut app.inversion;
+            let steps = inv.history.len().saturating_sub(1) as f64;
+            let stride = (steps / 40.0).ceil().max(1.0);
+            let delta = if action == Action::CursorLeft {
+                -stride
+            } else {
+                stride
+            };
+            inv.cursor = match inv.cursor {
+                None if delta > 0.0 => Some(0.0),
+                None => Some(steps),
+                Some(x) if x + delta < 0.0 || x + delta > steps => None,
+                Some(x) => Some(x + delta),
+            };
+            None
+        }
         Action::Snapshot => {
             if app.inversion.frame.is_none() {
                 app.messages
@@ -649,7 +668,8 @@ fn source_panel(
                 d.test.len()
             ));
             if compact {
-                caption[0] = Line::raw(format!("test:{} label {name}", inv.image));
+                caption[0] = Line::raw(format!("test:{}", inv.image));
+                caption.push(Line::raw(name.to_string()));
             }
         }
     }
@@ -781,37 +801,59 @@ fn settings_and_chart(frame: &mut Frame, area: Rect, app: &App) {
             app.settings.config.baselines.k
         ),
     };
-    let reg = if o.reg.any() {
-        o.reg.tag()
-    } else {
-        "off".into()
-    };
-    let lines = vec![
-        Line::raw(format!(
-            "target {} ({}/{})",
-            o.target,
-            k(Action::TargetUp),
-            k(Action::TargetDown)
-        )),
-        Line::raw(format!(
-            "loss   {} ({})",
-            o.objective.name(),
-            k(Action::CycleLoss)
-        )),
-        Line::raw(format!(
-            "step   {} ({})",
-            o.step.name(),
-            k(Action::ToggleStepKind)
-        )),
-        Line::raw(format!(
-            "lr     {} ({}/{})",
-            o.lr,
-            k(Action::InvLrUp),
-            k(Action::InvLrDown)
-        )),
-        Line::raw(format!("model  {model} ({})", k(Action::ToggleModel))),
-        Line::raw(format!("reg    {reg} ({})", k(Action::ToggleRegularisers))),
-        Line::raw(format!("state  {state}")),
+    // Gradient settings apply to the CNN only; the k-NN inverter takes `[invert.knn]`'s.
+    let mut lines = vec![Line::raw(format!(
+        "target {} ({}/{})",
+        app.class_names()[o.target],
+        k(Action::TargetUp),
+        k(Action::TargetDown)
+    ))];
+    match inv.model {
+        InvModel::Cnn => {
+            lines.push(Line::raw(format!(
+                "loss   {} ({})",
+                o.objective.name(),
+                k(Action::CycleLoss)
+            )));
+            lines.push(Line::raw(format!(
+                "step   {} ({})",
+                o.step.name(),
+                k(Action::ToggleStepKind)
+            )));
+            lines.push(Line::raw(format!(
+                "lr     {} ({}/{})",
+                o.lr,
+                k(Action::InvLrUp),
+                k(Action::InvLrDown)
+            )));
+        }
+        InvModel::Knn => lines.push(Line::raw(format!(
+            "knn    lr {} mask {} stop {} ([invert.knn])",
+            inv.knn.lr, inv.knn.mask, inv.knn.threshold
+        ))),
+    }
+    lines.push(Line::raw(format!(
+        "model  {model} ({})",
+        k(Action::ToggleModel)
+    )));
+    if inv.model == InvModel::Cnn {
+        // Named as in config.toml: `[invert.reg]`'s keys (or the built-in set when it is empty).
+        let from = if app.settings.config.invert.reg.any() {
+            "[invert.reg]"
+        } else {
+            "built-in set"
+        };
+        let r = if o.reg.any() { o.reg } else { inv.reg_preset };
+        let state = if o.reg.any() { "on" } else { "off" };
+        lines.push(Line::raw(format!(
+            "reg    {state}, {from} ({})",
+            k(Action::ToggleRegularisers)
+        )));
+        lines.push(Line::raw(format!("  tv {}  l2 {}  jitter {}", r.tv, r.l2, r.jitter)).dim());
+        lines.push(Line::raw(format!("  blur {}  blur_every {}", r.blur, r.blur_every)).dim());
+    }
+    lines.push(Line::raw(format!("state  {state}")));
+    lines.push(
         Line::raw(format!(
             "{} run/pause  {} step  {} reset",
             k(Action::RunPause),
@@ -819,8 +861,8 @@ fn settings_and_chart(frame: &mut Frame, area: Rect, app: &App) {
             k(Action::ResetInversion),
         ))
         .dim(),
-        Line::raw(format!("{} snapshot  ? all keys", k(Action::Snapshot))).dim(),
-    ];
+    );
+    lines.push(Line::raw(format!("{} snapshot  ? all keys", k(Action::Snapshot))).dim());
     let [settings, chart_area] =
         Layout::horizontal([Constraint::Length(36), Constraint::Min(0)]).areas(area);
     frame.render_widget(Paragraph::new(lines).block(block("Settings")), settings);
@@ -853,64 +895,53 @@ fn history_chart(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
+    frame.render_widget(&history_spec(app), area);
+}
+
+/// The chart of p(target), or of all ten probabilities, over the steps, each class by name in
+/// its own colour (the target in yellow), with the tab's cursor.
+pub fn history_spec(app: &App) -> ChartSpec<'static> {
+    let inv = &app.inversion;
+    let names = app.class_names();
     let steps = inv.history.len().max(2) as f64 - 1.0;
     let classes: Vec<usize> = if inv.all_probs {
         (0..CLASSES).collect()
     } else {
         vec![inv.options.target]
     };
-    let series: Vec<crate::text::charts::Series> = classes
+    let series: Vec<Series> = classes
         .iter()
         .map(|&c| {
-            let points = inv
+            let points: Vec<(f64, f64)> = inv
                 .history
                 .iter()
                 .enumerate()
                 .map(|(i, p)| (i as f64, f64::from(p[c])))
                 .collect();
-            let color = if c == inv.options.target {
-                Color::Yellow
+            let name = if c == inv.options.target {
+                format!("p({}) target", names[c])
             } else {
-                PALETTE[c % PALETTE.len()]
+                format!("p({})", names[c])
             };
-            crate::text::charts::Series {
-                name: format!("p({c})"),
-                points,
-                color,
-            }
-        })
-        .collect();
-    let datasets = series
-        .iter()
-        .map(|s| {
-            Dataset::default()
-                .name(s.name.clone())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(s.color))
-                .data(&s.points)
+            Series::line(name, points, PALETTE[c % PALETTE.len()])
         })
         .collect();
     let title = if inv.all_probs {
         format!(
-            " all ten probabilities over the steps ({} toggles) ",
+            "all ten probabilities over the steps ({} toggles)",
             key(app, Tab::Inversion, Action::AllProbabilities)
         )
     } else {
         format!(
-            " p(target) over the steps ({}: all ten) ",
+            "p(target) over the steps ({}: all ten)",
             key(app, Tab::Inversion, Action::AllProbabilities)
         )
     };
-    let chart = Chart::new(datasets)
-        .block(block(title.trim()))
-        .x_axis(
-            Axis::default()
-                .title("step")
-                .bounds([0.0, steps])
-                .labels(["0".to_string(), format!("{steps:.0}")]),
-        )
-        .y_axis(Axis::default().bounds([0.0, 1.0]).labels(["0", "0.5", "1"]))
-        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)));
-    frame.render_widget(chart, area);
+    ChartSpec::new(
+        title,
+        AxisSpec::new("step", [0.0, steps]).integer(),
+        AxisSpec::new("p", [0.0, 1.0]),
+        series,
+    )
+    .cursor(inv.cursor)
 }

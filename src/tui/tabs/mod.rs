@@ -50,6 +50,32 @@ impl JobState {
     }
 }
 
+/// When a tab shows results made with another CNN than the active one (or with none while one
+/// is active): a line saying whose they are and which key makes the active model's.
+pub fn whose(app: &App, tab: Tab, shown: Option<&RunInfo>) -> Option<ratatui::text::Line<'static>> {
+    let run = shown?;
+    let used = run.record.model.as_ref().map(|m| m.dir.clone());
+    let active = app.active.as_ref();
+    if used.as_ref() == active.map(|a| &a.dir) {
+        return None;
+    }
+    let model = used
+        .as_ref()
+        .and_then(|d| d.file_name())
+        .map_or("no CNN".to_string(), |n| n.to_string_lossy().into_owned());
+    let text = format!(
+        "results of {} (run {}), not of the active model {}: {} makes them",
+        model,
+        run.name,
+        active.map_or("(none)", |a| a.name.as_str()),
+        key(app, tab, Action::Start)
+    );
+    Some(ratatui::text::Line::styled(
+        text,
+        Style::default().fg(Color::Yellow),
+    ))
+}
+
 /// How the keys of `action` on `tab` read, for hints.
 pub fn key(app: &App, tab: Tab, action: Action) -> String {
     app.keys.label(tab, action)

@@ -5,14 +5,14 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::Line;
-use ratatui::widgets::{GraphType, Paragraph, Row, Table};
+use ratatui::widgets::{Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::{block, key, placeholder, JobState};
 use crate::config::Config;
 use crate::jobs::robustness::{RobustnessEvent, RobustnessResult};
 use crate::runs::RunInfo;
-use crate::text::{charts, results};
+use crate::text::results;
 use crate::tui::app::{App, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::{Command, JobKind};
@@ -29,6 +29,10 @@ pub struct RobustnessTab {
     pub attack_images: usize,
     /// Noise scores and attacks planned in the job in flight.
     pub planned: (usize, usize),
+    /// The last complete result, shown while a new one is measured.
+    pub previous: Option<(Option<RunInfo>, RobustnessResult)>,
+    /// The first attack row shown (the table scrolls).
+    pub scroll: usize,
 }
 
 impl RobustnessTab {
@@ -39,12 +43,23 @@ impl RobustnessTab {
             result: None,
             attack_images: config.robustness.attack_images,
             planned: (0, 0),
+            previous: None,
+            scroll: 0,
         }
     }
 
     /// Whether a robustness job runs.
     pub fn busy(&self) -> bool {
         self.job.busy()
+    }
+
+    /// The result on screen: the one being measured once it has a row, else the last one.
+    pub fn shown(&self) -> Option<&(Option<RunInfo>, RobustnessResult)> {
+        match (&self.result, &self.previous) {
+            (Some(r), Some(p)) if r.1.noise.is_empty() && r.1.attacks.is_empty() => Some(p),
+            (Some(r), _) => Some(r),
+            (None, p) => p.as_ref(),
+        }
     }
 }
 
@@ -61,13 +76,18 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
             super::training::ready_data(app)?;
             let tab = &mut app.robustness;
             tab.job = JobState::Starting;
-            tab.result = None;
+            // The last result stays on screen until the new one has rows of its own.
+            if let Some(old) = tab.result.take() {
+                tab.previous = Some(old);
+            }
+            tab.scroll = 0;
             let images = tab.attack_images;
             app.messages.info(format!(
                 "robustness: noise on every model, then FGSM and PGD on {images} test images..."
             ));
             return Some(Command::StartRobustness {
                 cnn: app.active.clone(),
+                baselines: app.baselines.chosen.clone(),
                 attack_images: images,
             });
         }
@@ -80,6 +100,11 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
         }
         Action::LimitDown => {
             tab.attack_images = (tab.attack_images / 2).clamp(ATTACK_IMAGES.0, ATTACK_IMAGES.1)
+        }
+        Action::Up => tab.scroll = tab.scroll.saturating_sub(1),
+        Action::Down => {
+            let rows = tab.shown().map_or(0, |(_, r)| r.attacks.len());
+            tab.scroll = (tab.scroll + 1).min(rows.saturating_sub(1));
         }
         _ => {}
     }
@@ -96,7 +121,14 @@ pub fn on_event(app: &mut App, event: RobustnessEvent) {
         return;
     };
     match event {
-        RobustnessEvent::Planned { noise, attacks } => tab.planned = (noise, attacks),
+        RobustnessEvent::Planned {
+            noise,
+            attacks,
+            noise_images,
+        } => {
+            tab.planned = (noise, attacks);
+            result.noise_images = noise_images;
+        }
         RobustnessEvent::Fitting { model, .. } => {
             app.messages.info(format!("robustness: fitting {model}..."))
         }
@@ -131,6 +163,9 @@ pub fn on_started(app: &mut App, run: RunInfo) {
 pub fn on_ended(app: &mut App, result: Result<RobustnessResult, String>) -> Vec<Command> {
     let tab = &mut app.robustness;
     tab.job = JobState::Idle;
+    if result.as_ref().is_ok_and(|r| r.complete) {
+        tab.previous = None;
+    }
     super::job_ended(
         &mut tab.result,
         &mut app.messages,
@@ -179,7 +214,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         ),
         hint,
     );
-    let Some((_, result)) = &tab.result else {
+    let Some((shown_run, result)) = tab.shown() else {
         frame.render_widget(
             placeholder(
                 "Robustness",
@@ -193,44 +228,71 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let attack_rows = result.attacks.len() as u16;
-    let [chart_area, table_area] = Layout::vertical([
+    let [whose_area, chart_area, table_area] = Layout::vertical([
+        Constraint::Length(u16::from(
+            super::whose(app, Tab::Robustness, shown_run.as_ref()).is_some(),
+        )),
         Constraint::Min(8),
-        Constraint::Length((attack_rows + 3).min(body.height / 2)),
+        Constraint::Length((attack_rows.max(1) + 3).min(body.height / 2)),
     ])
     .areas(body);
-    let series = results::noise_series(result);
-    let (x, y) = results::noise_axes(result);
-    frame.render_widget(
-        charts::chart(
-            &format!(
-                "accuracy under Gaussian noise ({} test images)",
-                result.noise_images
-            ),
-            &series,
-            GraphType::Line,
-            x,
-            y,
-        ),
-        chart_area,
+    if let Some(line) = super::whose(app, Tab::Robustness, shown_run.as_ref()) {
+        frame.render_widget(Paragraph::new(line), whose_area);
+    }
+    let images = if result.noise_images > 0 {
+        format!("{} test images", result.noise_images)
+    } else {
+        "measuring...".into()
+    };
+    let previous_note = if tab.busy()
+        && tab
+            .previous
+            .as_ref()
+            .is_some_and(|p| std::ptr::eq(&p.1, result))
+    {
+        ", the last result: a new one is being measured"
+    } else {
+        ""
+    };
+    let chart = results::noise_chart(
+        result,
+        format!("accuracy under Gaussian noise ({images}){previous_note}"),
     );
+    frame.render_widget(&chart, chart_area);
     if result.attacks.is_empty() {
-        frame.render_widget(
-            placeholder(
-                "Attacks",
-                "no attack results (they need an active CNN)".into(),
-            ),
-            table_area,
-        );
+        let text = if tab.busy() {
+            "the attacks follow the noise levels: FGSM and PGD on the active CNN".to_string()
+        } else if result.cnn.is_none() {
+            format!(
+                "no attack results: attacks need a CNN, and this result was made without one; {} measures with the active model",
+                k(Action::Start)
+            )
+        } else {
+            format!(
+                "no attack results (stopped before them): {} measures again",
+                k(Action::Start)
+            )
+        };
+        frame.render_widget(placeholder("Attacks", text), table_area);
         return;
     }
-    let rows = result.attacks.iter().map(|a| {
-        let style = if a.success_rate > 0.5 {
-            Style::default().fg(Color::LightRed)
-        } else {
-            Style::default()
-        };
-        Row::new(results::attack_cells(a)).style(style)
-    });
+    let visible = table_area.height.saturating_sub(3) as usize;
+    let first = tab
+        .scroll
+        .min(result.attacks.len().saturating_sub(visible.max(1)));
+    let rows = result
+        .attacks
+        .iter()
+        .skip(first)
+        .take(visible.max(1))
+        .map(|a| {
+            let style = if a.success_rate > 0.5 {
+                Style::default().fg(Color::LightRed)
+            } else {
+                Style::default()
+            };
+            Row::new(results::attack_cells(a)).style(style)
+        });
     let header = Row::new([
         "attack", "kind", "eps", "clean", "accuracy", "success", "mean L2", "L-inf",
     ])
@@ -250,8 +312,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Table::new(rows, widths)
             .header(header)
             .block(block(&format!(
-                "FGSM / PGD on {cnn} ({} images)",
-                result.attack_images
+                "FGSM / PGD on {cnn} ({} images){}",
+                result.attack_images,
+                if result.attacks.len() > visible {
+                    format!(
+                        ", rows {}-{} of {} ({}/{} scroll)",
+                        first + 1,
+                        (first + visible).min(result.attacks.len()),
+                        result.attacks.len(),
+                        k(Action::Up),
+                        k(Action::Down)
+                    )
+                } else {
+                    String::new()
+                }
             ))),
         table_area,
     );

@@ -32,6 +32,8 @@ pub struct RunsTab {
     pub marked: Vec<PathBuf>,
     /// Per-epoch histories read so far.
     histories: HashMap<PathBuf, Vec<EpochMetrics>>,
+    /// Whether the user moved the cursor (until then it follows the active run).
+    pub moved: bool,
 }
 
 impl RunsTab {
@@ -45,15 +47,24 @@ impl RunsTab {
         self.histories.insert(dir, history);
     }
 
-    /// The marked runs with their histories (those read so far): (name, history).
-    pub fn compared(&self) -> Vec<(String, &[EpochMetrics])> {
+    /// The marked runs with their histories (those read so far).
+    pub fn compared(&self) -> Vec<(&RunInfo, &[EpochMetrics])> {
         self.marked
             .iter()
             .filter_map(|dir| {
-                let name = self.list.iter().find(|r| &r.dir == dir)?.name.clone();
-                Some((name, self.history(dir)?))
+                let run = self.list.iter().find(|r| &r.dir == dir)?;
+                Some((run, self.history(dir)?))
             })
             .collect()
+    }
+
+    /// Puts the cursor on the run in `dir`, unless the user has moved it.
+    pub fn follow(&mut self, dir: &Path) {
+        if !self.moved {
+            if let Some(i) = self.list.iter().position(|r| r.dir == dir) {
+                self.cursor = i;
+            }
+        }
     }
 
     /// A new listing; the cursor stays on the same run where it can.
@@ -77,6 +88,12 @@ pub fn activate(app: &mut App, run: RunInfo) -> Vec<Command> {
         return Vec::new();
     }
     let dir = run.dir.clone();
+    // The Training tab shows (and r resumes) the active model unless it is training another.
+    if !app.training.busy() {
+        app.training.run = Some(run.clone());
+        app.training.clear_live();
+    }
+    app.runs.follow(&dir);
     app.active = Some(run);
     // A new model: the inversion starts again from its source.
     app.inversion.clear();
@@ -88,8 +105,37 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
     let tab = &mut app.runs;
     let len = tab.list.len();
     match action {
-        Action::Up => tab.cursor = step_cursor(tab.cursor, -1, len),
-        Action::Down => tab.cursor = step_cursor(tab.cursor, 1, len),
+        Action::Up | Action::Down => {
+            let delta = if action == Action::Up { -1 } else { 1 };
+            let next = step_cursor(tab.cursor, delta, len);
+            tab.moved = true;
+            if len > 1 && delta < 0 && next > tab.cursor {
+                app.messages
+                    .info("wrapped to the oldest run (the end of the list)");
+            } else if len > 1 && delta > 0 && next < tab.cursor {
+                app.messages
+                    .info("wrapped to the newest run (the top of the list)");
+            }
+            app.runs.cursor = next;
+        }
+        Action::ResumeTraining => {
+            let Some(run) = tab.list.get(tab.cursor).cloned() else {
+                return Vec::new();
+            };
+            if app.training.busy() {
+                app.messages
+                    .info("a training run is going on: stop it (x on the Training tab) first");
+                return Vec::new();
+            }
+            let commands = super::training::resume(app, Some(run));
+            if commands
+                .iter()
+                .any(|c| matches!(c, Command::StartTraining(_)))
+            {
+                app.tab = Tab::Training;
+            }
+            return commands;
+        }
         Action::Choose => {
             if let Some(run) = tab.list.get(tab.cursor).cloned() {
                 if app.heavy_job_running() {
@@ -134,6 +180,23 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
     Vec::new()
 }
 
+/// A click at screen row `y` on the Runs tab (whose body is `body`): selects the run drawn there.
+pub fn click(app: &mut App, body: Rect, y: u16) {
+    let tab = &mut app.runs;
+    // The table's border and header come first; ratatui scrolls just enough to show the cursor.
+    let first = body.y + 2;
+    let visible = body.height.saturating_sub(4) as usize;
+    if y < first || visible == 0 {
+        return;
+    }
+    let offset = tab.cursor.saturating_sub(visible - 1);
+    let index = offset + (y - first) as usize;
+    if index < tab.list.len() && ((y - first) as usize) < visible {
+        tab.cursor = index;
+        tab.moved = true;
+    }
+}
+
 /// Draws the Runs tab into `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let tab = &app.runs;
@@ -155,80 +218,103 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     let now = crate::runs::now();
     let wide = area.width >= 110;
-    let rows = tab.list.iter().map(|r| {
-        let rec = &r.record;
-        let active = app.active.as_ref().is_some_and(|a| a.dir == r.dir);
-        let marked = tab.marked.contains(&r.dir);
-        let flag = match (active, marked) {
-            (true, true) => "●+",
-            (true, false) => "● ",
-            (false, true) => " +",
-            (false, false) => "  ",
-        };
-        let (arch, seed, epochs, accuracy) = match (&rec.cnn, &rec.model) {
-            (Some(c), _) => (
-                c.arch.clone(),
-                c.seed.to_string(),
-                format!("{}/{}", c.epochs, c.epochs_planned),
-                c.test_accuracy,
-            ),
-            (None, Some(m)) => (
-                m.arch.clone(),
-                m.seed.to_string(),
-                m.epochs.to_string(),
-                m.test_accuracy,
-            ),
-            (None, None) => ("-".into(), "-".into(), "-".into(), None),
-        };
-        let style = if rec.data.dataset != app.dataset_kind {
+    // Every cell's text first, so that each column is as wide as its widest number: numbers
+    // are never cut; the data and state columns give way when the screen is narrow.
+    let texts: Vec<Vec<String>> = tab
+        .list
+        .iter()
+        .map(|r| {
+            let rec = &r.record;
+            let active = app.active.as_ref().is_some_and(|a| a.dir == r.dir);
+            let marked = tab.marked.contains(&r.dir);
+            let flag = match (active, marked) {
+                (true, true) => "●+",
+                (true, false) => "● ",
+                (false, true) => " +",
+                (false, false) => "  ",
+            };
+            let (arch, seed, epochs, accuracy) = match (&rec.cnn, &rec.model) {
+                (Some(c), _) => (
+                    c.arch.clone(),
+                    c.seed.to_string(),
+                    format!("{}/{}", c.epochs, c.epochs_planned),
+                    c.test_accuracy,
+                ),
+                (None, Some(m)) => (
+                    m.arch.clone(),
+                    m.seed.to_string(),
+                    m.epochs.to_string(),
+                    m.test_accuracy,
+                ),
+                (None, None) => ("-".into(), "-".into(), "-".into(), None),
+            };
+            let mut cells = vec![flag.to_string(), r.name.clone(), rec.kind.to_string()];
+            if wide {
+                cells.push(format!(
+                    "{} {} {}/{}",
+                    rec.data.dataset, rec.data.source, rec.data.train_images, rec.data.test_images
+                ));
+            }
+            cells.extend([
+                arch,
+                seed,
+                epochs,
+                accuracy.map_or("-".into(), |a| format!("{:.2}", 100.0 * a)),
+                match r.state() {
+                    // Short, so that the position is never what gets cut.
+                    crate::runs::RunState::Stopped { at: Some(p) } => {
+                        format!("stopped e{} b{}", p.epoch + 1, p.batch)
+                    }
+                    state => state.to_string(),
+                },
+                format::age(now.saturating_sub(rec.created)),
+            ]);
+            cells
+        })
+        .collect();
+    let mut header = vec!["", "run", "kind"];
+    if wide {
+        header.push("data");
+    }
+    header.extend(["model", "seed", "epochs", "acc %", "state", "age"]);
+    let data_col = wide.then_some(3);
+    let state_col = header.len() - 2;
+    let widths: Vec<Constraint> = (0..header.len())
+        .map(|c| {
+            let widest = texts
+                .iter()
+                .map(|row| row[c].chars().count())
+                .chain(std::iter::once(header[c].chars().count()))
+                .max()
+                .unwrap_or(1) as u16;
+            if c == state_col {
+                Constraint::Min(widest.min(8))
+            } else if Some(c) == data_col {
+                Constraint::Min(widest.min(20))
+            } else {
+                Constraint::Length(widest)
+            }
+        })
+        .collect();
+    let rows = tab.list.iter().zip(texts).map(|(r, cells)| {
+        let style = if r.record.data.dataset != app.dataset_kind {
             Style::default().fg(Color::DarkGray)
         } else {
             Style::default()
         };
-        let mut cells = vec![
-            Cell::from(flag).style(Style::default().fg(Color::Yellow)),
-            Cell::from(r.name.clone()),
-            Cell::from(rec.kind.to_string()),
-        ];
-        if wide {
-            cells.push(Cell::from(format!(
-                "{} {} {}/{}",
-                rec.data.dataset, rec.data.source, rec.data.train_images, rec.data.test_images
-            )));
-        }
-        cells.extend([
-            Cell::from(arch),
-            Cell::from(seed),
-            Cell::from(epochs),
-            Cell::from(accuracy.map_or("-".into(), |a| format!("{:.2}", 100.0 * a))),
-            Cell::from(r.state().to_string()),
-            Cell::from(format::age(now.saturating_sub(rec.created))),
-        ]);
+        let cells: Vec<Cell> = cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i == 0 {
+                    Cell::from(t).style(Style::default().fg(Color::Yellow))
+                } else {
+                    Cell::from(t)
+                }
+            })
+            .collect();
         Row::new(cells).style(style)
     });
-    let mut widths = vec![
-        Constraint::Length(2),
-        Constraint::Length(21),
-        Constraint::Length(10),
-    ];
-    let mut header = vec!["", "run", "kind"];
-    if wide {
-        widths.push(Constraint::Min(20));
-        header.push("data");
-    }
-    widths.extend([
-        Constraint::Length(7),
-        Constraint::Length(4),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        if wide {
-            Constraint::Length(26)
-        } else {
-            Constraint::Min(8)
-        },
-        Constraint::Length(6),
-    ]);
-    header.extend(["model", "seed", "epochs", "acc %", "state", "age"]);
     let header = Row::new(header).style(Style::default().add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths)
         .header(header)
@@ -241,10 +327,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let mut state = TableState::default().with_selected(Some(tab.cursor));
     frame.render_stateful_widget(table, table_area, &mut state);
     let text = format!(
-        "{} make active   {} mark to compare   {} clear marks   grey: another data set",
+        "{} make active   {} mark to compare   {} clear marks   {} resume   grey: another data set",
         k(Action::Choose),
         k(Action::Toggle),
-        k(Action::ClearMarks)
+        k(Action::ClearMarks),
+        k(Action::ResumeTraining)
     );
     frame.render_widget(Paragraph::new(Line::from(text).dim()), hint);
 }

@@ -2,13 +2,10 @@
 //! model's saved run) as loss and accuracy curves with gauges, and the curves of the runs marked
 //! on the Runs tab, each in its own colour.
 
-use std::borrow::Cow;
-
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
-use ratatui::symbols::Marker;
 use ratatui::text::Line;
-use ratatui::widgets::{Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph};
+use ratatui::widgets::{Gauge, Paragraph};
 use ratatui::Frame;
 
 use super::{block, fmt_duration, gauge_ratio, key, JobState};
@@ -17,7 +14,7 @@ use crate::jobs::train::{TrainPlan, TrainResult};
 use crate::model::train::{EpochMetrics, Outcome, Position, TrainEvent};
 use crate::model::ArchSpec;
 use crate::runs::RunInfo;
-use crate::text::charts::PALETTE;
+use crate::text::charts::{smooth, AxisSpec, ChartSpec, Series, PALETTE};
 use crate::tui::app::{App, DataState, Tab};
 use crate::tui::keys::Action;
 use crate::tui::msg::{Command, JobKind};
@@ -51,12 +48,40 @@ pub struct TrainingTab {
     pub run_epochs: usize,
     /// Per-epoch metrics of the live run.
     pub history: Vec<EpochMetrics>,
-    /// Running mean training loss within each epoch: (epoch as a fraction, loss).
+    /// Each batch's training loss: (epoch as a fraction, loss), drawn smoothed.
     pub loss_curve: Vec<(f64, f64)>,
-    /// Running training accuracy within each epoch: (epoch as a fraction, accuracy in %).
+    /// Each batch's training accuracy: (epoch as a fraction, accuracy in %).
     pub acc_curve: Vec<(f64, f64)>,
     pub progress: Option<Progress>,
+    /// How the charts are drawn: log loss axis, smoothing, cursor.
+    pub view: ChartView,
+    /// A resume that makes a finished run longer, waiting for a second `r`.
+    pub confirm_extend: Option<std::path::PathBuf>,
 }
+
+/// Chart settings of the Training tab.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChartView {
+    /// The loss axis on a log scale.
+    pub log_loss: bool,
+    /// TensorBoard's smoothing weight of the per-batch curve (0 = raw).
+    pub smoothing: f64,
+    /// The epoch the cursor reads, if shown.
+    pub cursor: Option<f64>,
+}
+
+impl Default for ChartView {
+    fn default() -> Self {
+        Self {
+            log_loss: false,
+            smoothing: 0.6,
+            cursor: None,
+        }
+    }
+}
+
+/// The smoothing weights `w` steps through.
+pub const SMOOTHING: [f64; 6] = [0.0, 0.6, 0.8, 0.9, 0.95, 0.99];
 
 impl TrainingTab {
     /// The tab with `config`'s recipe for the next run.
@@ -76,6 +101,8 @@ impl TrainingTab {
             loss_curve: Vec::new(),
             acc_curve: Vec::new(),
             progress: None,
+            view: ChartView::default(),
+            confirm_extend: None,
         }
     }
 
@@ -84,7 +111,8 @@ impl TrainingTab {
         self.job.busy()
     }
 
-    fn clear_live(&mut self) {
+    /// Forgets the live curves and progress (the run's saved history is drawn instead).
+    pub fn clear_live(&mut self) {
         self.history.clear();
         self.loss_curve.clear();
         self.acc_curve.clear();
@@ -94,7 +122,7 @@ impl TrainingTab {
 }
 
 /// Handles a key on the Training tab.
-pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
+pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
     let job = app.training.job;
     if job == JobState::Attached
         && matches!(
@@ -103,8 +131,20 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
         )
     {
         app.messages.info("attached: this dashboard only watches the run; the process that trains it starts and stops it");
-        return None;
+        return Vec::new();
     }
+    if action != Action::ResumeTraining {
+        app.training.confirm_extend = None;
+    }
+    match action {
+        Action::ResumeTraining => resume(app, None),
+        _ => on_recipe_action(app, action).into_iter().collect(),
+    }
+}
+
+/// Keys that start or stop a run, change the next run's recipe or the charts.
+fn on_recipe_action(app: &mut App, action: Action) -> Option<Command> {
+    let job = app.training.job;
     let edit = |app: &mut App, f: &dyn Fn(&mut TrainConfig, &[ArchSpec])| {
         if app.training.busy() {
             app.messages
@@ -134,26 +174,6 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
                 custom_archs: app.settings.config.archs.clone(),
             })))
         }
-        Action::ResumeTraining => {
-            let Some(run) = app.training.run.clone().or_else(|| app.active.clone()) else {
-                app.messages
-                    .info("no run to resume: s starts one, or pick one on the Runs tab (2)");
-                return None;
-            };
-            ready_data(app)?;
-            let epochs = app.training.recipe.epochs;
-            let t = &mut app.training;
-            t.job = JobState::Starting;
-            t.run = Some(run.clone());
-            t.clear_live();
-            app.messages
-                .info(format!("resuming {} to {epochs} epochs...", run.name));
-            Some(Command::StartTraining(Box::new(TrainPlan::Resume {
-                run: Box::new(run),
-                epochs: Some(epochs),
-                device: None,
-            })))
-        }
         Action::Cancel if matches!(job, JobState::Running | JobState::Starting) => {
             app.training.job = JobState::Stopping;
             app.messages.info("stopping: saving a checkpoint...");
@@ -178,8 +198,116 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
         }),
         Action::SeedUp => edit(app, &|c, _| c.seed = c.seed.wrapping_add(1)),
         Action::SeedDown => edit(app, &|c, _| c.seed = c.seed.wrapping_sub(1)),
+        Action::LogScale => {
+            app.training.view.log_loss = !app.training.view.log_loss;
+            None
+        }
+        Action::Smoothing => {
+            let v = &mut app.training.view;
+            let at = SMOOTHING
+                .iter()
+                .position(|&w| w >= v.smoothing)
+                .unwrap_or(0);
+            v.smoothing = SMOOTHING[(at + 1) % SMOOTHING.len()];
+            app.messages
+                .info(format!("per-batch curve smoothing {:.2}", v.smoothing));
+            None
+        }
+        Action::CursorLeft | Action::CursorRight => {
+            let epochs = shown_epochs(app).max(1) as f64;
+            let v = &mut app.training.view;
+            let step = (epochs / 30.0).ceil().max(1.0);
+            let delta = if action == Action::CursorLeft {
+                -step
+            } else {
+                step
+            };
+            v.cursor = match v.cursor {
+                None if delta > 0.0 => Some(0.0),
+                None => Some(epochs),
+                Some(x) if x + delta < -1e-9 || x + delta > epochs + 1e-9 => {
+                    app.messages.info("cursor off: [ and ] bring it back");
+                    None
+                }
+                Some(x) => Some(x + delta),
+            };
+            None
+        }
         _ => None,
     }
+}
+
+/// The run the tab shows: the one trained in this session, else the active model.
+pub fn shown_run(app: &App) -> Option<&RunInfo> {
+    app.training.run.as_ref().or(app.active.as_ref())
+}
+
+/// Epochs along the charts' x axis.
+fn shown_epochs(app: &App) -> usize {
+    let saved = shown_run(app)
+        .and_then(|r| r.record.cnn.as_ref())
+        .map_or(0, |c| c.epochs_planned.max(c.epochs));
+    saved.max(app.training.run_epochs)
+}
+
+/// Resumes `run` (the shown run when `None`) to the epochs set; making a finished run longer
+/// asks first (a second `r`). Its saved history is read, so the charts keep its first epochs.
+pub fn resume(app: &mut App, run: Option<RunInfo>) -> Vec<Command> {
+    let Some(run) = run.or_else(|| shown_run(app).cloned()) else {
+        app.messages
+            .info("no run to resume: s starts one, or pick one on the Runs tab (2)");
+        return Vec::new();
+    };
+    if app.heavy_job_running() {
+        app.messages.info(
+            "a job is running (a training, study, baselines or analysis): wait for it or cancel it",
+        );
+        return Vec::new();
+    }
+    if run.record.kind != crate::runs::RunKind::Train {
+        app.messages
+            .info(format!("{} is not a training run", run.name));
+        return Vec::new();
+    }
+    let epochs = app.training.recipe.epochs;
+    let done = run.record.cnn.as_ref().map_or(0, |c| c.epochs);
+    if run.record.state == crate::runs::RunState::Finished {
+        if epochs <= done {
+            app.messages.info(format!(
+                "{} is finished at {done} epochs: raise the epochs (e) above {done} to train it longer",
+                run.name
+            ));
+            return Vec::new();
+        }
+        if app.training.confirm_extend.as_ref() != Some(&run.dir) {
+            app.messages.info(format!(
+                "{} is finished at {done} epochs: r again trains it on to {epochs} (it stays one run, longer)",
+                run.name
+            ));
+            app.training.confirm_extend = Some(run.dir.clone());
+            return Vec::new();
+        }
+    }
+    app.training.confirm_extend = None;
+    if ready_data(app).is_none() {
+        return Vec::new();
+    }
+    let mut commands = Vec::new();
+    if app.runs.history(&run.dir).is_none() {
+        commands.push(Command::LoadHistory(run.dir.clone()));
+    }
+    let t = &mut app.training;
+    t.job = JobState::Starting;
+    t.run = Some(run.clone());
+    t.clear_live();
+    app.messages
+        .info(format!("resuming {} to {epochs} epochs...", run.name));
+    commands.push(Command::StartTraining(Box::new(TrainPlan::Resume {
+        run: Box::new(run),
+        epochs: Some(epochs),
+        device: None,
+    })));
+    commands
 }
 
 /// The data set, or why there is none (said on the status line).
@@ -240,10 +368,19 @@ pub fn on_event(app: &mut App, event: TrainEvent) {
             batches,
             loss,
             accuracy,
+            batch_loss,
+            batch_accuracy,
             images_per_second,
             eta_seconds,
             ..
         } => {
+            // Each batch's own values (the epoch's running mean for logs that lack them), so
+            // the curve does not jump where an epoch's mean starts again.
+            let (loss, accuracy) = if batch_loss > 0.0 {
+                (batch_loss, batch_accuracy)
+            } else {
+                (loss, accuracy)
+            };
             t.position.batch = batch;
             t.progress = Some(Progress {
                 epoch,
@@ -333,172 +470,182 @@ fn push_point(curve: &mut Vec<(f64, f64)>, point: (f64, f64)) {
     }
 }
 
-/// A chart line: legend, points (the live curves borrowed, not copied each frame), colour.
-struct Curve<'a> {
-    name: String,
-    points: Cow<'a, [(f64, f64)]>,
-    color: Color,
-}
-
 /// Draws the Training tab into `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let t = &app.training;
     let side_width = if area.width >= 120 { 40 } else { 34 };
     let [charts, side] =
         Layout::horizontal([Constraint::Min(40), Constraint::Length(side_width)]).areas(area);
     let [loss, acc] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
-    // The live run, else the active model's saved history.
-    let (history, shown): (&[EpochMetrics], String) = if t.run.is_some() || t.job.busy() {
-        let name = t
-            .run
-            .as_ref()
-            .map_or("this run".into(), |r| short_name(&r.name));
-        (&t.history, name)
-    } else {
-        match &app.active {
-            Some(run) => (
-                app.runs.history(&run.dir).unwrap_or(&[]),
-                short_name(&run.name),
-            ),
-            None => (&[], String::new()),
+    let (loss_chart, acc_chart) = charts_of(app);
+    frame.render_widget(&loss_chart, loss);
+    frame.render_widget(&acc_chart, acc);
+    side_panel(frame, side, app);
+}
+
+/// The shown run's per-epoch history: what it saved before this session's live epochs, then
+/// those (a resume keeps the epochs before it).
+fn shown_history(app: &App) -> Vec<EpochMetrics> {
+    let t = &app.training;
+    let saved = shown_run(app)
+        .and_then(|r| app.runs.history(&r.dir))
+        .unwrap_or(&[]);
+    let first_live = t.history.first().map(|m| m.epoch);
+    saved
+        .iter()
+        .filter(|m| first_live.is_none_or(|f| m.epoch < f))
+        .chain(&t.history)
+        .cloned()
+        .collect()
+}
+
+/// The loss and accuracy charts: the shown run as one set of lines (its smoothed per-batch
+/// curve while this session trains it, its per-epoch train and test points), and the test lines
+/// of the other runs marked on the Runs tab.
+pub fn charts_of(app: &App) -> (ChartSpec<'_>, ChartSpec<'_>) {
+    let t = &app.training;
+    let history = shown_history(app);
+    let shown = shown_run(app);
+    let name = shown.map_or("this run".into(), |r| short_name(&r.name));
+    let per_epoch = |f: &dyn Fn(&EpochMetrics) -> f64, h: &[EpochMetrics]| -> Vec<(f64, f64)> {
+        h.iter().map(|m| (m.epoch as f64, f(m))).collect()
+    };
+    let mut loss_lines = Vec::new();
+    let mut acc_lines = Vec::new();
+    if !t.loss_curve.is_empty() {
+        let w = t.view.smoothing;
+        loss_lines.push(Series::line(
+            format!("{name} batch"),
+            smooth(&t.loss_curve, w),
+            Color::Cyan,
+        ));
+        acc_lines.push(Series::line(
+            format!("{name} batch"),
+            smooth(&t.acc_curve, w),
+            Color::Cyan,
+        ));
+    }
+    for (label, color, loss_of, acc_of) in [
+        (
+            "train",
+            Color::Green,
+            (|m: &EpochMetrics| m.train_loss) as fn(&EpochMetrics) -> f64,
+            (|m: &EpochMetrics| m.train_accuracy * 100.0) as fn(&EpochMetrics) -> f64,
+        ),
+        (
+            "test",
+            Color::Yellow,
+            |m: &EpochMetrics| m.test_loss,
+            |m: &EpochMetrics| m.test_accuracy * 100.0,
+        ),
+    ] {
+        if history.is_empty() {
+            continue;
         }
-    };
-    let per_epoch = |f: fn(&EpochMetrics) -> f64, h: &[EpochMetrics]| -> Cow<[(f64, f64)]> {
-        Cow::Owned(h.iter().map(|m| (m.epoch as f64, f(m))).collect())
-    };
-    let mut loss_lines = vec![
-        Curve {
-            name: "train (live)".into(),
-            points: Cow::Borrowed(&t.loss_curve),
-            color: Color::Cyan,
-        },
-        Curve {
-            name: format!("{shown} train"),
-            points: per_epoch(|m| m.train_loss, history),
-            color: Color::Blue,
-        },
-        Curve {
-            name: format!("{shown} test"),
-            points: per_epoch(|m| m.test_loss, history),
-            color: Color::Yellow,
-        },
-    ];
-    let mut acc_lines = vec![
-        Curve {
-            name: "train (live)".into(),
-            points: Cow::Borrowed(&t.acc_curve),
-            color: Color::Cyan,
-        },
-        Curve {
-            name: format!("{shown} train"),
-            points: per_epoch(|m| m.train_accuracy * 100.0, history),
-            color: Color::Blue,
-        },
-        Curve {
-            name: format!("{shown} test"),
-            points: per_epoch(|m| m.test_accuracy * 100.0, history),
-            color: Color::Yellow,
-        },
-    ];
-    // Compared runs (marked on the Runs tab): their test curves, one colour each.
-    for (i, (name, h)) in app.runs.compared().into_iter().enumerate() {
-        let color = PALETTE[(i + 2) % PALETTE.len()];
-        loss_lines.push(Curve {
-            name: format!("{} test", short_name(&name)),
-            points: per_epoch(|m| m.test_loss, h),
+        loss_lines.push(Series::line(
+            format!("{name} {label}"),
+            per_epoch(&loss_of, &history),
             color,
-        });
-        acc_lines.push(Curve {
-            name: format!("{} test", short_name(&name)),
-            points: per_epoch(|m| m.test_accuracy * 100.0, h),
+        ));
+        acc_lines.push(Series::line(
+            format!("{name} {label}"),
+            per_epoch(&acc_of, &history),
             color,
-        });
+        ));
+    }
+    // The other marked runs: their test lines, one colour each.
+    const COMPARE: [usize; 6] = [2, 4, 5, 7, 8, 6];
+    let others = app
+        .runs
+        .compared()
+        .into_iter()
+        .filter(|(run, _)| shown.is_none_or(|s| s.dir != run.dir));
+    for (i, (run, h)) in others.enumerate() {
+        let color = PALETTE[COMPARE[i % COMPARE.len()]];
+        let label = format!("{} test", short_name(&run.name));
+        loss_lines.push(Series::line(
+            label.clone(),
+            per_epoch(&|m| m.test_loss, h),
+            color,
+        ));
+        acc_lines.push(Series::line(
+            label,
+            per_epoch(&|m| m.test_accuracy * 100.0, h),
+            color,
+        ));
     }
     let epochs = loss_lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
-        .fold(t.run_epochs.max(1) as f64, f64::max)
+        .fold(shown_epochs(app).max(1) as f64, f64::max)
         .ceil();
-    let loss_max = loss_lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max);
-    let loss_top = if loss_max > 0.0 { loss_max * 1.1 } else { 1.0 };
-    let acc_min = acc_lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(100.0f64, f64::min);
+    let values = |lines: &[Series]| -> Vec<f64> {
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1))
+            .filter(|v| v.is_finite())
+            .collect()
+    };
+    let loss_values = values(&loss_lines);
+    let loss_max = loss_values.iter().copied().fold(0.0f64, f64::max);
+    let loss_y = if t.view.log_loss {
+        let low = loss_values
+            .iter()
+            .copied()
+            .filter(|&v| v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let low = if low.is_finite() { low * 0.8 } else { 1e-3 };
+        AxisSpec::new("loss", [low, (loss_max * 1.25).max(low * 10.0)]).log(true)
+    } else {
+        AxisSpec::new(
+            "loss",
+            [0.0, if loss_max > 0.0 { loss_max * 1.05 } else { 1.0 }],
+        )
+    };
+    let acc_min = values(&acc_lines).into_iter().fold(100.0f64, f64::min);
     let acc_bottom = ((acc_min / 10.0).floor() * 10.0).clamp(0.0, 90.0);
-    chart(
-        frame,
-        loss,
-        " Loss ",
-        &loss_lines,
-        epochs,
-        (0.0, loss_top),
-        |v| format!("{v:.2}"),
+    let x = AxisSpec::new("epoch", [0.0, epochs]).integer();
+    let keys = |a| key(app, Tab::Training, a);
+    let loss_title = format!(
+        "Loss ({} log, {} smooth {:.2})",
+        keys(Action::LogScale),
+        keys(Action::Smoothing),
+        t.view.smoothing
     );
-    chart(
-        frame,
-        acc,
-        " Accuracy % ",
-        &acc_lines,
-        epochs,
-        (acc_bottom, 100.0),
-        |v| format!("{v:.0}"),
-    );
-    side_panel(frame, side, app);
+    let loss_chart =
+        ChartSpec::new(loss_title, x.clone(), loss_y, loss_lines).cursor(t.view.cursor);
+    let acc_chart = ChartSpec::new(
+        "Accuracy %",
+        x,
+        AxisSpec::new("accuracy %", [acc_bottom, 100.0]),
+        acc_lines,
+    )
+    .cursor(t.view.cursor);
+    // The two charts draw the same lines: one legend (the loss chart's) says which is which,
+    // unless the cursor asks each chart for its values.
+    let acc_chart = if t.view.cursor.is_none() {
+        acc_chart.without_legend()
+    } else {
+        acc_chart
+    };
+    (loss_chart, acc_chart)
 }
 
-/// `20261201-101500-train` reads as `1201-1015`: month, day, hour and minute.
-fn short_name(name: &str) -> String {
+/// `20261201-101500-train` reads as `1201-101500`, `20261201-101500-train-2` as `1201-101500-2`:
+/// month, day and time to the second, and the suffix that tells runs of one second apart.
+pub fn short_name(name: &str) -> String {
     let parts: Vec<&str> = name.split('-').collect();
     match parts.as_slice() {
-        [date, time, ..] if date.len() == 8 && time.len() == 6 => {
-            format!("{}-{}", &date[4..], &time[..4])
+        [date, time, rest @ ..] if date.len() == 8 && time.len() == 6 => {
+            let suffix = rest
+                .iter()
+                .skip(1)
+                .map(|p| format!("-{p}"))
+                .collect::<String>();
+            format!("{}-{time}{suffix}", &date[4..])
         }
-        _ => name.chars().take(12).collect(),
+        _ => name.chars().take(16).collect(),
     }
-}
-
-fn chart(
-    frame: &mut Frame,
-    area: Rect,
-    title: &str,
-    lines: &[Curve<'_>],
-    epochs: f64,
-    (lo, hi): (f64, f64),
-    label: fn(f64) -> String,
-) {
-    let datasets = lines
-        .iter()
-        .filter(|l| !l.points.is_empty())
-        .map(|l| {
-            Dataset::default()
-                .name(l.name.clone())
-                .marker(Marker::Braille)
-                .graph_type(GraphType::Line)
-                .style(Style::default().fg(l.color))
-                .data(&l.points)
-        })
-        .collect();
-    let chart = Chart::new(datasets)
-        .block(Block::bordered().title(title.to_string()))
-        .x_axis(
-            Axis::default()
-                .title("epoch")
-                .bounds([0.0, epochs])
-                .labels(["0".to_string(), format!("{epochs:.0}")]),
-        )
-        .y_axis(Axis::default().bounds([lo, hi]).labels([
-            label(lo),
-            label((lo + hi) / 2.0),
-            label(hi),
-        ]))
-        .hidden_legend_constraints((Constraint::Ratio(2, 3), Constraint::Ratio(2, 3)));
-    frame.render_widget(chart, area);
 }
 
 fn side_panel(frame: &mut Frame, area: Rect, app: &App) {
@@ -611,8 +758,8 @@ mod tests {
 
     #[test]
     fn run_names_shorten_to_month_day_time() {
-        assert_eq!(short_name("20261201-101500-train"), "1201-1015");
-        assert_eq!(short_name("20261201-101500-train-2"), "1201-1015");
+        assert_eq!(short_name("20261201-101500-train"), "1201-101500");
+        assert_eq!(short_name("20261201-101500-train-2"), "1201-101500-2");
         assert_eq!(short_name("mine"), "mine");
     }
 }
