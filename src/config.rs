@@ -40,6 +40,7 @@ pub struct Config {
     pub data: DataConfig,
     pub train: TrainConfig,
     pub ablation: AblationConfig,
+    pub sweep: SweepConfig,
     pub baselines: BaselinesConfig,
     pub robustness: RobustnessConfig,
     pub invert: InvertConfig,
@@ -76,6 +77,133 @@ impl Default for AblationConfig {
             epochs: 3,
             runs_at_once: 2,
         }
+    }
+}
+
+/// `[sweep]`: a grid over training settings (`classgen sweep`), every combination trained with
+/// each seed; an empty list keeps `[train]`'s value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    pub learning_rates: Vec<f64>,
+    pub batch_sizes: Vec<usize>,
+    pub epochs: Vec<usize>,
+    pub archs: Vec<String>,
+    pub schedules: Vec<Schedule>,
+    /// Seeds per combination (`train.seed`, `train.seed + 1`, ...).
+    pub seeds: usize,
+    /// The row every other is compared with (as `classgen sweep --cells` names rows); empty:
+    /// the first.
+    pub baseline: String,
+    /// Runs trained side by side on the CPU.
+    pub runs_at_once: usize,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            learning_rates: Vec::new(),
+            batch_sizes: Vec::new(),
+            epochs: Vec::new(),
+            archs: Vec::new(),
+            schedules: Vec::new(),
+            seeds: 3,
+            baseline: String::new(),
+            runs_at_once: 2,
+        }
+    }
+}
+
+/// Most cells (combinations x seeds) in one sweep.
+pub const MAX_SWEEP_CELLS: usize = 10_000;
+
+impl SweepConfig {
+    /// Checks every axis against the ranges of `[train]` (and each architecture against each
+    /// batch size); errors name the key under `sweep.`.
+    fn validate(&self, archs: &[ArchSpec], train: &TrainConfig) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let levels = [
+            ("sweep.learning_rates", self.learning_rates.len()),
+            ("sweep.batch_sizes", self.batch_sizes.len()),
+            ("sweep.epochs", self.epochs.len()),
+            ("sweep.archs", self.archs.len()),
+            ("sweep.schedules", self.schedules.len()),
+        ];
+        for (key, n) in levels {
+            if n > limits::MAX_LEVELS {
+                return invalid(
+                    key,
+                    format!("at most {} values, found {n}", limits::MAX_LEVELS),
+                );
+            }
+        }
+        if let Some(Err(message)) = self
+            .learning_rates
+            .iter()
+            .map(|&v| check_positive(v))
+            .find(Result::is_err)
+        {
+            return invalid("sweep.learning_rates", message);
+        }
+        if let Some(Err(message)) = self
+            .batch_sizes
+            .iter()
+            .map(|&v| check_range(v, limits::MAX_BATCH))
+            .find(Result::is_err)
+        {
+            return invalid("sweep.batch_sizes", message);
+        }
+        if let Some(Err(message)) = self
+            .epochs
+            .iter()
+            .map(|&v| check_range(v, limits::MAX_EPOCHS))
+            .find(Result::is_err)
+        {
+            return invalid("sweep.epochs", message);
+        }
+        if let Err(message) = check_range(self.seeds, limits::MAX_SEEDS) {
+            return invalid("sweep.seeds", message);
+        }
+        if let Err(message) = check_range(self.runs_at_once, limits::MAX_RUNS_AT_ONCE) {
+            return invalid("sweep.runs_at_once", message);
+        }
+        let names = if self.archs.is_empty() {
+            std::slice::from_ref(&train.arch)
+        } else {
+            &self.archs[..]
+        };
+        let batches = if self.batch_sizes.is_empty() {
+            std::slice::from_ref(&train.batch_size)
+        } else {
+            &self.batch_sizes[..]
+        };
+        for name in names {
+            let arch = match ArchSpec::by_name(name, archs) {
+                Ok(arch) => arch,
+                Err(message) => return invalid("sweep.archs", message),
+            };
+            for &batch in batches {
+                if let Err(message) = fits_batch(&arch, batch) {
+                    return invalid("sweep.batch_sizes", message);
+                }
+            }
+        }
+        let cells = [
+            self.learning_rates.len(),
+            self.batch_sizes.len(),
+            self.epochs.len(),
+            self.archs.len(),
+            self.schedules.len(),
+        ]
+        .iter()
+        .fold(self.seeds, |n, &k| n.saturating_mul(k.max(1)));
+        if cells > MAX_SWEEP_CELLS {
+            return invalid(
+                "sweep",
+                format!("{cells} cells (combinations x seeds): at most {MAX_SWEEP_CELLS}"),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -517,6 +645,7 @@ impl Config {
                 }
             }
         }
+        self.sweep.validate(&self.archs, t)?;
         let b = &self.baselines;
         if let Err(message) = check_range(b.k, limits::MAX_K) {
             return invalid("baselines.k", message);
@@ -802,6 +931,27 @@ mod tests {
     /// Every upper bound: one past it is an error naming the key and the bound; the bound
     /// itself is accepted.
     #[test]
+    fn sweep_axes_are_checked_like_train_keys() {
+        for (text, key) in [
+            ("learning_rates = [0.1, 0.0]", "'sweep.learning_rates'"),
+            ("batch_sizes = [5000]", "'sweep.batch_sizes'"),
+            ("epochs = [0]", "'sweep.epochs'"),
+            ("archs = [\"nope\"]", "'sweep.archs'"),
+            ("schedules = [\"wavy\"]", "schedules"),
+            ("learning_rates = [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]", "at most 16 values"),
+            (
+                "seeds = 100\nlearning_rates = [1,2,3,4,5,6,7,8,9,10,11]\nbatch_sizes = [1,2,3,4,5,6,7,8,9,10]",
+                "11000 cells",
+            ),
+            ("colour = 1", "colour"),
+        ] {
+            let err = parse(&format!("[sweep]\n{text}\n")).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        parse("[sweep]\nlearning_rates = [0.001, 0.003]\narchs = [\"tiny\"]\n").unwrap();
+    }
+
+    #[test]
     fn every_upper_bound_is_checked_and_named() {
         use crate::limits::*;
         let cpus = max_threads();
@@ -814,6 +964,8 @@ mod tests {
             ("ablation", "epochs", MAX_EPOCHS),
             ("ablation", "seeds", MAX_SEEDS),
             ("ablation", "runs_at_once", MAX_RUNS_AT_ONCE),
+            ("sweep", "seeds", MAX_SEEDS),
+            ("sweep", "runs_at_once", MAX_RUNS_AT_ONCE),
             ("baselines", "k", MAX_K),
             ("baselines", "forest_trees", MAX_TREES),
             ("baselines", "max_depth", MAX_DEPTH),

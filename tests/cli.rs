@@ -479,6 +479,73 @@ fn ablate_runs_a_tiny_study_and_resumes_it() {
 }
 
 #[test]
+fn invert_sweep_tables_every_rate_and_start_with_a_grid() {
+    let ws = workspace();
+    let args = [
+        "invert",
+        "--sweep",
+        "--target",
+        "3",
+        "--lrs",
+        "0.1,1",
+        "--starts",
+        "noise:1-2,blank",
+        "--max-steps",
+        "20",
+        "--data-dir",
+        "data",
+    ];
+    let json = ok(&classgen(ws.path(), &[&args[..], &["--json"]].concat()));
+    let cells = json["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 6, "2 rates x 3 starts");
+    assert_eq!(cells[0]["start"], "noise:1");
+    assert_eq!(cells[5]["start"], "blank");
+    assert_eq!(cells[3]["lr"], 1.0);
+    for c in cells {
+        let curve = c["curve"].as_array().unwrap();
+        assert!(!curve.is_empty() && curve.len() <= 21, "{c}");
+        let last = curve.last().unwrap().as_f64().unwrap();
+        assert_eq!(c["final_p"].as_f64().unwrap(), last);
+        match c["steps_to_threshold"].as_u64() {
+            Some(s) => assert!(curve[s as usize].as_f64().unwrap() >= 0.99, "{c}"),
+            None => assert!(curve.iter().all(|p| p.as_f64().unwrap() < 0.99), "{c}"),
+        }
+    }
+    let grid = ws.path().join(json["grid"].as_str().unwrap());
+    let png = image::open(&grid).unwrap();
+    assert!(png.height() > 2 * 28 && png.width() > 3 * 28, "{grid:?}");
+    let table = classgen(ws.path(), &args);
+    let out = text(&table.stdout);
+    assert!(
+        out.contains("┌ lr 0.1 ") && out.contains("┌ lr 1 "),
+        "{out}"
+    );
+    assert!(
+        out.contains("oscillated (p fell > 0.1 after rising)"),
+        "{out}"
+    );
+    let bad = classgen(
+        ws.path(),
+        &[
+            "invert",
+            "--sweep",
+            "--target",
+            "3",
+            "--starts",
+            "pink",
+            "--data-dir",
+            "data",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("--starts: expected"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
 fn runs_lists_every_run_and_attach_needs_a_terminal() {
     let ws = workspace();
     let json = ok(&classgen(ws.path(), &["runs", "--json", "--kind", "train"]));

@@ -26,6 +26,8 @@ use super::console::{self, note, out};
 use super::plot::PlotArgs;
 use super::{predict, DataArgs, NeedCnn};
 
+mod sweep;
+
 /// Which classifier to invert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ModelKind {
@@ -41,9 +43,17 @@ pub struct InvertArgs {
     /// Classifier to invert.
     #[arg(long, value_enum, default_value = "cnn")]
     model: ModelKind,
-    /// --grid --from noise: noise starts per target.
-    #[arg(long, value_name = "N")]
-    starts: Option<usize>,
+    /// --grid --from noise: noise starts per target (N). --sweep: the starts, comma-separated
+    /// (noise:SEED, noise:A-B, test:IDX, class:C, blank) [default: noise:1-5].
+    #[arg(long, value_name = "N|STARTS")]
+    starts: Option<String>,
+    /// The learning-rate x start sweep: one inversion per (lr, start) to --target; a table, a
+    /// chart of p(target) per lr, and a PNG grid of the final images.
+    #[arg(long, conflicts_with = "grid")]
+    sweep: bool,
+    /// --sweep: learning rates, comma-separated [default: 0.01,0.03,0.1,0.3,1].
+    #[arg(long, value_delimiter = ',', value_name = "LR,..", requires = "sweep")]
+    lrs: Option<Vec<f32>>,
     /// --grid --from noise: the CNN that judges the images, a training run's directory or name
     /// (default: the newest finished one on the same data with another seed).
     #[arg(long, value_name = "RUN")]
@@ -222,8 +232,10 @@ impl InvertArgs {
             if let Some(v) = seed {
                 p.first_seed = v;
             }
-            if let Some(v) = self.starts {
-                p.starts = v;
+            if let Some(v) = &self.starts {
+                p.starts = v
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--starts: expected a count, found '{v}'"))?;
             }
             if let Some(v) = self.loss {
                 p.loss = v;
@@ -293,6 +305,9 @@ fn snapshot_settings(config: &Config) -> SnapshotSettings {
 
 /// Runs `classgen invert`.
 pub fn run(args: InvertArgs, config: &mut Config) -> anyhow::Result<()> {
+    if args.sweep {
+        return sweep::run(&args, config);
+    }
     let task = args.task()?;
     args.apply(config, &task)?;
     config.validate()?;

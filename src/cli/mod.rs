@@ -13,6 +13,8 @@ mod plot;
 mod predict;
 mod robustness;
 mod runs;
+mod study;
+mod sweep;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +73,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Ablation study: variants x seeds, a table with mean ± std and Welch's t-test vs seed.
     Ablate(ablate::AblateArgs),
+    /// Training sweep: a grid over lr, batch size, epochs, arch, schedule, each with several
+    /// seeds, tabled like the ablation against a baseline row.
+    Sweep(sweep::SweepArgs),
     /// Change an image until the classifier assigns a target class; writes snapshots.
     Invert(invert::InvertArgs),
     /// The top 3 classes of your own images (PNG, JPEG) by the CNN and, with --models, the
@@ -281,6 +286,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Train(args)) => train::run(args, &mut config),
         Some(Command::Eval(args)) => eval::run(args, &mut config),
         Some(Command::Ablate(args)) => ablate::run(args, &mut config),
+        Some(Command::Sweep(args)) => sweep::run(args, &mut config),
         Some(Command::Invert(args)) => invert::run(args, &mut config),
         Some(Command::Predict(args)) => predict::run(args, &mut config),
         Some(Command::Baselines(args)) => baselines::run(args, &mut config),

@@ -9,6 +9,7 @@ pub mod options;
 pub mod prototype;
 pub mod regularise;
 pub mod start;
+pub mod sweep;
 
 pub use gradient::{GradientInverter, StopReason};
 pub use knn::{KnnInverter, KnnOptions};

@@ -1,6 +1,7 @@
-//! The ablation job: trains every variant x seed not already done, saving each result as soon
-//! as it finishes, so a cancelled or killed study resumes without retraining anything. A study's
-//! run directory is keyed by its data and recipe: the same study always lands in the same one.
+//! The study job: the cells of an ablation or a training sweep, each claimed, trained and saved
+//! as soon as it finishes, so a cancelled or killed study resumes without retraining anything,
+//! and several processes (a Slurm array's tasks) can share one study. A study's run directory is
+//! keyed by its data and every cell's definition: the same study always lands in the same one.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,15 +12,20 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::study::{study_dir, CellTask, StudyDir, TaskState};
+pub use super::study::{study_key, AblationResult, Cell, Study};
 use super::{Job, JobEvent, Reporter};
-use crate::ablation::{RunResult, VariantRow};
+use crate::ablation::RunResult;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::device;
 use crate::model::adam::Adam;
 use crate::model::train::{check_data, train, Outcome, TrainEvent, TrainProgress, TrainRun};
 use crate::model::{ArchSpec, Network};
-use crate::runs::{read_json, DataIdentity, Run, RunKind, RunState, RunStore};
+use crate::runs::lock::{LockError, RunLock};
+use crate::runs::{
+    read_json, write_json, DataIdentity, RunInfo, RunKind, RunRecord, RunState, RunStore, RECORD,
+};
 
 /// What the ablation job reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,7 +80,7 @@ pub struct StudyPlan {
     pub threads_per_run: usize,
 }
 
-/// The study to run.
+/// An ablation: every variant with every seed, compared with `seed`.
 #[derive(Debug, Clone)]
 pub struct AblationPlan {
     pub variants: Vec<ArchSpec>,
@@ -85,62 +91,49 @@ pub struct AblationPlan {
     pub runs_at_once: usize,
 }
 
-/// The study's table, as its `result.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AblationResult {
-    pub data: DataIdentity,
-    pub recipe: TrainConfig,
-    pub seeds: Vec<u64>,
-    /// One row per variant with results, in plan order.
-    pub rows: Vec<VariantRow>,
-    /// Every finished variant x seed run.
-    pub runs: Vec<RunResult>,
+impl From<AblationPlan> for Study {
+    fn from(plan: AblationPlan) -> Self {
+        let cells = plan
+            .variants
+            .iter()
+            .flat_map(|arch| {
+                plan.seeds.iter().map(|&seed| {
+                    let mut recipe = plan.train.clone();
+                    recipe.arch = arch.name.clone();
+                    recipe.seed = seed;
+                    Cell {
+                        label: arch.name.clone(),
+                        arch: arch.clone(),
+                        recipe,
+                    }
+                })
+            })
+            .collect();
+        Study {
+            cells,
+            baseline: "seed".into(),
+            recipe: plan.train,
+            runs_at_once: plan.runs_at_once,
+        }
+    }
 }
 
-/// FNV-1a, for a short stable key of the settings.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-/// The key of a study: the same data and recipe always give the same key, so running the same
-/// study again reuses what is done.
-pub fn study_key(data: &DataIdentity, recipe: &TrainConfig) -> String {
-    let mut recipe = recipe.clone();
-    recipe.seed = 0;
-    recipe.arch.clear();
-    recipe.threads = 0;
-    recipe.device.clear();
-    let key = format!(
-        "{}|{}|{}|{}|{}",
-        data.dataset,
-        data.source,
-        data.train_images,
-        data.test_images,
-        serde_json::to_string(&recipe).unwrap_or_default()
-    );
-    format!("{}-{:08x}", data.dataset, fnv1a(key.as_bytes()) as u32)
-}
-
-/// File of one finished variant x seed run inside a study.
-fn result_file(variant: &str, seed: u64) -> String {
-    format!("{variant}-seed{seed}.json")
-}
-
-/// Starts the study on `data` in its run directory under `store`.
+/// Starts the whole study on `data` in its run directory under `store`: every cell not done
+/// and not claimed by another process, `runs_at_once` side by side. The directory is held
+/// for the whole study (a second whole-study process is refused; `--cell` processes share it).
 pub fn spawn(
-    plan: AblationPlan,
+    plan: impl Into<Study>,
     data: Arc<Dataset>,
     store: &RunStore,
     cancel: Arc<AtomicBool>,
 ) -> anyhow::Result<Job<AblationEvent, AblationResult>> {
+    let study: Study = plan.into();
     check_data(&data).map_err(anyhow::Error::msg)?;
     let identity = DataIdentity::of(&data);
     let mut run = store
         .create_keyed(
             RunKind::Ablate,
-            &study_key(&identity, &plan.train),
+            &study_key(&identity, &study),
             identity,
             None,
         )
@@ -149,101 +142,222 @@ pub fn spawn(
     let info = run.info().clone();
     Ok(
         Job::spawn("ablate", Some(log), cancel, move |reporter, cancel| {
-            let ended = run_study(&plan, &data, &run, reporter, cancel);
-            let state = super::ended_state(&ended, |(_, complete)| {
-                if *complete {
+            let all: Vec<usize> = (0..study.cells.len()).collect();
+            let dir = StudyDir::new(run.dir());
+            let ended = run_cells(&study, &data, &dir, &all, reporter, cancel);
+            let state = super::ended_state(&ended, |ran| {
+                if ran.table.missing.is_empty() {
                     RunState::Finished
                 } else {
                     RunState::Stopped { at: None }
                 }
             });
             let recorded = run.end(state);
-            let (result, _) = ended?;
+            let ran = ended?;
             recorded?;
-            Ok(result)
+            Ok(ran.table)
         })?
         .in_run(info),
     )
 }
 
-/// The table of `results` (each with its index in the plan) as the study's result, its runs
-/// in plan order.
-fn table(plan: &AblationPlan, data: &Dataset, results: &[(usize, RunResult)]) -> AblationResult {
-    let order: Vec<String> = plan.variants.iter().map(|v| v.name.clone()).collect();
-    let mut sorted: Vec<&(usize, RunResult)> = results.iter().collect();
-    sorted.sort_by_key(|(i, _)| *i);
-    let runs: Vec<RunResult> = sorted.into_iter().map(|(_, r)| r.clone()).collect();
-    AblationResult {
-        data: DataIdentity::of(data),
-        recipe: plan.train.clone(),
-        seeds: plan.seeds.clone(),
-        rows: crate::ablation::table(&runs, &order, "seed"),
-        runs,
-    }
+/// How one `--cell` process ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellEnd {
+    /// Trained now and saved.
+    Trained(Box<RunResult>),
+    /// Finished earlier (by any process): skipped.
+    AlreadyDone(Box<RunResult>),
+    /// Another process holds the cell's claim (it says who).
+    Held(String),
+    /// Stopped on request before the end.
+    Stopped,
 }
 
-/// What a worker tells the study: an event of its run, or how the run at `index` of the plan
-/// ended (`None`: cancelled).
+/// A `--cell` process's end, and the study's table as it then stood.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellRun {
+    pub end: CellEnd,
+    pub table: AblationResult,
+}
+
+/// Opens the study directory of `study` on `data` for a process that runs some of its cells:
+/// created if new (with its `run.json`), held shared (refused while a whole-study process holds
+/// it), its record marked running unless it is complete.
+fn open_shared(
+    store: &RunStore,
+    identity: &DataIdentity,
+    study: &Study,
+) -> anyhow::Result<(StudyDir, RunLock)> {
+    let dir = study_dir(store.root(), identity, study);
+    std::fs::create_dir_all(&dir.dir)
+        .with_context(|| format!("creating the study directory {}", dir.dir.display()))?;
+    let shared = RunLock::share(&dir.dir)?;
+    let path = dir.dir.join(RECORD);
+    let record = match read_json::<RunRecord>(&path) {
+        Ok(r) if r.kind != RunKind::Ablate => {
+            anyhow::bail!("{}: a {} run, not a study", dir.dir.display(), r.kind)
+        }
+        Ok(r) if r.state == RunState::Finished => r,
+        Ok(r) => RunRecord {
+            state: RunState::Running,
+            ..r
+        },
+        Err(_) => RunRecord {
+            kind: RunKind::Ablate,
+            created: crate::runs::now(),
+            classgen: env!("CARGO_PKG_VERSION").to_string(),
+            data: identity.clone(),
+            model: None,
+            cnn: None,
+            state: RunState::Running,
+        },
+    };
+    write_json(&path, &record)?;
+    Ok((dir, shared))
+}
+
+/// Runs exactly cell `index` of `study` into its study directory (skipped if finished, left
+/// to its holder if another process has claimed it). When the study is then complete, its
+/// record is marked finished.
+pub fn spawn_cell(
+    study: Study,
+    index: usize,
+    data: Arc<Dataset>,
+    store: &RunStore,
+    cancel: Arc<AtomicBool>,
+) -> anyhow::Result<Job<AblationEvent, CellRun>> {
+    if index >= study.cells.len() {
+        anyhow::bail!(
+            "--cell {index}: the study has {} cells (0 to {})",
+            study.cells.len(),
+            study.cells.len().saturating_sub(1)
+        );
+    }
+    check_data(&data).map_err(anyhow::Error::msg)?;
+    let identity = DataIdentity::of(&data);
+    let (dir, shared) = open_shared(store, &identity, &study)?;
+    let info = RunInfo::read(&dir.dir)?;
+    Ok(
+        Job::spawn("ablate-cell", None, cancel, move |reporter, cancel| {
+            let _shared = shared;
+            let end = match dir.result(index) {
+                Some(r) => CellEnd::AlreadyDone(Box::new(r)),
+                None => {
+                    let ran = run_cells(&study, &data, &dir, &[index], reporter, cancel)?;
+                    if let Some((_, holder)) = ran.held.into_iter().next() {
+                        CellEnd::Held(holder)
+                    } else if let Some(r) = dir.result(index) {
+                        if ran.trained.contains(&index) {
+                            CellEnd::Trained(Box::new(r))
+                        } else {
+                            CellEnd::AlreadyDone(Box::new(r))
+                        }
+                    } else {
+                        CellEnd::Stopped
+                    }
+                }
+            };
+            let table = dir.write_table(&study, &identity)?;
+            if table.missing.is_empty() {
+                let path = dir.dir.join(RECORD);
+                if let Ok(mut record) = read_json::<RunRecord>(&path) {
+                    record.state = RunState::Finished;
+                    write_json(&path, &record)?;
+                }
+            }
+            Ok(CellRun { end, table })
+        })?
+        .in_run(info),
+    )
+}
+
+/// What a worker tells the study: an event of its run, how the cell at `index` ended, or that
+/// another process holds it.
 enum FromWorker {
     Event(AblationEvent),
-    Ended(usize, anyhow::Result<Option<RunResult>>),
+    Ended(usize, anyhow::Result<Claimed>),
+    Held(usize, String),
+}
+
+/// How a claimed cell ended.
+enum Claimed {
+    /// Trained and saved.
+    Saved(RunResult),
+    /// Another process finished it before the claim.
+    Reused,
+    /// Cancelled or halted.
+    Stopped,
 }
 
 /// How often the study looks at the cancel flag while no worker reports.
 const CANCEL_POLL: Duration = Duration::from_millis(100);
 
-/// Runs the study; returns the table of every result of the plan that exists, and whether the
-/// plan is complete. On the CPU, up to `plan.runs_at_once` runs train side by side, each on its
-/// own pool with its share of the threads; this thread alone reports and writes files.
-fn run_study(
-    plan: &AblationPlan,
+/// What [`run_cells`] did.
+struct Ran {
+    /// Cells trained and saved by this process.
+    trained: Vec<usize>,
+    /// Cells another process held, with who holds them.
+    held: Vec<(usize, String)>,
+    /// The table of every finished cell of the study.
+    table: AblationResult,
+}
+
+/// Trains the cells `selected` of `study` that are not finished, each claimed first (a cell
+/// another process holds is left to it). On the CPU, up to `study.runs_at_once` cells train
+/// side by side, each on its own pool with its share of the threads; each worker saves its
+/// cell's result before releasing the claim, and this thread reports and rewrites the table.
+fn run_cells(
+    study: &Study,
     data: &Dataset,
-    run: &Run,
+    dir: &StudyDir,
+    selected: &[usize],
     reporter: &Reporter<AblationEvent>,
     cancel: &AtomicBool,
-) -> anyhow::Result<(AblationResult, bool)> {
-    let dir = run.dir();
-    let runs: Vec<(&ArchSpec, u64)> = plan
-        .variants
-        .iter()
-        .flat_map(|v| plan.seeds.iter().map(move |&s| (v, s)))
-        .collect();
-    let mut results: Vec<(usize, RunResult)> = Vec::new();
+) -> anyhow::Result<Ran> {
+    let identity = DataIdentity::of(data);
     let mut pending = Vec::new();
-    for (i, &(arch, seed)) in runs.iter().enumerate() {
-        match read_json::<RunResult>(&dir.join(result_file(&arch.name, seed))) {
-            Ok(r) => results.push((i, r)),
-            Err(_) => pending.push(i),
+    let mut done = 0;
+    for &i in selected {
+        match dir.result(i) {
+            Some(r) => {
+                done += 1;
+                reporter.emit(AblationEvent::Reused(r));
+            }
+            None => pending.push(i),
         }
     }
-    let device = device::open(&plan.train.device)?;
+    let device_name = study
+        .cells
+        .first()
+        .map_or("cpu", |c| c.recipe.device.as_str());
+    let device = device::open(device_name)?;
     let threads = rayon::current_num_threads().max(1);
     let at_once = if device.is_cpu() {
-        plan.runs_at_once.min(threads).min(pending.len()).max(1)
+        study.runs_at_once.min(threads).min(pending.len()).max(1)
     } else {
         1
     };
     let threads_per_run = (threads / at_once).max(1);
     reporter.emit(AblationEvent::Planned(StudyPlan {
-        dir: dir.to_path_buf(),
-        runs: runs.len(),
-        done: results.len(),
+        dir: dir.dir.clone(),
+        runs: selected.len(),
+        done,
         at_once,
         threads_per_run,
     }));
-    for (_, r) in &results {
-        reporter.emit(AblationEvent::Reused(r.clone()));
-    }
     // The workers' cancel flag: set on cancellation or when a run fails.
     let halt = AtomicBool::new(false);
     let next = AtomicUsize::new(0);
-    let ended = std::thread::scope(|scope| -> anyhow::Result<bool> {
+    let mut trained = Vec::new();
+    let mut held = Vec::new();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
         let (tx, rx) = channel::<FromWorker>();
         let work = Worker {
-            plan,
+            study,
             data,
+            dir,
             device: &device,
-            runs: &runs,
             pending: &pending,
             next: &next,
             halt: &halt,
@@ -270,61 +384,50 @@ fn run_study(
             };
             match message {
                 FromWorker::Event(event) => reporter.emit(event),
-                FromWorker::Ended(_, Ok(None)) => cancelled = true,
+                FromWorker::Held(index, holder) => {
+                    reporter.notice(format!(
+                        "{}: cell {index} is running in another process ({holder}); left to it",
+                        study.cells[index].describe()
+                    ));
+                    held.push((index, holder));
+                }
+                FromWorker::Ended(_, Ok(Claimed::Reused)) => {}
+                FromWorker::Ended(_, Ok(Claimed::Stopped)) => cancelled = true,
                 FromWorker::Ended(_, Err(e)) => {
                     halt.store(true, Ordering::Relaxed);
                     failure.get_or_insert(e);
                 }
-                FromWorker::Ended(index, Ok(Some(result))) => {
-                    let saved = save_run(plan, data, run, &mut results, index, result, reporter);
-                    if let Err(e) = saved {
+                FromWorker::Ended(index, Ok(Claimed::Saved(result))) => {
+                    reporter.emit(AblationEvent::RunFinished(result));
+                    trained.push(index);
+                    if let Err(e) = dir.write_table(study, &identity) {
                         halt.store(true, Ordering::Relaxed);
                         failure.get_or_insert(e);
                     }
                 }
             }
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(!cancelled && results.len() == runs.len()),
+        if cancelled {
+            reporter.emit(AblationEvent::Cancelled);
         }
+        failure.map_or(Ok(()), Err)
     })?;
-    if !ended {
-        reporter.emit(AblationEvent::Cancelled);
-    }
-    let result = table(plan, data, &results);
-    run.write_result(&result)?;
-    Ok((result, ended))
+    let table = dir.write_table(study, &identity)?;
+    Ok(Ran {
+        trained,
+        held,
+        table,
+    })
 }
 
-/// Saves the run at `index` of the plan and the study's table so far, then reports it.
-fn save_run(
-    plan: &AblationPlan,
-    data: &Dataset,
-    run: &Run,
-    results: &mut Vec<(usize, RunResult)>,
-    index: usize,
-    result: RunResult,
-    reporter: &Reporter<AblationEvent>,
-) -> anyhow::Result<()> {
-    run.write_file(
-        &result_file(&result.variant, result.seed),
-        &serde_json::to_vec_pretty(&result)?,
-    )?;
-    reporter.emit(AblationEvent::RunFinished(result.clone()));
-    results.push((index, result));
-    run.write_result(&table(plan, data, results))?;
-    Ok(())
-}
-
-/// What every worker shares: the plan, the runs still to do and which one comes next.
+/// What every worker shares: the study, the cells still to do and which one comes next.
 #[derive(Clone, Copy)]
 struct Worker<'a> {
-    plan: &'a AblationPlan,
+    study: &'a Study,
     data: &'a Dataset,
+    dir: &'a StudyDir,
     device: &'a candle_core::Device,
-    runs: &'a [(&'a ArchSpec, u64)],
-    /// Indices into `runs` of the runs to train, taken in order.
+    /// Indices of the cells to train, taken in order.
     pending: &'a [usize],
     next: &'a AtomicUsize,
     halt: &'a AtomicBool,
@@ -333,8 +436,8 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    /// Starts worker `w`: it trains pending runs one after another on its own pool of
-    /// `threads` threads until none is left or the study halts.
+    /// Starts worker `w`: it claims and trains pending cells one after another on its own pool
+    /// of `threads` threads until none is left or the study halts.
     fn start<'scope>(
         self,
         scope: &'scope std::thread::Scope<'scope, '_>,
@@ -358,16 +461,24 @@ impl<'a> Worker<'a> {
                     let Some(&index) = self.pending.get(taken) else {
                         break;
                     };
-                    let (arch, seed) = self.runs[index];
-                    let send = |event| {
-                        // A closed receiver means the study is over; the run stops on `halt`.
-                        let _ = tx.send(FromWorker::Event(event));
+                    // A closed receiver means the study is over; the run stops on `halt`.
+                    let ended = match self.dir.claim(index) {
+                        Ok(claim) => {
+                            let ended = pool.install(|| self.run_claimed(index, &tx));
+                            drop(claim);
+                            ended
+                        }
+                        Err(LockError::Held { pid, .. }) => {
+                            let holder = self
+                                .dir
+                                .task(index)
+                                .filter(|t| t.pid.to_string() == pid)
+                                .map_or_else(|| format!("PID {pid}"), |t| t.describe());
+                            let _ = tx.send(FromWorker::Held(index, holder));
+                            continue;
+                        }
+                        Err(e) => Err(e.into()),
                     };
-                    send(AblationEvent::RunStarted {
-                        variant: arch.name.clone(),
-                        seed,
-                    });
-                    let ended = pool.install(|| self.train(arch, seed, &send));
                     let _ = tx.send(FromWorker::Ended(index, ended));
                 }
             })
@@ -375,28 +486,64 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Trains one variant with one seed on the current pool; `None` if cancelled or halted.
+    /// Trains claimed cell `index` (unless another process finished it meanwhile), saving its
+    /// result and recording in its task file how it ended.
+    fn run_claimed(&self, index: usize, tx: &Sender<FromWorker>) -> anyhow::Result<Claimed> {
+        if let Some(r) = self.dir.result(index) {
+            let _ = tx.send(FromWorker::Event(AblationEvent::Reused(r)));
+            return Ok(Claimed::Reused);
+        }
+        let cell = &self.study.cells[index];
+        let mut task = CellTask::this_process();
+        self.dir.save_task(index, &task)?;
+        let send = |event| {
+            let _ = tx.send(FromWorker::Event(event));
+        };
+        send(AblationEvent::RunStarted {
+            variant: cell.label.clone(),
+            seed: cell.recipe.seed,
+        });
+        let ended = self.train(cell, &send).and_then(|r| match r {
+            Some(r) => {
+                self.dir.save_result(index, &r)?;
+                Ok(Claimed::Saved(r))
+            }
+            None => Ok(Claimed::Stopped),
+        });
+        task.state = match &ended {
+            Ok(Claimed::Saved(_)) => TaskState::Done,
+            Ok(_) => TaskState::Stopped,
+            Err(e) => TaskState::Failed {
+                message: format!("{e:#}"),
+            },
+        };
+        let recorded = self.dir.save_task(index, &task);
+        let ended = ended?;
+        recorded?;
+        Ok(ended)
+    }
+
+    /// Trains one cell on the current pool; `None` if cancelled or halted.
     fn train(
         &self,
-        arch: &ArchSpec,
-        seed: u64,
+        cell: &Cell,
         send: &dyn Fn(AblationEvent),
     ) -> anyhow::Result<Option<RunResult>> {
-        let mut config = self.plan.train.clone();
-        config.seed = seed;
-        config.arch = arch.name.clone();
+        let config = &cell.recipe;
+        let seed = config.seed;
+        let arch = &cell.arch;
         let net = Network::new(arch, seed, self.device)?;
         let mut adam = Adam::new(net.vars().cloned().collect())?;
         let mut progress = TrainProgress::default();
         let emit = |event| {
             send(AblationEvent::Train {
-                variant: arch.name.clone(),
+                variant: cell.label.clone(),
                 seed,
                 progress: event,
             })
         };
         let run = TrainRun {
-            config: &config,
+            config,
             data: self.data,
             events: &emit,
             cancel: self.halt,
@@ -415,7 +562,7 @@ impl<'a> Worker<'a> {
         let inference = self.data.test.len() as f64 / eval_seconds.max(1e-9);
         let seconds = history.iter().map(|m| m.seconds).sum::<f64>() / history.len().max(1) as f64;
         Ok(Some(RunResult {
-            variant: arch.name.clone(),
+            variant: cell.label.clone(),
             seed,
             params: arch.params(),
             test_accuracy: last,

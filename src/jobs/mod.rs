@@ -13,6 +13,7 @@ pub mod invert_grid;
 pub mod models;
 pub mod prototypes;
 pub mod robustness;
+pub mod study;
 pub mod train;
 
 use std::cell::RefCell;

@@ -71,13 +71,50 @@ impl RunLock {
         Ok(Self { _file: file })
     }
 
-    /// Whether some process (this one included) holds the lock of `dir` now. A `lock` that is
-    /// not a regular file (a FIFO, say) is held by nobody.
+    /// Holds `dir`'s lock shared: any number of processes may share it (the processes running
+    /// cells of one study), none while a process holds it whole with [`RunLock::acquire`].
+    pub fn share(dir: &Path) -> Result<Self, LockError> {
+        let path = dir.join(LOCK);
+        let io = |source| LockError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = userfile::open(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .map_err(|e| LockError::Open {
+            path: path.display().to_string(),
+            error: e,
+        })?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                Err(LockError::Held {
+                    dir: dir.display().to_string(),
+                    pid: match pid.trim() {
+                        "" => "unknown".into(),
+                        p => p.to_string(),
+                    },
+                })
+            }
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
+    /// Whether some process (this one included) holds the lock of `dir` now, whole or shared.
+    /// A `lock` that is not a regular file (a FIFO, say) is held by nobody.
     pub fn is_held(dir: &Path) -> bool {
         let Ok(file) = userfile::open_regular(&dir.join(LOCK)) else {
             return false;
         };
-        match file.try_lock_shared() {
+        match file.try_lock() {
             Ok(()) => {
                 let _ = file.unlock();
                 false
@@ -105,7 +142,18 @@ mod tests {
         );
         drop(lock);
         assert!(!RunLock::is_held(dir.path()));
-        RunLock::acquire(dir.path()).unwrap();
+        let whole = RunLock::acquire(dir.path()).unwrap();
+        assert!(
+            RunLock::share(dir.path()).is_err(),
+            "held whole: not shared"
+        );
+        drop(whole);
+        let a = RunLock::share(dir.path()).unwrap();
+        let b = RunLock::share(dir.path()).unwrap();
+        assert!(RunLock::is_held(dir.path()), "a shared hold counts as held");
+        assert!(RunLock::acquire(dir.path()).is_err(), "shared: not whole");
+        drop((a, b));
+        assert!(!RunLock::is_held(dir.path()));
     }
 
     #[test]

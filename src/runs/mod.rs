@@ -11,6 +11,6 @@ mod store;
 pub use identity::{DataIdentity, DataSource};
 pub use log::{EventLog, EventTail, EVENTS};
 pub use store::{
-    now, read_json, CnnChoice, CnnSummary, DamagedRun, Listing, ModelRef, Run, RunError, RunInfo,
-    RunKind, RunRecord, RunState, RunStore, RECORD, RESULT,
+    now, read_json, write_json, CnnChoice, CnnSummary, DamagedRun, Listing, ModelRef, Run,
+    RunError, RunInfo, RunKind, RunRecord, RunState, RunStore, RECORD, RESULT,
 };

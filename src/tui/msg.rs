@@ -71,7 +71,14 @@ pub enum Msg {
     Failure(String),
     /// SIGTERM, SIGHUP, SIGINT or a terminal that went away: leave now, checkpointing.
     Terminate(String),
+    /// Every [`RELOAD_EVERY`]: look again at what other processes write (runs, study cells).
+    Reload,
+    /// The newest study on the data in use, read again ([`Command::ReloadStudy`]).
+    StudyReloaded(Option<Box<(RunInfo, AblationResult)>>),
 }
+
+/// How often the dashboard looks for runs and study cells that other processes write.
+pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Saved results found for the data in use.
 #[derive(Debug, Default)]
@@ -94,6 +101,8 @@ pub enum Command {
     LoadHistory(PathBuf),
     /// Finds the saved results for the data in use and the active CNN ([`Msg::Saved`]).
     LoadSaved,
+    /// Reads the newest study on the data in use again ([`Msg::StudyReloaded`]).
+    ReloadStudy,
     StartTraining(Box<TrainPlan>),
     StartAblation(AblationPlan),
     /// Fits `models` (and scores the CNN of `cnn`), keeping the other rows of `carry`.

@@ -164,6 +164,12 @@ impl Runner {
                     .unwrap_or_default();
                 let _ = self.tx.send(Msg::History(dir, history));
             }
+            Command::ReloadStudy => {
+                if let Some(identity) = app.identity() {
+                    let study = newest(&self.store.list(), RunKind::Ablate, &identity, |_| true);
+                    let _ = self.tx.send(Msg::StudyReloaded(study.map(Box::new)));
+                }
+            }
             Command::LoadSaved => {
                 if let Some(identity) = app.identity() {
                     let saved = saved(&self.store, &identity, app.active.as_ref());
@@ -585,6 +591,7 @@ async fn event_loop(
     let mut events = EventStream::new();
     let mut frame = tokio::time::interval(FRAME);
     let mut tail = tokio::time::interval(TAIL_EVERY);
+    let mut reload = tokio::time::interval(crate::tui::msg::RELOAD_EVERY);
     let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let mut hup = signal(SignalKind::hangup()).context("watching SIGHUP")?;
     let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
@@ -629,6 +636,7 @@ async fn event_loop(
                     None => {}
                 }
             }
+            _ = reload.tick() => handle(app, runner, Msg::Reload),
             _ = tstp.recv() => terminal::suspend(),
             _ = cont.recv() => {
                 // Both buffers emptied, so the next draw repaints every cell of the cleared

@@ -1120,3 +1120,50 @@ fn the_readme_shows_the_baselines_and_training_tabs_as_they_are_drawn() {
         );
     }
 }
+
+#[test]
+fn the_ablation_tab_follows_a_study_that_other_processes_write() {
+    let mut app = ready_app();
+    let commands = update(&mut app, Msg::Reload);
+    assert!(
+        matches!(
+            commands.as_slice(),
+            [Command::RefreshRuns, Command::ReloadStudy]
+        ),
+        "{commands:?}"
+    );
+    let cell = |seed, acc| RunResult {
+        variant: "tiny".into(),
+        seed,
+        params: 14_410,
+        test_accuracy: acc,
+        seconds_per_epoch: 1.0,
+        inference_images_per_second: 1000.0,
+        history: Vec::new(),
+        threads: 1,
+        runs_at_once: 1,
+    };
+    let identity = app.identity().unwrap();
+    let study = |runs: Vec<RunResult>| {
+        let mut run = train_run("ablate-mnist-0123abcd", identity.clone(), 0.0);
+        run.record.kind = RunKind::Ablate;
+        let result = crate::jobs::ablate::AblationResult {
+            data: identity.clone(),
+            recipe: crate::config::TrainConfig::default(),
+            seeds: vec![42, 43, 44, 45],
+            rows: crate::ablation::table(&runs, &["tiny".to_string()], "tiny"),
+            cells: 4,
+            missing: vec![],
+            runs,
+        };
+        Msg::StudyReloaded(Some(Box::new((run, result))))
+    };
+    update(&mut app, study(vec![cell(42, 0.9)]));
+    let shown = app.ablation.study.as_ref().unwrap();
+    assert_eq!((shown.finished, shown.total), (1, 4));
+    // A cell finishes in another process: the next reload shows it, no restart.
+    update(&mut app, study(vec![cell(42, 0.9), cell(43, 0.8)]));
+    let shown = app.ablation.study.as_ref().unwrap();
+    assert_eq!((shown.finished, shown.total), (2, 4));
+    assert_eq!(shown.rows[0].accuracy.n, 2);
+}

@@ -65,6 +65,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             on_saved(app, *saved);
             Vec::new()
         }
+        Msg::Reload => vec![Command::RefreshRuns, Command::ReloadStudy],
+        Msg::StudyReloaded(found) => {
+            // A study this dashboard runs is shown from its own events.
+            if let (false, Some(found)) = (app.ablation.busy(), found) {
+                let (run, result) = *found;
+                app.ablation.study = Some(ablation::Study::saved(&run, &result));
+            }
+            Vec::new()
+        }
         Msg::Started(kind, run) => {
             match kind {
                 JobKind::Train => training::on_started(app, run),

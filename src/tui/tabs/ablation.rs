@@ -48,7 +48,11 @@ impl Study {
         let order: Vec<String> = result.rows.iter().map(|r| r.variant.clone()).collect();
         Self {
             dir: Some(run.dir.clone()),
-            total: order.len() * result.seeds.len(),
+            // Studies saved before `cells` was kept: every row with every seed.
+            total: match result.cells {
+                0 => order.len() * result.seeds.len(),
+                cells => cells,
+            },
             finished: result.runs.len(),
             order,
             seeds: result.seeds.len(),
