@@ -31,40 +31,13 @@ pub enum LockError {
 }
 
 impl RunLock {
-    /// Takes the lock of `dir` without waiting.
+    /// Takes the lock of `dir` without waiting, and writes this process's PID into it.
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
-        let path = dir.join(LOCK);
+        let (mut file, path) = Self::take(dir, File::try_lock)?;
         let io = |source| LockError::Io {
             path: path.display().to_string(),
             source,
         };
-        let mut file = userfile::open(
-            &path,
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false),
-        )
-        .map_err(|e| LockError::Open {
-            path: path.display().to_string(),
-            error: e,
-        })?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                return Err(LockError::Held {
-                    dir: dir.display().to_string(),
-                    pid: match pid.trim() {
-                        "" => "unknown".into(),
-                        p => p.to_string(),
-                    },
-                });
-            }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
-        }
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
@@ -74,11 +47,17 @@ impl RunLock {
     /// Holds `dir`'s lock shared: any number of processes may share it (the processes running
     /// cells of one study), none while a process holds it whole with [`RunLock::acquire`].
     pub fn share(dir: &Path) -> Result<Self, LockError> {
+        let (file, _) = Self::take(dir, File::try_lock_shared)?;
+        Ok(Self { _file: file })
+    }
+
+    /// Opens `dir`'s lock file (checked to be a regular file) and locks it with `lock` without
+    /// waiting; a holder is named by the PID it wrote.
+    fn take(
+        dir: &Path,
+        lock: fn(&File) -> Result<(), TryLockError>,
+    ) -> Result<(File, std::path::PathBuf), LockError> {
         let path = dir.join(LOCK);
-        let io = |source| LockError::Io {
-            path: path.display().to_string(),
-            source,
-        };
         let mut file = userfile::open(
             &path,
             OpenOptions::new()
@@ -91,8 +70,8 @@ impl RunLock {
             path: path.display().to_string(),
             error: e,
         })?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(Self { _file: file }),
+        match lock(&file) {
+            Ok(()) => Ok((file, path)),
             Err(TryLockError::WouldBlock) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
@@ -104,7 +83,10 @@ impl RunLock {
                     },
                 })
             }
-            Err(TryLockError::Error(e)) => Err(io(e)),
+            Err(TryLockError::Error(e)) => Err(LockError::Io {
+                path: path.display().to_string(),
+                source: e,
+            }),
         }
     }
 
