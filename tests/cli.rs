@@ -579,8 +579,7 @@ fn usage_errors_exit_2_and_flags_before_the_subcommand_are_explained() {
 #[test]
 fn the_cli_and_the_dashboard_session_write_the_same_inversion() {
     use classgen::config::Config;
-    use classgen::inversion::Start;
-    use classgen::jobs::invert::{self, InvEvent, InvRequest, ModelSpec, SnapshotSettings, Source};
+    use classgen::jobs::invert::{InvEvent, InvRequest, SnapshotSettings};
 
     let ws = workspace();
     // Runs of their own, so the other tests' newest runs stay theirs.
@@ -615,33 +614,8 @@ fn the_cli_and_the_dashboard_session_write_the_same_inversion() {
     // The dashboard's session, with the dashboard's defaults and the same settings.
     let mut settings = Config::default().invert;
     settings.max_steps = 12;
-    let data = std::sync::Arc::new(
-        classgen::data::source::load_dir(
-            &ws.path().join("data"),
-            classgen::data::DatasetKind::Mnist,
-        )
-        .unwrap(),
-    );
-    let session = invert::open().unwrap();
     let tui_snaps = own.path().join("tui-snaps");
-    let requests = [
-        InvRequest::Reset {
-            id: 1,
-            model: ModelSpec::Cnn {
-                run: Box::new(ws.run.clone()),
-                device: "cpu".into(),
-            },
-            data: Some(data),
-            source: Source::Start(Start::Test(5)),
-            method: invert::gradient_method(&settings),
-            target: 2,
-            confidence: settings.confidence,
-        },
-        InvRequest::Run,
-    ];
-    for r in requests {
-        session.requests.send(r).unwrap();
-    }
+    let session = dashboard_session(ws, &settings, InvRequest::Run);
     for event in session.job.events().iter() {
         if matches!(event, InvEvent::Stopped { .. }) {
             break;
@@ -770,37 +744,10 @@ fn a_full_stderr_loses_the_progress_not_the_training() {
 #[test]
 fn a_single_step_right_after_a_reset_changes_the_image() {
     use classgen::config::Config;
-    use classgen::inversion::Start;
-    use classgen::jobs::invert::{self, InvEvent, InvRequest, ModelSpec, Source};
+    use classgen::jobs::invert::{InvEvent, InvRequest};
 
     let ws = workspace();
-    let settings = Config::default().invert;
-    let data = std::sync::Arc::new(
-        classgen::data::source::load_dir(
-            &ws.path().join("data"),
-            classgen::data::DatasetKind::Mnist,
-        )
-        .unwrap(),
-    );
-    let session = invert::open().unwrap();
-    let requests = [
-        InvRequest::Reset {
-            id: 1,
-            model: ModelSpec::Cnn {
-                run: Box::new(ws.run.clone()),
-                device: "cpu".into(),
-            },
-            data: Some(data),
-            source: Source::Start(Start::Test(5)),
-            method: invert::gradient_method(&settings),
-            target: 2,
-            confidence: settings.confidence,
-        },
-        InvRequest::Step,
-    ];
-    for r in requests {
-        session.requests.send(r).unwrap();
-    }
+    let session = dashboard_session(ws, &Config::default().invert, InvRequest::Step);
     // The step's frames: the start (step 0), then step 1, whose image is not the start's.
     let mut frames = Vec::new();
     for event in session.job.events().iter() {
@@ -813,4 +760,39 @@ fn a_single_step_right_after_a_reset_changes_the_image() {
     }
     assert_eq!(frames.iter().map(|f| f.step).collect::<Vec<_>>(), [0, 1]);
     assert_ne!(frames[0].pixels, frames[1].pixels);
+}
+
+/// The dashboard's inversion session on the workspace's CNN and data, reset to test image 5
+/// with target 2 under `settings`, then sent `then`.
+fn dashboard_session(
+    ws: &Workspace,
+    settings: &classgen::config::InvertConfig,
+    then: classgen::jobs::invert::InvRequest,
+) -> classgen::jobs::invert::InvertSession {
+    use classgen::inversion::Start;
+    use classgen::jobs::invert::{self, InvRequest, ModelSpec, Source};
+    let data = std::sync::Arc::new(
+        classgen::data::source::load_dir(
+            &ws.path().join("data"),
+            classgen::data::DatasetKind::Mnist,
+        )
+        .unwrap(),
+    );
+    let session = invert::open().unwrap();
+    let reset = InvRequest::Reset {
+        id: 1,
+        model: ModelSpec::Cnn {
+            run: Box::new(ws.run.clone()),
+            device: "cpu".into(),
+        },
+        data: Some(data),
+        source: Source::Start(Start::Test(5)),
+        method: invert::gradient_method(settings),
+        target: 2,
+        confidence: settings.confidence,
+    };
+    for r in [reset, then] {
+        session.requests.send(r).unwrap();
+    }
+    session
 }

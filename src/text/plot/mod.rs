@@ -13,7 +13,7 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, Value
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::charts::{Figure, FigureAxis, FigureSeries, Mark};
+use super::charts::{AxisSpec, Figure, FigureAxis, FigureSeries, Mark};
 use typeset::Typeset;
 
 mod typeset;
@@ -567,11 +567,11 @@ impl Axis {
                 .collect();
             (ticks, labels)
         } else if log {
-            let ticks = log_ticks(lo, hi, max_ticks);
+            let ticks = AxisSpec::new("", [lo, hi]).log(true).ticks(max_ticks);
             let labels = ticks.iter().map(|&t| log_label(t)).collect();
             (ticks, labels)
         } else {
-            let ticks = linear_ticks(lo, hi, max_ticks);
+            let ticks = AxisSpec::new("", [lo, hi]).ticks(max_ticks);
             let labels = linear_labels(&ticks);
             (ticks, labels)
         };
@@ -655,30 +655,6 @@ impl ValueFormatter<f64> for Axis {
     }
 }
 
-/// At most `max` ticks at multiples of 1, 2, 2.5 or 5 times a power of ten inside [lo, hi].
-fn linear_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
-    let max = max.max(2);
-    let raw = (hi - lo) / (max - 1) as f64;
-    let power = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * power)
-        .find(|&s| (hi - lo) / s <= (max - 1) as f64 + 1e-9)
-        .unwrap_or(10.0 * power);
-    let first = (lo / step - 1e-9).ceil() as i64;
-    let last = (hi / step + 1e-9).floor() as i64;
-    (first..=last)
-        .map(|k| {
-            let v = k as f64 * step;
-            if v.abs() < step * 1e-9 {
-                0.0
-            } else {
-                v
-            }
-        })
-        .collect()
-}
-
 /// Labels of evenly spaced `ticks` with as many decimals as their spacing needs.
 fn linear_labels(ticks: &[f64]) -> Vec<String> {
     let step = ticks
@@ -699,23 +675,6 @@ fn linear_labels(ticks: &[f64]) -> Vec<String> {
         .iter()
         .map(|v| format!("{:.*}", decimals as usize, v))
         .collect()
-}
-
-/// Powers of ten inside [lo, hi], with 2x and 5x between them when there are fewer than
-/// three; at most `max` (every other one, and so on, when there are more).
-fn log_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
-    let (a, b) = (lo.log10().ceil() as i32, hi.log10().floor() as i32);
-    let inside = |v: &f64| *v >= lo * (1.0 - 1e-9) && *v <= hi * (1.0 + 1e-9);
-    let mut ticks: Vec<f64> = (a..=b).map(|e| 10f64.powi(e)).filter(inside).collect();
-    if ticks.len() < 3 {
-        let e0 = lo.log10().floor() as i32;
-        ticks = (e0..=b)
-            .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
-            .filter(inside)
-            .collect();
-    }
-    let stride = ticks.len().div_ceil(max.max(1)).max(1);
-    ticks.into_iter().step_by(stride).collect()
 }
 
 fn log_label(v: f64) -> String {
