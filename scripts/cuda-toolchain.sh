@@ -70,11 +70,21 @@ ln -sfn lib "$CUDA_HOME/lib64"
 # binary asks for the real driver at run time. cudarc's bindings list the names.
 cudarc=$(awk '/^name = "cudarc"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 [[ -n "$cudarc" ]] || die "Cargo.lock names no cudarc version"
-registry=${CARGO_HOME:-$HOME/.cargo}/registry/src
-bindings=$(ls -d "$registry"/*/"cudarc-$cudarc" 2>/dev/null | head -1)/src/driver/sys/mod.rs
-if [[ ! -f "$bindings" ]]; then
+# The bindings file in cargo's registry, or nothing (a glob, not `ls`: with pipefail a missing
+# directory would end the script without a word).
+find_bindings() {
+  local dir
+  for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"cudarc-$cudarc"; do
+    [[ -f "$dir/src/driver/sys/mod.rs" ]] && echo "$dir/src/driver/sys/mod.rs" && return
+  done
+  return 0
+}
+bindings=$(find_bindings)
+if [[ -z "$bindings" ]]; then
+  say "fetching cudarc $cudarc's source (its driver entry points name the stub's functions)"
   cargo fetch --quiet >&2 || die "cargo fetch failed: cudarc $cudarc's source is needed for the libcuda stub"
-  bindings=$(ls -d "$registry"/*/"cudarc-$cudarc" | head -1)/src/driver/sys/mod.rs
+  bindings=$(find_bindings)
+  [[ -n "$bindings" ]] || die "cargo fetch did not unpack cudarc $cudarc under ${CARGO_HOME:-$HOME/.cargo}/registry/src"
 fi
 stubs="$CUDA_HOME/lib/stubs"
 mkdir -p "$stubs"
