@@ -212,29 +212,13 @@ pub fn build_model(
     }
 }
 
-/// The methods of `asked` the model can run (a notice for the others).
-fn usable(model: &Explainer, asked: &[Method], reporter: &Reporter<ExplainEvent>) -> Vec<Method> {
-    let keep: Vec<Method> = asked
-        .iter()
-        .copied()
-        .filter(|&m| {
-            (model.differentiable() || !m.needs_gradients())
-                && (m != Method::Gradcam || model.has_conv())
-        })
-        .collect();
-    if keep.len() < asked.len() {
-        let dropped: Vec<&str> = asked
-            .iter()
-            .filter(|m| !keep.contains(m))
-            .map(|m| m.name())
-            .collect();
-        reporter.notice(format!(
-            "{}: no {} for this model (it has no gradients or no convolution)",
-            model.name(),
-            dropped.join(", ")
-        ));
-    }
-    keep
+/// The methods of `asked` the model can run, and those it cannot (no gradients, no
+/// convolution).
+pub fn usable(model: &Explainer, asked: &[Method]) -> (Vec<Method>, Vec<Method>) {
+    asked.iter().copied().partition(|&m| {
+        (model.differentiable() || !m.needs_gradients())
+            && (m != Method::Gradcam || model.has_conv())
+    })
 }
 
 /// Reads one source: its pixels, tag and label.
@@ -353,7 +337,15 @@ fn work(
 ) -> anyhow::Result<ExplainResult> {
     let cancelled = || cancel.load(Ordering::Relaxed);
     let mut model = build_model(plan, data, Some(reporter))?;
-    let methods = usable(&model, &plan.methods, reporter);
+    let (methods, dropped) = usable(&model, &plan.methods);
+    if !dropped.is_empty() {
+        let names: Vec<&str> = dropped.iter().map(|m| m.name()).collect();
+        reporter.notice(format!(
+            "{}: no {} for this model (it has no gradients or no convolution)",
+            model.name(),
+            names.join(", ")
+        ));
+    }
     let mut settings = plan.settings;
     if !model.differentiable() && settings.of == science::Of::Logit {
         reporter.notice(format!(

@@ -8,6 +8,7 @@ pub mod ablate;
 pub mod baselines;
 pub mod confidence;
 pub mod explain;
+pub mod explain_session;
 pub mod invert;
 pub mod invert_grid;
 pub mod models;

@@ -12,7 +12,8 @@ use super::keys::Keymap;
 use super::messages::Messages;
 use super::tabs::{
     ablation::AblationTab, baselines::BaselinesTab, confidence::ConfidenceTab, draw::DrawTab,
-    inversion::InversionTab, robustness::RobustnessTab, runs::RunsTab, training::TrainingTab,
+    explain::ExplainTab, inversion::InversionTab, robustness::RobustnessTab, runs::RunsTab,
+    training::TrainingTab,
 };
 use super::widgets::halfblock::ColorMode;
 
@@ -27,11 +28,12 @@ pub enum Tab {
     Robustness,
     Inversion,
     Draw,
+    Explain,
 }
 
 impl Tab {
     /// Every tab, in display order.
-    pub const ALL: [Tab; 8] = [
+    pub const ALL: [Tab; 9] = [
         Tab::Training,
         Tab::Runs,
         Tab::Ablation,
@@ -40,6 +42,7 @@ impl Tab {
         Tab::Robustness,
         Tab::Inversion,
         Tab::Draw,
+        Tab::Explain,
     ];
 
     /// The tab's title.
@@ -53,6 +56,7 @@ impl Tab {
             Tab::Robustness => "Robustness",
             Tab::Inversion => "Inversion",
             Tab::Draw => "Draw",
+            Tab::Explain => "Explain",
         }
     }
 
@@ -67,6 +71,7 @@ impl Tab {
             Tab::Robustness => "Robust",
             Tab::Inversion => "Invert",
             Tab::Draw => "Draw",
+            Tab::Explain => "Expl",
         }
     }
 
@@ -153,6 +158,7 @@ pub struct App {
     pub robustness: RobustnessTab,
     pub inversion: InversionTab,
     pub draw: DrawTab,
+    pub explain: ExplainTab,
     /// The key table in use (config.toml's `[keys]` applied).
     pub keys: Keymap,
     pub color: ColorMode,
@@ -194,6 +200,7 @@ impl App {
             robustness: RobustnessTab::new(config),
             inversion: InversionTab::new(config),
             draw: DrawTab::default(),
+            explain: ExplainTab::default(),
             keys,
             color,
             settings,
@@ -221,6 +228,7 @@ impl App {
             || self.baselines.busy()
             || self.confidence.busy()
             || self.robustness.busy()
+            || self.explain.busy()
             || self.inversion.running
     }
 
@@ -231,6 +239,7 @@ impl App {
             || self.baselines.busy()
             || self.confidence.busy()
             || self.robustness.busy()
+            || self.explain.busy()
     }
 
     /// Whether a training run could be made the active model now: a training run on the data

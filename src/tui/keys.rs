@@ -138,6 +138,12 @@ pub enum Action {
     Erase,
     ClearCanvas,
     SaveDrawing,
+    /// Confidence: invert the highlighted mistake (Enter explains it).
+    InvertMistake,
+    /// Explain: the logit or the probability.
+    ToggleScore,
+    /// Explain: the heat map or the overlay.
+    ToggleOverlay,
 }
 
 /// One row of the key table.
@@ -176,6 +182,7 @@ const CONF: Scope = Scope::Tab(Tab::Confidence);
 const ROBUST: Scope = Scope::Tab(Tab::Robustness);
 const INVERT: Scope = Scope::Tab(Tab::Inversion);
 const DRAW: Scope = Scope::Tab(Tab::Draw);
+const EXPLAIN: Scope = Scope::Tab(Tab::Explain);
 const UP: Key = code(KeyCode::Up);
 const DOWN: Key = code(KeyCode::Down);
 const LEFT: Key = code(KeyCode::Left);
@@ -195,6 +202,7 @@ pub const BINDINGS: &[Binding] = &[
     bind("tab_robustness", Global, &[ch('6')], Action::GoTo(Tab::Robustness), "Robustness tab"),
     bind("tab_inversion", Global, &[ch('7')], Action::GoTo(Tab::Inversion), "Inversion tab"),
     bind("tab_draw", Global, &[ch('8')], Action::GoTo(Tab::Draw), "Draw tab"),
+    bind("tab_explain", Global, &[ch('9')], Action::GoTo(Tab::Explain), "Explain tab"),
     bind("help", Global, &[ch('?')], Action::ToggleHelp, "show or hide this help"),
     bind("messages", Global, &[ch('!')], Action::ShowMessages, "every message in full"),
     bind("quit", Global, &[ch('q')], Action::Quit, "quit (asks while a job runs)"),
@@ -244,7 +252,8 @@ pub const BINDINGS: &[Binding] = &[
     bind("confidence_view", CONF, &[ch('v')], Action::CycleView, "view: overview / confusion / mistakes"),
     bind("confidence_up", CONF, &[UP, ch('k')], Action::Up, "previous mistake"),
     bind("confidence_down", CONF, &[DOWN, ch('j')], Action::Down, "next mistake"),
-    bind("confidence_invert", CONF, &[ENTER], Action::Choose, "invert the mistake to its true label"),
+    bind("confidence_explain", CONF, &[ENTER], Action::Choose, "explain the mistake (Explain tab)"),
+    bind("confidence_invert", CONF, &[ch('i')], Action::InvertMistake, "invert the mistake to its true label"),
     bind("confidence_export", CONF, &[ch('P')], Action::ExportChart, "save the charts as PNG and SVG"),
 
     bind("robustness_start", ROBUST, &[ch('s')], Action::Start, "measure (noise, then attacks)"),
@@ -288,6 +297,20 @@ pub const BINDINGS: &[Binding] = &[
     bind("draw_target_down", DRAW, &[ch('T')], Action::TargetDown, "target class -1"),
     bind("draw_invert", DRAW, &[ENTER], Action::Choose, "invert the drawing towards the target"),
     bind("draw_save", DRAW, &[ch('s')], Action::SaveDrawing, "save the drawing as PNG"),
+
+    bind("explain_prev_image", EXPLAIN, &[LEFT], Action::Left, "previous test image"),
+    bind("explain_next_image", EXPLAIN, &[RIGHT], Action::Right, "next test image"),
+    bind("explain_source", EXPLAIN, &[ch('f')], Action::CycleSource, "source: test / file / drawing / inversion"),
+    bind("explain_target_up", EXPLAIN, &[ch('t')], Action::TargetUp, "target: pred, true, 0-9"),
+    bind("explain_target_down", EXPLAIN, &[ch('T')], Action::TargetDown, "target: back"),
+    bind("explain_method_up", EXPLAIN, &[UP, ch('k')], Action::Up, "previous method"),
+    bind("explain_method_down", EXPLAIN, &[DOWN, ch('j')], Action::Down, "next method"),
+    bind("explain_model", EXPLAIN, &[ch('m')], Action::ToggleModel, "model: CNN / logreg / knn / tree / forest / svm"),
+    bind("explain_score", EXPLAIN, &[ch('p')], Action::ToggleScore, "explain the logit / the probability"),
+    bind("explain_view", EXPLAIN, &[ch('v')], Action::CycleView, "view: maps / all methods / tables"),
+    bind("explain_overlay", EXPLAIN, &[ch('o')], Action::ToggleOverlay, "heat map / overlay (narrow screens)"),
+    bind("explain_tables", EXPLAIN, &[ch('s')], Action::Start, "measure faithfulness and the sanity check"),
+    bind("explain_cancel", EXPLAIN, &[ch('x')], Action::Cancel, "cancel the measurement"),
 ];
 
 /// Why config.toml's `[keys]` could not be applied.
@@ -664,6 +687,6 @@ mod tests {
         assert!(rows.iter().any(|(k, _)| k == "Ctrl-c"));
         assert!(rows.iter().any(|(k, h)| k == "s" && h.contains("start")));
         assert!(!rows.iter().any(|(_, h)| h.contains("snapshot")));
-        assert!(rows.iter().any(|(k, _)| k == "1 2 3 4 5 6 7 8"));
+        assert!(rows.iter().any(|(k, _)| k == "1 2 3 4 5 6 7 8 9"));
     }
 }

@@ -8,9 +8,12 @@ use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::baselines::BaselineKind;
 use crate::data::{Dataset, DatasetKind};
+use crate::explain::{Settings as ExplainSettings, Target};
 use crate::jobs::ablate::{AblationEvent, AblationPlan, AblationResult};
 use crate::jobs::baselines::{BaselinesEvent, BaselinesResult};
 use crate::jobs::confidence::{ConfidenceEvent, ConfidenceResult, ModelName};
+use crate::jobs::explain::{ExplainEvent, ExplainResult, ModelChoice};
+use crate::jobs::explain_session::{ExplainRequest, SessionEvent};
 use crate::jobs::invert::{InvEvent, InvRequest};
 use crate::jobs::robustness::{RobustnessEvent, RobustnessResult};
 use crate::jobs::train::{TrainPlan, TrainResult};
@@ -25,6 +28,7 @@ pub enum JobKind {
     Baselines,
     Confidence,
     Robustness,
+    Explain,
 }
 
 /// Everything that can change the dashboard.
@@ -58,6 +62,11 @@ pub enum Msg {
     Robustness(RobustnessEvent),
     RobustnessEnded(Result<RobustnessResult, String>),
     Inversion(InvEvent),
+    /// The explain session's answers (the Explain tab's maps).
+    ExplainSession(SessionEvent),
+    /// The explain job (faithfulness and sanity tables).
+    Explain(ExplainEvent),
+    ExplainEnded(Result<ExplainResult, String>),
     /// `classgen attach`: the dashboard follows the events of this training run.
     Attached(RunInfo),
     /// Following the attached run's log failed.
@@ -87,6 +96,8 @@ pub struct Saved {
     pub baselines: Option<(RunInfo, BaselinesResult)>,
     pub confidence: Option<(RunInfo, ConfidenceResult)>,
     pub robustness: Option<(RunInfo, RobustnessResult)>,
+    /// The newest explain run with tables (faithfulness or sanity).
+    pub explain: Option<(RunInfo, ExplainResult)>,
 }
 
 /// Effects the state asks the event loop for.
@@ -122,6 +133,18 @@ pub enum Command {
         attack_images: usize,
     },
     Cancel(JobKind),
+    /// The Explain tab's maps, from the explain session.
+    Explain(ExplainRequest),
+    /// The faithfulness table over `images` test images and, for the CNN, the sanity check of
+    /// `image` (tag, label, pixels), as an explain run.
+    StartExplain {
+        cnn: Option<RunInfo>,
+        model: ModelChoice,
+        image: (String, Option<usize>, Vec<f32>),
+        target: Target,
+        settings: ExplainSettings,
+        images: usize,
+    },
     /// Requests for the inversion session, in order.
     Invert(Vec<InvRequest>),
     /// The active CNN's probabilities of a drawing (an `InvEvent::Classified`).

@@ -31,6 +31,8 @@ use crate::inversion::StartImage;
 use crate::jobs::ablate::{self, AblationPlan};
 use crate::jobs::baselines::{self, BaselinesPlan};
 use crate::jobs::confidence::{self, ConfidencePlan};
+use crate::jobs::explain::{self as explain_job, ExplainPlan, ExplainResult};
+use crate::jobs::explain_session::{self, ExplainRequest};
 use crate::jobs::invert::{self, InvRequest, ModelSpec};
 use crate::jobs::models::CnnModel;
 use crate::jobs::robustness::{self, RobustnessPlan};
@@ -74,6 +76,8 @@ struct Runner {
     loading: Vec<(Arc<AtomicBool>, JoinHandle<()>)>,
     /// Requests to the inversion session.
     inversion: Sender<InvRequest>,
+    /// Requests to the explain session.
+    explain: Sender<ExplainRequest>,
     /// Following another process's run (`classgen attach`).
     attached: Option<EventTail>,
 }
@@ -282,6 +286,52 @@ impl Runner {
                 }
             }
             Command::Invert(requests) => self.invert(requests),
+            Command::Explain(request) => {
+                if self.explain.send(request).is_err() {
+                    let _ = self
+                        .tx
+                        .send(Msg::Failure("the explain session has stopped".into()));
+                }
+            }
+            Command::StartExplain {
+                cnn,
+                model,
+                image: (tag, label, pixels),
+                target,
+                settings,
+                images,
+            } => {
+                let Some(data) = data else { return };
+                let store = self.store.clone();
+                let c = cancel();
+                // A test image is named as such, so that its label goes with it.
+                let source = match tag.strip_prefix("test-").and_then(|i| i.parse().ok()) {
+                    Some(i) if label.is_some() => explain_job::Source::Test(i),
+                    _ => explain_job::Source::Pixels { tag, pixels },
+                };
+                self.launch(JobKind::Explain, data, move |r, data| {
+                    let plan = ExplainPlan {
+                        sources: vec![source],
+                        target,
+                        methods: crate::explain::Method::ALL.to_vec(),
+                        settings,
+                        model,
+                        cnn: r.load_cnn(cnn)?,
+                        baseline_settings: r.config.baselines.clone(),
+                        faithfulness: Some(images),
+                        sanity: model == explain_job::ModelChoice::Cnn,
+                        snapshots: Some(r.config.paths.snapshots.clone()),
+                    };
+                    let job = explain_job::spawn(plan, data, &store, c)?;
+                    forward(
+                        JobKind::Explain,
+                        job,
+                        &r.tx,
+                        Msg::Explain,
+                        Msg::ExplainEnded,
+                    )
+                });
+            }
             Command::ClassifyCanvas { id, run, pixels } => {
                 let model = ModelSpec::Cnn {
                     run: Box::new(run),
@@ -444,7 +494,23 @@ fn saved(store: &RunStore, data: &DataIdentity, active: Option<&RunInfo>) -> Sav
             .or_else(|| newest(&runs, RunKind::Confidence, data, |_| true)),
         robustness: newest(&runs, RunKind::Robustness, data, same_cnn)
             .or_else(|| newest(&runs, RunKind::Robustness, data, |_| true)),
+        explain: tables(&runs, data, same_cnn).or_else(|| tables(&runs, data, |_| true)),
     }
+}
+
+/// The newest explain run on `data` that `keep` accepts and that measured faithfulness or
+/// ran the sanity check.
+fn tables(
+    runs: &[RunInfo],
+    data: &DataIdentity,
+    keep: impl Fn(&RunInfo) -> bool,
+) -> Option<(RunInfo, ExplainResult)> {
+    runs.iter()
+        .filter(|r| r.record.kind == RunKind::Explain && r.record.data.same_data(data) && keep(r))
+        .find_map(|r| {
+            let result: ExplainResult = r.result().ok()?;
+            (result.faithfulness.is_some() || result.sanity.is_some()).then(|| (r.clone(), result))
+        })
 }
 
 /// Runs the dashboard until the user quits or a signal arrives.
@@ -517,6 +583,7 @@ fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Resul
         .build()
         .context("starting the event loop")?;
     let session = invert::open().context("starting the inversion session")?;
+    let explainer = explain_session::open().context("starting the explain session")?;
     let (tx, rx) = unbounded_channel();
     let invert_tx = tx.clone();
     let invert_events = std::thread::Builder::new()
@@ -529,6 +596,17 @@ fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Resul
             }
         })
         .context("starting the inversion events thread")?;
+    let explain_tx = tx.clone();
+    let explain_events = std::thread::Builder::new()
+        .name("explain-events".into())
+        .spawn(move || {
+            for event in explainer.job.events().iter() {
+                if explain_tx.send(Msg::ExplainSession(event)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("starting the explain events thread")?;
     let mut runner = Runner {
         tx: tx.clone(),
         config: config.clone(),
@@ -537,6 +615,7 @@ fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Resul
         jobs: HashMap::new(),
         loading: Vec::new(),
         inversion: session.requests,
+        explain: explainer.requests,
         attached: None,
     };
     if let Some(info) = attach {
@@ -560,6 +639,7 @@ fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Resul
     drop(runner);
     terminal::leave();
     let _ = invert_events.join();
+    let _ = explain_events.join();
     result
 }
 
@@ -572,6 +652,7 @@ fn handle(app: &mut App, runner: &mut Runner, msg: Msg) {
         Msg::BaselinesEnded(_) => Some(JobKind::Baselines),
         Msg::ConfidenceEnded(_) => Some(JobKind::Confidence),
         Msg::RobustnessEnded(_) => Some(JobKind::Robustness),
+        Msg::ExplainEnded(_) => Some(JobKind::Explain),
         _ => None,
     };
     if let Some(job) = ended.and_then(|k| runner.jobs.remove(&k)) {

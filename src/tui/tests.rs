@@ -335,7 +335,7 @@ fn confidence_result(models: Vec<ModelConfidence>) -> ConfidenceResult {
 }
 
 #[test]
-fn confidence_fills_in_live_and_a_mistake_opens_in_the_inversion_tab() {
+fn confidence_fills_in_live_and_a_mistake_opens_in_the_explain_and_inversion_tabs() {
     let mut app = ready_app();
     press(&mut app, "5");
     let commands = press(&mut app, "s");
@@ -356,10 +356,27 @@ fn confidence_fills_in_live_and_a_mistake_opens_in_the_inversion_tab() {
     let shown = screen(&app, 120, 40);
     assert!(shown.contains("m(x) of 30 test images"), "{shown}");
     assert!(shown.contains('⣿'), "a histogram is drawn:\n{shown}");
-    // The mistakes view, then Enter: the most confident mistake towards its true label.
+    // The mistakes view, then Enter: the most confident mistake in the Explain tab, its maps
+    // asked of the model that made it, for its prediction.
     press(&mut app, "vv");
     assert!(screen(&app, 120, 40).contains("4 mistakes"));
     let commands = update(&mut app, key(KeyCode::Enter));
+    assert_eq!(app.tab, Tab::Explain);
+    let [Command::Explain(crate::jobs::explain_session::ExplainRequest::Maps {
+        tag,
+        target,
+        model,
+        ..
+    })] = commands.as_slice()
+    else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(tag, "test-29");
+    assert_eq!(*target, crate::explain::Target::Pred);
+    assert_eq!(model.choice, crate::jobs::explain::ModelChoice::Cnn);
+    // `i` on it: towards its true label in the Inversion tab.
+    press(&mut app, "5");
+    let commands = press(&mut app, "i");
     assert_eq!(app.tab, Tab::Inversion);
     assert_eq!(app.inversion.image, 29);
     assert_eq!(app.inversion.options.target, 9);
@@ -688,6 +705,7 @@ fn states() -> Vec<(&'static str, App)> {
         ("robustness", '6'),
         ("inversion", '7'),
         ("draw", '8'),
+        ("explain", '9'),
     ] {
         let mut app = empty();
         press(&mut app, &key_char.to_string());
@@ -708,8 +726,113 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
+/// The maps the session would send for the Explain tab's request: a pattern per method.
+fn explain_maps(app: &mut App) -> Vec<Command> {
+    use crate::explain::{ImageMaps, Method};
+    use crate::jobs::explain_session::SessionEvent;
+    let mut probs = vec![0.01f32; 10];
+    probs[3] = 0.91;
+    let maps = Method::ALL
+        .iter()
+        .enumerate()
+        .map(|(k, &m)| {
+            let map = (0..784)
+                .map(|i| {
+                    let (x, y) = ((i % 28) as f32 - 14.0, (i / 28) as f32 - 14.0);
+                    (x * (k as f32 + 1.0) / 7.0 + y).sin() * (1.0 - (x * x + y * y) / 400.0)
+                })
+                .collect();
+            (m, map)
+        })
+        .collect();
+    let id = app.explain.id;
+    update(
+        app,
+        Msg::ExplainSession(SessionEvent::Maps {
+            id,
+            model: "cnn".into(),
+            maps: ImageMaps {
+                probs,
+                target: 3,
+                maps,
+                ig_delta: Some(0.0012),
+            },
+            skipped: Vec::new(),
+            seconds: 0.0042,
+        }),
+    )
+}
+
+/// The explain run's tables, as the job ends them.
+fn explain_tables(app: &App) -> crate::jobs::explain::ExplainResult {
+    use crate::explain::faithfulness::{FaithRow, Faithfulness};
+    use crate::explain::sanity::{Sanity, SanityRow};
+    use crate::explain::{Method, Settings, Target};
+    let methods = ["saliency", "ig", "occlusion", "random"];
+    crate::jobs::explain::ExplainResult {
+        data: app.identity().unwrap(),
+        cnn: None,
+        model: "cnn".into(),
+        target: Target::Pred,
+        settings: Settings::default(),
+        methods: Method::ALL.to_vec(),
+        images: Vec::new(),
+        seconds: Vec::new(),
+        png: None,
+        faithfulness: Some(Faithfulness {
+            images: 100,
+            rows: methods
+                .iter()
+                .enumerate()
+                .map(|(i, m)| FaithRow {
+                    method: m.to_string(),
+                    deletion: vec![0.5; 21],
+                    insertion: vec![0.5; 21],
+                    deletion_auc: 0.1 + 0.1 * i as f64,
+                    insertion_auc: 0.9 - 0.1 * i as f64,
+                    seconds_per_image: 0.001 * i as f64,
+                })
+                .collect(),
+        }),
+        sanity: Some(Sanity {
+            images: 1,
+            steps: [
+                "out",
+                "out+dense",
+                "out+dense+conv2",
+                "out+dense+conv2+conv1",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: methods[..3]
+                .iter()
+                .enumerate()
+                .map(|(i, m)| SanityRow {
+                    method: m.to_string(),
+                    correlations: vec![0.9, 0.5, 0.2 * i as f64, 0.3 * i as f64],
+                    explains: i < 2,
+                })
+                .collect(),
+        }),
+        complete: true,
+    }
+}
+
 fn make_running(app: &mut App) {
     match app.tab {
+        Tab::Explain => {
+            // The request sent on entering the tab is being answered; the tables are measured.
+            press(app, "s");
+            let run = train_run("20261201-120000-explain", app.identity().unwrap(), 0.0);
+            update(app, Msg::Started(JobKind::Explain, run));
+            update(
+                app,
+                Msg::Explain(crate::jobs::explain::ExplainEvent::Stage {
+                    name: "faithfulness".into(),
+                    images: 100,
+                }),
+            );
+        }
         Tab::Training => {
             app.training.job = JobState::Running;
             update(
@@ -873,6 +996,11 @@ fn study(done: usize) -> Study {
 
 fn make_finished(app: &mut App) {
     match app.tab {
+        Tab::Explain => {
+            explain_maps(app);
+            let tables = explain_tables(app);
+            update(app, Msg::ExplainEnded(Ok(tables)));
+        }
         Tab::Training => {
             let dir = app.active.as_ref().unwrap().dir.clone();
             update(
@@ -1166,4 +1294,67 @@ fn the_ablation_tab_follows_a_study_that_other_processes_write() {
     let shown = app.ablation.study.as_ref().unwrap();
     assert_eq!((shown.finished, shown.total), (2, 4));
     assert_eq!(shown.rows[0].accuracy.n, 2);
+}
+
+/// The Explain tab asks for every method's maps of its image, notes a change while an answer
+/// is on its way and asks again once it comes; its views show every method, then the tables.
+#[test]
+fn the_explain_tab_asks_for_the_newest_image_and_shows_every_method_and_the_tables() {
+    use crate::explain::{Method, Target};
+    use crate::jobs::explain_session::ExplainRequest;
+    let asked = |commands: &[Command]| -> Vec<(String, Target)> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Explain(ExplainRequest::Maps {
+                    tag,
+                    target,
+                    methods,
+                    ..
+                }) => {
+                    assert_eq!(methods, &Method::ALL.to_vec());
+                    Some((tag.clone(), *target))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut app = ready_app();
+    let first = press(&mut app, "9");
+    assert_eq!(asked(&first), [("test-0".to_string(), Target::Pred)]);
+    // Two changes while the answer is on its way: no request now, one for the newest after.
+    assert!(update(&mut app, key(KeyCode::Right)).is_empty());
+    assert!(press(&mut app, "t").is_empty());
+    let again = explain_maps(&mut app);
+    assert_eq!(asked(&again), [("test-1".to_string(), Target::True)]);
+    // The answer to the first request is not taken for the second one's.
+    assert!(app.explain.shown.is_some());
+    assert_eq!(app.explain.shown.as_ref().unwrap().asked.tag, "test-0");
+    explain_maps(&mut app);
+    assert_eq!(app.explain.shown.as_ref().unwrap().asked.tag, "test-1");
+    // The method keys change the map shown without asking again.
+    assert!(update(&mut app, key(KeyCode::Down)).is_empty());
+    assert!(screen(&app, 120, 40).contains("grad map"));
+    // Every method side by side, the chosen one marked.
+    press(&mut app, "v");
+    let all = screen(&app, 120, 40);
+    for m in Method::ALL {
+        assert!(
+            all.contains(&format!(" {m} ")) || all.contains(&format!("[{m}]")),
+            "{m}:\n{all}"
+        );
+    }
+    assert!(all.contains("[grad]"), "{all}");
+    assert!(
+        screen(&app, 80, 24).contains("gradcam"),
+        "half-size tiles fit 80x24"
+    );
+    // The tables, stacked on a narrow screen.
+    press(&mut app, "v");
+    let tables = explain_tables(&app);
+    update(&mut app, Msg::ExplainEnded(Ok(tables)));
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("deletion"), "{shown}");
+    assert!(shown.contains("NOT explaining"), "{shown}");
+    assert!(shown.contains("+conv1"), "{shown}");
 }

@@ -10,7 +10,7 @@ use super::app::{App, DataState, Overlay, PromptPurpose, Tab};
 use super::keys::Action;
 use super::msg::{Command, JobKind, Msg, Saved};
 use super::tabs::{
-    ablation, baselines, confidence, draw, inversion, robustness, runs, training, JobState,
+    ablation, baselines, confidence, draw, explain, inversion, robustness, runs, training, JobState,
 };
 use super::view::{body_area, MIN_HEIGHT, MIN_WIDTH};
 use crate::data::DatasetKind;
@@ -81,6 +81,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 JobKind::Baselines => baselines::on_started(app, run),
                 JobKind::Confidence => confidence::on_started(app, run),
                 JobKind::Robustness => robustness::on_started(app, run),
+                JobKind::Explain => explain::on_started(app, run),
             }
             Vec::new()
         }
@@ -113,9 +114,21 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             draw::on_probs(app, id, probs).into_iter().collect()
         }
         Msg::Inversion(event) => {
+            let frame = matches!(event, InvEvent::Frame { .. });
             inversion::on_event(app, event);
+            // The Explain tab follows the inversion's image.
+            frame
+                .then(|| explain::on_inversion_frame(app))
+                .flatten()
+                .into_iter()
+                .collect()
+        }
+        Msg::ExplainSession(event) => explain::on_session(app, event).into_iter().collect(),
+        Msg::Explain(event) => {
+            explain::on_event(app, event);
             Vec::new()
         }
+        Msg::ExplainEnded(result) => explain::on_ended(app, result),
         Msg::Imported(Ok(image)) => {
             app.messages.info(format!("imported {}", image.tag));
             inversion::open_image(app, image, inversion::SourceKind::File)
@@ -154,6 +167,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 }
                 JobKind::Confidence => app.confidence.job = JobState::Idle,
                 JobKind::Robustness => app.robustness.job = JobState::Idle,
+                JobKind::Explain => app.explain.job = JobState::Idle,
             }
             app.messages.error(e);
             Vec::new()
@@ -243,6 +257,11 @@ fn on_saved(app: &mut App, saved: Saved) {
     }
     if !app.robustness.busy() {
         app.robustness.result = saved.robustness.map(|(run, r)| (Some(run), r));
+    }
+    if !app.explain.busy() {
+        app.explain.tables = saved
+            .explain
+            .map(|(run, r)| (Some(run), explain::Tables::from(&r)));
     }
 }
 
@@ -346,6 +365,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Command> {
                 Tab::Robustness => one(robustness::on_action(app, action)),
                 Tab::Inversion => one(inversion::on_action(app, action)),
                 Tab::Draw => one(draw::on_action(app, action)),
+                Tab::Explain => one(explain::on_action(app, action)),
             }
         }
     }
@@ -455,6 +475,7 @@ fn go(app: &mut App, tab: Tab) -> Vec<Command> {
     app.tab = tab;
     match tab {
         Tab::Runs => vec![Command::RefreshRuns],
+        Tab::Explain => explain::on_enter(app).into_iter().collect(),
         // The source's probabilities show at once, not after the first arrow key.
         Tab::Inversion
             if !app.inversion.active

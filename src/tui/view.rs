@@ -53,6 +53,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         Tab::Robustness => tabs::robustness::render(frame, body, app),
         Tab::Inversion => tabs::inversion::render(frame, body, app),
         Tab::Draw => tabs::draw::render(frame, body, app),
+        Tab::Explain => tabs::explain::render(frame, body, app),
     }
     status_line(frame, status, app);
     match &app.overlay {
@@ -80,21 +81,32 @@ fn too_small(frame: &mut Frame, area: Rect) {
 /// The tab bar's titles on a screen `width` wide (full titles when they fit, else short
 /// ones), and whether they are the full ones.
 fn tab_titles(app: &App, width: u16) -> (Vec<String>, bool) {
-    let full: usize = Tab::ALL.iter().map(|t| t.title().len() + 5).sum();
-    let wide = full + 10 <= width as usize;
-    let titles = Tab::ALL.iter().enumerate().map(|(i, t)| {
-        let name = if wide { t.title() } else { t.short() };
-        let busy = match t {
+    let busy: Vec<bool> = Tab::ALL
+        .iter()
+        .map(|t| match t {
             Tab::Training => app.training.busy(),
             Tab::Ablation => app.ablation.busy(),
             Tab::Baselines => app.baselines.busy(),
             Tab::Confidence => app.confidence.busy(),
             Tab::Robustness => app.robustness.busy(),
             Tab::Inversion => app.inversion.running,
+            Tab::Explain => app.explain.busy(),
             Tab::Runs | Tab::Draw => false,
-        };
-        format!("{} {name}{}", i + 1, if busy { "*" } else { "" })
-    });
+        })
+        .collect();
+    // Each title is "N Title", a '*' when busy, its padding space and the divider; "classgen"
+    // takes 9 columns at the right.
+    let full: usize = Tab::ALL.iter().map(|t| t.title().len() + 4).sum::<usize>()
+        + busy.iter().filter(|b| **b).count();
+    let wide = full + 9 <= width as usize;
+    let titles = Tab::ALL
+        .iter()
+        .zip(&busy)
+        .enumerate()
+        .map(|(i, (t, busy))| {
+            let name = if wide { t.title() } else { t.short() };
+            format!("{} {name}{}", i + 1, if *busy { "*" } else { "" })
+        });
     (titles.collect(), wide)
 }
 

@@ -1,7 +1,8 @@
 //! The Confidence tab: m(x) histograms as braille charts (one model, or two side by side, on a
 //! linear or log scale), the reliability diagram, the table of quantiles and calibration, the
 //! confusion matrix, and the mistakes of the selected model, drawn as images, sorted by
-//! confidence: Enter opens one in the Inversion tab with its true label as the target.
+//! confidence: Enter opens one in the Explain tab (which pixels the wrong answer rests on), `i`
+//! in the Inversion tab with its true label as the target.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -130,18 +131,30 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
             tab.mistake = step_cursor(tab.mistake, delta, count);
             tab.view = View::Mistakes;
         }
-        Action::Choose => {
+        Action::Choose | Action::InvertMistake => {
             let m = tab.model()?;
             let Some(mistake) = m.mistakes.get(tab.mistake).copied() else {
                 app.messages
                     .info("no mistake to open (v shows the mistakes)");
                 return None;
             };
-            let model = m.label.clone();
-            app.messages.info(format!(
-                "test image {} ({} says {}, m(x) {:.3}): inverting it towards its true label {}",
-                mistake.index, model, mistake.predicted, mistake.confidence, mistake.label
-            ));
+            let (label, model) = (m.label.clone(), m.model);
+            let names = app.class_names();
+            let name = |c: u8| names.get(usize::from(c)).copied().unwrap_or("?");
+            let what = format!(
+                "test image {} ({label} says {}, m(x) {:.3}; its label is {})",
+                mistake.index,
+                name(mistake.predicted),
+                mistake.confidence,
+                name(mistake.label)
+            );
+            if action == Action::Choose {
+                app.messages
+                    .info(format!("{what}: which pixels made {label} say so"));
+                return super::explain::open_mistake(app, mistake.index, model);
+            }
+            app.messages
+                .info(format!("{what}: inverting it towards its label"));
             return super::inversion::open_test_image(app, mistake.index, mistake.label.into());
         }
         _ => {}
@@ -214,7 +227,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let k = |a| key(app, Tab::Confidence, a);
     let [body, hint] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
     let hint_text = format!(
-        "{} run {}/{} model {} pair {} log {} view {} invert | {}",
+        "{} run {}/{} model {} pair {} log {} view {} explain {} invert | {}",
         k(Action::Start),
         k(Action::Left),
         k(Action::Right),
@@ -222,6 +235,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         k(Action::LogScale),
         k(Action::CycleView),
         k(Action::Choose),
+        k(Action::InvertMistake),
         match (tab.job, tab.computing) {
             (JobState::Running, Some(m)) => format!("computing {}", m.name()),
             (job, _) => job.label().to_string(),
@@ -441,8 +455,9 @@ fn mistakes(frame: &mut Frame, area: Rect, app: &App, m: &ModelConfidence) {
                     )),
                     Line::from(format!("m(x) {:.4}", x.confidence)),
                     Line::from(format!(
-                        "{} inverts to {}",
+                        "{} explains, {} inverts to {}",
                         key(app, Tab::Confidence, Action::Choose),
+                        key(app, Tab::Confidence, Action::InvertMistake),
                         name(x.label)
                     ))
                     .dim(),

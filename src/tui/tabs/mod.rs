@@ -4,6 +4,7 @@ pub mod ablation;
 pub mod baselines;
 pub mod confidence;
 pub mod draw;
+pub mod explain;
 pub mod inversion;
 pub mod robustness;
 pub mod runs;

@@ -41,6 +41,9 @@ pub enum Pixels<'a> {
     Grey(&'a [u8]),
     /// Signed changes in [-1, 1]: red for more ink, blue for less, black for none.
     Signed(&'a [f32]),
+    /// A grey image with signed values in [-1, 1] laid over it: red where positive, blue
+    /// where negative, as strong as the value; the image shows through where it is near 0.
+    Overlay { grey: &'a [u8], signed: &'a [f32] },
 }
 
 /// A `width` x `height` image (row-major), drawn from the area's top left, each pixel `scale`
@@ -70,6 +73,23 @@ impl<'a> HalfBlockImage<'a> {
         Self {
             pixels: Pixels::Signed(changes),
             ..Self::new(&[], mode)
+        }
+    }
+
+    /// A 28x28 grey image with a signed map over it.
+    pub fn overlay(grey: &'a [u8], signed: &'a [f32], mode: ColorMode) -> Self {
+        Self {
+            pixels: Pixels::Overlay { grey, signed },
+            ..Self::new(&[], mode)
+        }
+    }
+
+    /// The same pixels read as a `side` x `side` image (a smaller one).
+    pub fn sized(self, side: usize) -> Self {
+        Self {
+            width: side,
+            height: side,
+            ..self
         }
     }
 
@@ -117,8 +137,33 @@ impl<'a> HalfBlockImage<'a> {
                     }
                 }
             }
+            Pixels::Overlay { grey, signed } => {
+                let g = f32::from(grey.get(i).copied().unwrap_or(0)) / 255.0;
+                let v = signed.get(i).copied().unwrap_or(0.0).clamp(-1.0, 1.0);
+                let tint = if v > 0.0 {
+                    [1.0, 0.2, 0.2]
+                } else {
+                    [0.2, 0.33, 1.0]
+                };
+                let a = v.abs();
+                let [r, gg, b] = tint.map(|t| to_level((g * (1.0 - a) + t * a) * 255.0));
+                match self.mode {
+                    ColorMode::TrueColor => Color::Rgb(r, gg, b),
+                    ColorMode::Ansi256 if a < 0.2 => self.mode.grey(to_level(g * 255.0)),
+                    // The 256-colour cube entry nearest the blend.
+                    ColorMode::Ansi256 => {
+                        let c = |v: u8| (u16::from(v) * 5 + 127) / 255;
+                        Color::Indexed((16 + 36 * c(r) + 6 * c(gg) + c(b)) as u8)
+                    }
+                }
+            }
         }
     }
+}
+
+/// A colour level from a value in [0, 255].
+fn to_level(v: f32) -> u8 {
+    v.round().clamp(0.0, 255.0) as u8
 }
 
 impl Widget for HalfBlockImage<'_> {
