@@ -168,10 +168,19 @@ fn every_job_runs_from_the_keyboard_in_one_session() {
         "{screen}"
     );
 
-    // A misclassified image, opened in the Inversion tab towards its true label and inverted.
+    // The most confident mistake, explained: its maps in the Explain tab, off the UI thread.
     tmux.literal("vv");
     tmux.wait_text("mistakes, most confident first");
     tmux.keys(&["Enter"]);
+    let screen = tmux.wait_text("saliency map");
+    assert!(screen.contains("9 Explain"), "{screen}");
+    assert!(screen.contains("(the prediction)"), "{screen}");
+    assert!(
+        screen.contains("ms, 7 methods"),
+        "maps came back:\n{screen}"
+    );
+    // The same mistake opened in the Inversion tab towards its true label and inverted.
+    tmux.literal("5i");
     tmux.wait_text("p(class) of the source");
     tmux.literal(" ");
     tmux.wait_for("the inversion to stop", |s| {

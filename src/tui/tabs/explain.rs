@@ -647,7 +647,13 @@ fn maps(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let grey: Vec<u8> = shown.asked.pixels.iter().map(|&v| to_byte(v)).collect();
-    let image_block = block(&format!("{} ({})", shown.asked.tag, tab.source.name()));
+    let tag = &shown.asked.tag;
+    let title = if tag.len() + tab.source.name().len() + 3 <= 26 {
+        format!("{tag} ({})", tab.source.name())
+    } else {
+        tag.clone()
+    };
+    let image_block = block(&title);
     let inner = image_block.inner(panels[0]);
     frame.render_widget(image_block, panels[0]);
     frame.render_widget(HalfBlockImage::new(&grey, app.color), inner);
