@@ -116,7 +116,8 @@ impl Engine {
             xs,
             |ws, plan, params, x, first| {
                 seed_chunk(ws, seed, first);
-                ws.backward(plan, params, x);
+                // Only down to the last convolution: the pixels' gradient is not needed.
+                ws.backward_dense(plan, params);
                 let mut a = vec![0.0; ws.n * len];
                 let mut da = vec![0.0; ws.n * len];
                 for (i, (a, da)) in a

@@ -466,3 +466,42 @@ fn seed_network_shapes_are_as_the_study_builds_them() {
     assert_eq!(lens, [288, 32, 18_432, 64, 204_800, 128, 1280, 10]);
     assert_eq!(lens.iter().sum::<usize>(), 225_034);
 }
+
+/// Grad-CAM needs the backward pass only down to the last convolution: what it reads there
+/// equals what a whole backward pass leaves, for blocks with and without pooling.
+#[test]
+fn the_last_convolution_s_gradient_needs_only_the_dense_backward() {
+    let mut all = odd_specs();
+    all.push(ArchSpec::seed());
+    for s in all.iter().filter(|s| !s.convs.is_empty()) {
+        let net = Network::new(s, 3, &Device::Cpu).unwrap();
+        let mut engine = Engine::explainer(&net).unwrap();
+        let (oh, ow, f) = engine.last_conv_shape().unwrap();
+        let len = oh * ow * f;
+        let x = images(5, 11);
+        let (plan, params) = (&engine.plan, &engine.params);
+        let ws = &mut engine.chunks[0];
+        let mut read = |whole: bool| {
+            ws.forward(plan, params, &x);
+            for (i, g) in ws.logit_grad_mut().iter_mut().enumerate() {
+                *g = ((i * 7) % 10) as f32 / 10.0 - 0.3;
+            }
+            if whole {
+                ws.backward(plan, params, &x);
+            } else {
+                ws.backward_dense(plan, params);
+            }
+            let (mut a, mut da) = (vec![0.0; 5 * len], vec![0.0; 5 * len]);
+            for i in 0..5 {
+                let r = i * len..(i + 1) * len;
+                ws.last_conv(plan, params, &x, i, &mut a[r.clone()], &mut da[r]);
+            }
+            (a, da)
+        };
+        let (a_whole, da_whole) = read(true);
+        let (a_dense, da_dense) = read(false);
+        assert_eq!(a_whole, a_dense, "{}", s.name);
+        assert_eq!(da_whole, da_dense, "{}", s.name);
+        assert!(da_dense.iter().any(|v| *v != 0.0), "{}", s.name);
+    }
+}

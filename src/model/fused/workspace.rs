@@ -277,8 +277,15 @@ impl Workspace {
     /// input gradient `gin` ([`Mode::InputGradient`]). Dense weight gradients are left to the
     /// caller, which sums them over all chunks of a batch.
     pub fn backward(&mut self, plan: &Plan, params: &Params, images: &[f32]) {
+        self.backward_dense(plan, params);
+        self.backward_convs(plan, params, images);
+    }
+
+    /// The dense layers' part of [`Workspace::backward`]: down to the gradient with respect to
+    /// the last convolution block's output (or the pixels, without convolutions). Enough for
+    /// Grad-CAM ([`Workspace::last_conv`]).
+    pub fn backward_dense(&mut self, plan: &Plan, params: &Params) {
         let n = self.n;
-        let train = self.mode == Mode::Train;
         let want_input = self.mode == Mode::InputGradient;
         for j in (0..plan.dense.len()).rev() {
             let d = plan.dense[j];
@@ -296,6 +303,13 @@ impl Workspace {
                 gemm(&mut self.gin[..len], g, wt, false);
             }
         }
+    }
+
+    /// The conv blocks' part of [`Workspace::backward`], after [`Workspace::backward_dense`].
+    fn backward_convs(&mut self, plan: &Plan, params: &Params, images: &[f32]) {
+        let n = self.n;
+        let train = self.mode == Mode::Train;
+        let want_input = self.mode == Mode::InputGradient;
         for l in (0..plan.convs.len()).rev() {
             let g = &plan.convs[l];
             let t = plan.conv_tensor(l);
@@ -376,10 +390,11 @@ pub(super) fn winograd_block(g: &super::plan::ConvGeom, mode: Mode) -> bool {
 }
 
 impl Workspace {
-    /// After a backward pass ([`Mode::InputGradient`]): the last convolution's output before its
-    /// ReLU for image `i` of the chunk (`a`, `[oh, ow, f]`), and the gradient with respect to it
-    /// (`da`). A block without pooling kept only the ReLU'd output, so its convolution is run
-    /// again for this image; `images` are the chunk's pixels.
+    /// After [`Workspace::backward_dense`] (or a whole backward pass) in
+    /// [`Mode::InputGradient`]: the last convolution's output before its ReLU for image `i` of
+    /// the chunk (`a`, `[oh, ow, f]`), and the gradient with respect to it (`da`). A block
+    /// without pooling kept only the ReLU'd output, so its convolution is run again for this
+    /// image; `images` are the chunk's pixels.
     pub fn last_conv(
         &self,
         plan: &Plan,
@@ -405,8 +420,10 @@ impl Workspace {
             );
             return;
         }
-        // Without pooling `gact` was masked by the ReLU in place: the pre-ReLU gradient.
+        // Without pooling the pre-ReLU gradient is `gact` where the ReLU'd output is positive
+        // (a whole backward pass has masked it in place already: masking again changes nothing).
         da.copy_from_slice(&b.gact[i * zl..(i + 1) * zl]);
+        relu_mask(da, &b.z[i * zl..(i + 1) * zl]);
         let input: &[f32] = match l.checked_sub(1) {
             None => &images[i * PIXELS..(i + 1) * PIXELS],
             Some(p) => {
