@@ -230,8 +230,13 @@ pub fn encode_png(img: &GrayImage) -> image::ImageResult<Vec<u8>> {
 
 /// Writes `img` as the new file `<dir>/<name>.png` (an error if it exists); returns the path.
 pub fn write_png(dir: &Path, name: &str, img: &GrayImage) -> anyhow::Result<PathBuf> {
+    write_png_bytes(dir, name, &encode_png(img)?)
+}
+
+/// Writes PNG `bytes` as a new file `<name>.png` (never over another); returns its path.
+pub fn write_png_bytes(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("{name}.png"));
-    write_new(&path, &encode_png(img)?)?;
+    write_new(&path, bytes)?;
     Ok(path)
 }
 

@@ -416,12 +416,34 @@ fn headless_maps_draw_in_ascii_in_a_pipe_write_a_grid_and_a_run() {
     assert_eq!(images[1]["label"], Value::Null);
     assert_eq!(images[2]["maps"]["target"], 3);
     let png = dir.path().join(result["png"].as_str().unwrap());
-    let img = image::open(&png).unwrap();
-    // 4 columns (image + 3 methods) by 3 rows of 112-pixel cells, 2-pixel gaps, a margin.
-    assert_eq!(
-        img.width() - img.height(),
-        4 * 112 + 3 * 2 - (3 * 112 + 2 * 2)
+    let img = image::open(&png).unwrap().to_rgb8();
+    // 4 columns (image + 3 methods) by 3 rows of 112-pixel cells, 6-pixel gaps, titles on
+    // top and labels on the left; maps red for the target and blue against.
+    assert_eq!(img.height(), 32 + 3 * (112 + 6) + 6);
+    assert!(img.width() > 4 * (112 + 6) + 6);
+    let red = img.pixels().filter(|p| p[0] == 255 && p[1] < 128).count();
+    let blue = img.pixels().filter(|p| p[2] == 255 && p[0] < 128).count();
+    assert!(red > 100 && blue > 100, "red {red}, blue {blue}");
+    // The same command again: its own grid, the first one kept.
+    let again = classgen(
+        dir.path(),
+        &[
+            "explain",
+            "--run",
+            &run,
+            "--from",
+            &from,
+            "--methods",
+            "grad,ig,occlusion",
+        ],
     );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let grids = std::fs::read_dir(png.parent().unwrap()).unwrap().count();
+    assert_eq!(grids, 2);
     // The seven from the file is read as test image 11 of the sample: a 7.
     let seven_target = images[1]["maps"]["target"].as_u64().unwrap();
     assert_eq!(seven_target, 7);

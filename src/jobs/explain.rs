@@ -21,6 +21,7 @@ use crate::explain::sanity::{self, Sanity};
 use crate::explain::{self as science, Explainer, ImageMaps, Method, Settings, Target};
 use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 use crate::snapshot;
+use crate::text::plot::tiles::{self, Tile, TileGrid};
 
 /// An image to explain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -283,49 +284,42 @@ pub fn resolve(
     }
 }
 
-/// A map as grey levels in [0,1] for a picture: signed maps with 0 at mid-grey, maps that
-/// are never negative from black; scaled by the largest magnitude.
-pub fn to_grey(map: &[f32]) -> Vec<f32> {
-    let m = science::max_abs(map).max(f32::MIN_POSITIVE);
-    if map.iter().all(|&v| v >= 0.0) {
-        map.iter().map(|v| v / m).collect()
-    } else {
-        map.iter().map(|v| 0.5 + 0.5 * v / m).collect()
-    }
-}
-
-/// Writes the labelled grid: a row per image (labelled by its target class), the image then
-/// one column per method.
-fn write_grid(dir: &Path, result: &ExplainResult) -> anyhow::Result<PathBuf> {
-    let greys: Vec<Vec<Vec<f32>>> = result
+/// Writes the labelled grid: a row per image (its tag and target class), the image then one
+/// column per method (signed maps red for the target, blue against).
+fn write_grid(
+    dir: &Path,
+    run: &str,
+    result: &ExplainResult,
+    names: [&str; CLASSES],
+) -> anyhow::Result<PathBuf> {
+    let mut columns = vec!["image".to_string()];
+    columns.extend(result.methods.iter().map(|m| m.name().to_string()));
+    let rows = result
         .images
         .iter()
         .map(|im| {
-            std::iter::once(im.pixels.clone())
-                .chain(im.maps.maps.iter().map(|(_, m)| to_grey(m)))
-                .collect()
+            let t = im.maps.target;
+            let target = names.get(t).copied().unwrap_or("?");
+            let label = if target == t.to_string() {
+                format!("{}  target {t}", im.tag)
+            } else {
+                format!("{}  target {t} {target}", im.tag)
+            };
+            let mut tiles = vec![Tile::Grey(&im.pixels)];
+            tiles.extend(result.methods.iter().map(|&m| match im.maps.map(m) {
+                Some(map) => Tile::Signed(map),
+                None => Tile::Empty,
+            }));
+            (label, tiles)
         })
         .collect();
-    let cells: Vec<Vec<Option<&[f32]>>> = greys
-        .iter()
-        .map(|row| row.iter().map(|c| Some(c.as_slice())).collect())
-        .collect();
-    let rows: Vec<String> = result
-        .images
-        .iter()
-        .map(|im| im.maps.target.to_string())
-        .collect();
-    let img = snapshot::labelled_grid(&cells, &rows, 4);
+    let bytes = tiles::png(&TileGrid { columns, rows })?;
     let tags: Vec<&str> = result.images.iter().map(|im| im.tag.as_str()).collect();
     let methods: Vec<&str> = result.methods.iter().map(|m| m.name()).collect();
-    let name = snapshot::file_name(&[
-        "explain",
-        &result.model,
-        &tags.join("-"),
-        &methods.join("-"),
-    ]);
+    // The run's name first, as every snapshot: a second run never meets the first's file.
+    let name = snapshot::file_name(&[run, &result.model, &tags.join("-"), &methods.join("-")]);
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    snapshot::write_png(dir, &name, &img)
+    snapshot::write_png_bytes(dir, &name, &bytes)
 }
 
 fn work(
@@ -408,7 +402,7 @@ fn work(
     }
     if let Some(dir) = &plan.snapshots {
         if !result.images.is_empty() && !methods.is_empty() {
-            let path = write_grid(dir, &result)?;
+            let path = write_grid(dir, run.name(), &result, data.class_names())?;
             reporter.emit(ExplainEvent::Png { path: path.clone() });
             result.png = Some(path);
         }

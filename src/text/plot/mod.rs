@@ -16,6 +16,7 @@ use plotters::prelude::*;
 use super::charts::{AxisSpec, Figure, FigureAxis, FigureSeries, Mark};
 use typeset::Typeset;
 
+pub mod tiles;
 mod typeset;
 
 /// Size of a picture in pixels (the whole picture, all panels together).
