@@ -272,6 +272,26 @@ fn suspend_gives_the_terminal_back_and_continue_takes_it_again() {
     tmux.wait_text("EXITED:0");
 }
 
+/// SIGTERM and SIGHUP end the dashboard as they end a command: terminal restored, exit status
+/// 143 or 129.
+#[test]
+fn a_signal_ends_the_dashboard_with_its_exit_status() {
+    let Some(work) = workspace() else {
+        return;
+    };
+    for (name, status) in [("TERM", 143), ("HUP", 129)] {
+        let tmux = Tmux::start(&format!("classgen-sig{name}"), work.path(), "");
+        tmux.wait_text("data: mnist from bundled sample");
+        signal(tmux.program_pid(), name);
+        let screen = tmux.wait_text("EXITED:");
+        assert!(
+            screen.contains(&format!("EXITED:{status}")),
+            "{name}: {screen}"
+        );
+        assert!(!tmux.alternate_on(), "{name}: the main screen is back");
+    }
+}
+
 /// One events.jsonl line.
 fn event_line(event: &classgen::model::train::TrainEvent) -> String {
     format!("{}\n", serde_json::to_string(event).unwrap())

@@ -50,6 +50,19 @@ pub fn install_signal_handlers() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The dashboard ended on a signal: the process exits with `status` (unless a status is set
+/// already), as a command stopped by that signal does.
+pub fn signalled(status: Option<u8>) {
+    if let Some(status) = status {
+        let _ = exit_code().compare_exchange(
+            0,
+            usize::from(status),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// The exit status a signal or a closed pipe set, if any.
 pub fn interrupted() -> Option<u8> {
     match exit_code().load(Ordering::Relaxed) {

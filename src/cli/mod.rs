@@ -294,7 +294,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Robustness(args)) => robustness::run(args, &mut config),
         Some(Command::Explain(args)) => explain::run(args, &mut config),
         Some(Command::Runs(args)) => runs::run(args, &config),
-        Some(Command::Attach(args)) => classgen::tui::attach(&config, args.run.as_deref()),
+        Some(Command::Attach(args)) => {
+            classgen::tui::attach(&config, args.run.as_deref()).map(console::signalled)
+        }
         Some(Command::GpuCheck(args)) => gpu_check::run(args),
         None => {
             cli.dashboard.data.apply(&mut config);
@@ -306,6 +308,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     data_given: cli.dashboard.data.given(),
                 },
             )
+            .map(console::signalled)
         }
     }
 }

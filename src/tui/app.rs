@@ -141,6 +141,8 @@ pub struct App {
     pub tab: Tab,
     pub overlay: Overlay,
     pub quit: bool,
+    /// The exit status a signal asked for (the dashboard then exits with it, as commands do).
+    pub signalled: Option<u8>,
     /// Every notice and error, kept whole; the status line shows the newest.
     pub messages: Messages,
     pub data: DataState,
@@ -187,6 +189,7 @@ impl App {
             tab: Tab::Training,
             overlay: Overlay::None,
             quit: false,
+            signalled: None,
             messages: Messages::default(),
             data: DataState::Loading,
             dataset_kind: config.data.dataset,

@@ -78,8 +78,12 @@ pub enum Msg {
     /// A notice, and an error, for the message log.
     Notice(String),
     Failure(String),
-    /// SIGTERM, SIGHUP, SIGINT or a terminal that went away: leave now, checkpointing.
-    Terminate(String),
+    /// SIGTERM, SIGHUP, SIGINT or a terminal that went away: leave now, checkpointing; the
+    /// process then exits with `status` (143, 129, 130; 129 for a lost terminal, as SIGHUP).
+    Terminate {
+        reason: String,
+        status: u8,
+    },
     /// Every [`RELOAD_EVERY`]: look again at what other processes write (runs, study cells).
     Reload,
     /// The newest study on the data in use, read again ([`Command::ReloadStudy`]).

@@ -514,14 +514,14 @@ fn tables(
 }
 
 /// Runs the dashboard until the user quits or a signal arrives.
-pub fn run(config: &Config, start: Start) -> anyhow::Result<()> {
+pub fn run(config: &Config, start: Start) -> anyhow::Result<Option<u8>> {
     open(config, start, None)
 }
 
 /// `classgen attach [RUN]`: the dashboard following the events of a training run another
 /// process writes (or replaying a finished one). A missing run is an error before the screen
 /// opens.
-pub fn attach(config: &Config, run: Option<&str>) -> anyhow::Result<()> {
+pub fn attach(config: &Config, run: Option<&str>) -> anyhow::Result<Option<u8>> {
     let store = RunStore::new(&config.paths.runs);
     let info = match run {
         Some(name) => store.find(name)?.expect_kind(RunKind::Train)?,
@@ -554,7 +554,8 @@ pub fn attach(config: &Config, run: Option<&str>) -> anyhow::Result<()> {
     )
 }
 
-fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Result<()> {
+/// Runs the dashboard; the exit status a signal asked for, if one ended it.
+fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Result<Option<u8>> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
@@ -640,7 +641,7 @@ fn open(config: &Config, start: Start, attach: Option<RunInfo>) -> anyhow::Resul
     terminal::leave();
     let _ = invert_events.join();
     let _ = explain_events.join();
-    result
+    result.map(|()| app.signalled)
 }
 
 /// Handles one message and carries out what it asks for.
@@ -689,14 +690,14 @@ async fn event_loop(
                 Some(Ok(Event::Resize(w, h))) => { handle(app, runner, Msg::Resize(w, h)); dirty = true; }
                 Some(Ok(_)) => {}
                 // The terminal is gone: leave as on SIGHUP, saving first.
-                Some(Err(_)) | None => handle(app, runner, Msg::Terminate("the terminal went away".into())),
+                Some(Err(_)) | None => handle(app, runner, Msg::Terminate { reason: "the terminal went away".into(), status: 129 }),
             },
             Some(msg) = rx.recv() => { handle(app, runner, msg); dirty = true; }
             _ = frame.tick() => {
                 // Jobs in flight show elapsed times: redraw while one runs.
                 if dirty || app.job_running() {
                     if terminal.draw(|f| view::render(f, app)).is_err() {
-                        handle(app, runner, Msg::Terminate("the terminal went away".into()));
+                        handle(app, runner, Msg::Terminate { reason: "the terminal went away".into(), status: 129 });
                     }
                     dirty = false;
                 }
@@ -728,13 +729,13 @@ async fn event_loop(
                 match resumed.and_then(|()| terminal.size()) {
                     // The window may have changed while stopped.
                     Ok(size) => handle(app, runner, Msg::Resize(size.width, size.height)),
-                    Err(_) => handle(app, runner, Msg::Terminate("the terminal went away".into())),
+                    Err(_) => handle(app, runner, Msg::Terminate { reason: "the terminal went away".into(), status: 129 }),
                 }
                 dirty = true;
             }
-            _ = term.recv() => handle(app, runner, Msg::Terminate("SIGTERM".into())),
-            _ = hup.recv() => handle(app, runner, Msg::Terminate("SIGHUP".into())),
-            _ = int.recv() => handle(app, runner, Msg::Terminate("SIGINT".into())),
+            _ = term.recv() => handle(app, runner, Msg::Terminate { reason: "SIGTERM".into(), status: 143 }),
+            _ = hup.recv() => handle(app, runner, Msg::Terminate { reason: "SIGHUP".into(), status: 129 }),
+            _ = int.recv() => handle(app, runner, Msg::Terminate { reason: "SIGINT".into(), status: 130 }),
         }
     }
     Ok(())

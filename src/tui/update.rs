@@ -180,9 +180,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             app.messages.error(text);
             Vec::new()
         }
-        Msg::Terminate(reason) => {
+        Msg::Terminate { reason, status } => {
             app.messages.info(format!("{reason}: saving and quitting"));
             app.quit = true;
+            app.signalled.get_or_insert(status);
             Vec::new()
         }
     }
