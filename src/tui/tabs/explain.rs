@@ -567,7 +567,7 @@ fn class_name(app: &App, c: usize) -> String {
     }
 }
 
-fn target_label(app: &App, target: Target) -> String {
+fn target_label(target: Target) -> String {
     match target {
         Target::Pred => "the prediction".into(),
         Target::True => "the label".into(),
@@ -717,7 +717,7 @@ fn info(frame: &mut Frame, area: Rect, app: &App, shown: &Shown) {
             probs.get(t).copied().unwrap_or(0.0)
         ))
         .yellow(),
-        Line::from(format!("  ({})", target_label(app, tab.target))).dim(),
+        Line::from(format!("  ({})", target_label(tab.target))).dim(),
         Line::from(format!(
             "of the {}",
             match tab.settings.of {
