@@ -405,11 +405,15 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
         Action::ToggleModel => {
             let at = MODELS.iter().position(|m| *m == tab.model).unwrap_or(0);
             tab.model = MODELS[(at + 1) % MODELS.len()];
-            if tab.model != ModelChoice::Cnn {
-                app.messages.info(format!(
-                    "explain: {} has no gradients here but logreg's: occlusion works for every model (a baseline is fitted first)",
-                    model_name(tab.model)
-                ));
+            match tab.model {
+                ModelChoice::Cnn => {}
+                ModelChoice::Baseline(BaselineKind::Logreg) => app.messages.info(
+                    "explain: logreg, fitted first: its gradients are its weights (no Grad-CAM)",
+                ),
+                other => app.messages.info(format!(
+                    "explain: {}, fitted first: occlusion of the probability only (no gradients)",
+                    model_name(other)
+                )),
             }
         }
         Action::ToggleScore => {
