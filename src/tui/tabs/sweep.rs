@@ -293,12 +293,23 @@ fn title(app: &App) -> Line<'static> {
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     frame.render_widget(Paragraph::new(title(app)), head);
-    let chart_rows = (body.height * 9 / 20).max(8);
-    let [chart, bottom] =
-        Layout::vertical([Constraint::Length(chart_rows), Constraint::Min(0)]).areas(body);
-    frame.render_widget(&chart_spec(app), chart);
     let sweep = &app.inversion.sweep;
-    match tile_side(sweep, bottom) {
+    // The chart takes about half; the tiles may take more, leaving the chart its least.
+    let least = Rect {
+        height: body.height.saturating_sub(MIN_CHART_ROWS),
+        ..body
+    };
+    let side = tile_side(sweep, least);
+    let mut bottom_rows = body
+        .height
+        .saturating_sub((body.height * 9 / 20).max(MIN_CHART_ROWS));
+    if let Some(side) = side {
+        bottom_rows = bottom_rows.max(tiles_rows(sweep, side));
+    }
+    let [chart, bottom] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(bottom_rows)]).areas(body);
+    frame.render_widget(&chart_spec(app), chart);
+    match side {
         Some(side) => {
             let width = tiles_width(sweep, side);
             let [table_area, tiles_area] =
@@ -310,15 +321,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
 }
 
+/// The fewest rows the chart keeps.
+const MIN_CHART_ROWS: u16 = 8;
+
 /// Columns the table needs.
 const TABLE_WIDTH: u16 = 56;
 
 /// The tiles' side in pixels (28, or 14 at half size) that fits beside the table, if any.
 fn tile_side(sweep: &SweepView, area: Rect) -> Option<usize> {
     [SIDE, SIDE / 2].into_iter().find(|&side| {
-        let rows = sweep.lrs.len() as u16 * (side as u16).div_ceil(2) + 3;
-        rows <= area.height && tiles_width(sweep, side) + TABLE_WIDTH <= area.width
+        tiles_rows(sweep, side) <= area.height
+            && tiles_width(sweep, side) + TABLE_WIDTH <= area.width
     })
+}
+
+/// Rows the tiles take: the border, the header, and a tile per lr with a row between.
+fn tiles_rows(sweep: &SweepView, side: usize) -> u16 {
+    sweep.lrs.len() as u16 * ((side as u16).div_ceil(2) + 1) + 2
 }
 
 /// Columns the tiles take: a label column, then a tile and a gap per start, and the border.
@@ -424,7 +443,7 @@ fn tiles(frame: &mut Frame, area: Rect, app: &App, side: usize) {
     let columns = sweep.starts.len().max(1);
     for (i, cell) in sweep.cells.iter().enumerate() {
         let (row, column) = (i / columns, i % columns);
-        let y = inner.y + 1 + row as u16 * tile_rows;
+        let y = inner.y + 1 + row as u16 * (tile_rows + 1);
         if y + tile_rows > inner.y + inner.height {
             break;
         }
