@@ -256,3 +256,120 @@ fn regularised_inversions_from_noise_lie_nearer_the_training_images_than_plain_o
         "regularised {regularised}, plain {plain}"
     );
 }
+
+/// The sweep job on 2 rates x 2 starts: the plan for the tests below.
+fn sweep_plan(snapshots: &std::path::Path) -> classgen::jobs::invert_sweep::SweepPlan {
+    use classgen::jobs::invert::SnapshotSettings;
+    use classgen::jobs::models::CnnModel;
+    let run = classgen::runs::RunInfo::read(&fixture().run_dir).unwrap();
+    classgen::jobs::invert_sweep::SweepPlan {
+        cnn: CnnModel::load(run, &candle_core::Device::Cpu).unwrap(),
+        lrs: vec![0.03, 0.3],
+        starts: vec![Start::Noise(1), Start::Test(0)],
+        options: GradientOptions {
+            target: 3,
+            max_steps: 25,
+            ..GradientOptions::default()
+        },
+        confidence: 0.9,
+        snapshots: SnapshotSettings {
+            dir: snapshots.to_path_buf(),
+            scale: 1,
+            strip: 0,
+            gif_frames: 0,
+        },
+    }
+}
+
+#[test]
+fn the_sweep_job_reports_every_cell_as_one_inversion_computes_it_and_stops_when_cancelled() {
+    use classgen::inversion::sweep::SweepCell;
+    use classgen::jobs::invert_sweep::{self as sweep_job, SweepEvent};
+    use classgen::runs::{RunKind, RunState, RunStore};
+    use std::sync::atomic::AtomicBool;
+    let dir = tempfile::tempdir().unwrap();
+    let store = RunStore::new(dir.path().join("runs"));
+    let plan = sweep_plan(&dir.path().join("snapshots"));
+    let data = Arc::new(fixture().data.clone());
+    // Each cell as the CLI computed it before the job: one inversion run to its end.
+    let net = network();
+    let mut expected: Vec<SweepCell> = Vec::new();
+    for lr in [0.03f32, 0.3] {
+        for s in &plan.starts {
+            let start = s
+                .resolve(&fixture().data.test, &predict(&net), 0.9)
+                .unwrap();
+            let options = GradientOptions {
+                lr,
+                ..plan.options.clone()
+            };
+            let (frames, _) = run(&net, &start.pixels, options);
+            expected.push(SweepCell::of(
+                lr,
+                s.to_string(),
+                &frames,
+                plan.options.threshold,
+            ));
+        }
+    }
+    let job = sweep_job::spawn(
+        plan.clone(),
+        data.clone(),
+        &store,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    let run_dir = job.run().unwrap().dir.clone();
+    let events: Vec<SweepEvent> = job.events().iter().collect();
+    let result = job.join().unwrap();
+    assert!(result.complete);
+    assert_eq!(result.cells, expected);
+    let done: Vec<&SweepCell> = events
+        .iter()
+        .filter_map(|e| match e {
+            SweepEvent::CellDone { summary, image, .. } => {
+                assert_eq!(image.len(), 784);
+                Some(summary)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, expected.iter().collect::<Vec<_>>());
+    // The curve events, joined, are each cell's curve.
+    let mut curves: Vec<Vec<f32>> = vec![Vec::new(); 4];
+    for e in &events {
+        if let SweepEvent::Curve { cell, from, p, .. } = e {
+            assert_eq!(curves[*cell].len(), *from);
+            curves[*cell].extend(p);
+        }
+    }
+    let wanted: Vec<Vec<f32>> = expected.iter().map(|c| c.curve.clone()).collect();
+    assert_eq!(curves, wanted);
+    let Some(SweepEvent::Grid { path }) = events.last() else {
+        panic!("the grid comes last: {:?}", events.last());
+    };
+    assert!(path.exists() && result.grid.as_ref() == Some(path));
+    let info = classgen::runs::RunInfo::read(&run_dir).unwrap();
+    assert_eq!(info.record.kind, RunKind::InvertSweep);
+    assert_eq!(info.state(), RunState::Finished);
+
+    // Cells that would run 5000 steps each, cancelled at the first curve event: the job ends
+    // in its first cell, its run stopped.
+    let mut long = plan;
+    long.options.max_steps = 5000;
+    long.options.threshold = 2.0;
+    let job = sweep_job::spawn(long, data, &store, Arc::new(AtomicBool::new(false))).unwrap();
+    for e in job.events().iter() {
+        if matches!(e, SweepEvent::Curve { .. }) {
+            job.cancel();
+        }
+    }
+    let stopped_dir = job.run().unwrap().dir.clone();
+    let stopped = job.join().unwrap();
+    assert!(!stopped.complete && stopped.grid.is_none());
+    assert!(stopped.cells.is_empty(), "{} cells", stopped.cells.len());
+    assert!(matches!(
+        classgen::runs::RunInfo::read(&stopped_dir).unwrap().state(),
+        RunState::Stopped { .. }
+    ));
+}

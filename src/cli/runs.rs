@@ -12,7 +12,7 @@ use super::console::out;
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     /// Only runs of this kind (train, ablate, baselines, confidence, robustness, invert,
-    /// invert_grid, prototypes).
+    /// invert_grid, invert_sweep, prototypes, explain).
     #[arg(long)]
     kind: Option<String>,
     /// Print the runs as JSON on stdout.

@@ -69,6 +69,21 @@ pub fn largest_drop(curve: &[f32]) -> f32 {
     drop
 }
 
+/// How far apart final images of different starts are: the mean, least and largest L2
+/// distance over every pair; `None` for fewer than two images.
+pub fn spread(finals: &[Vec<f32>]) -> Option<(f32, f32, f32)> {
+    let mut d = Vec::new();
+    for i in 0..finals.len() {
+        for j in i + 1..finals.len() {
+            d.push(super::distances(&finals[i], &finals[j]).0);
+        }
+    }
+    let mean = d.iter().sum::<f32>() / d.len().max(1) as f32;
+    let min = d.iter().copied().fold(f32::INFINITY, f32::min);
+    let max = d.iter().copied().fold(0f32, f32::max);
+    (!d.is_empty()).then_some((mean, min, max))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +111,17 @@ mod tests {
         let slow = SweepCell::of(0.01, "noise:1".into(), &frames[..1], 0.9);
         assert_eq!(slow.steps_to_threshold, None);
         assert!(!slow.oscillated);
+    }
+
+    #[test]
+    fn spread_is_over_every_pair_of_final_images() {
+        let finals = [vec![0.0, 0.0], vec![3.0, 4.0], vec![0.0, 1.0]];
+        let (mean, min, max) = spread(&finals).unwrap();
+        assert_eq!((min, max), (1.0, 5.0));
+        assert!(
+            (mean - (5.0 + 1.0 + 18f32.sqrt()) / 3.0).abs() < 1e-5,
+            "{mean}"
+        );
+        assert_eq!(spread(&finals[..1]), None);
     }
 }

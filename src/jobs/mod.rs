@@ -1,8 +1,9 @@
 //! The job engine: every long piece of work (train, ablate, baselines, confidence, robustness,
-//! the interactive inversion, the inversion grid, the noise prototypes, explain) runs on its own thread
-//! behind one [`Job`] handle: typed events on a channel, a cancel flag, a typed result. Each job
-//! also logs its events to its run's `events.jsonl` and saves its result through the run store.
-//! The headless commands and the dashboard are two consumers of the same jobs.
+//! the interactive inversion, the inversion grid and sweep, the noise prototypes, explain) runs
+//! on its own thread behind one [`Job`] handle: typed events on a channel, a cancel flag, a
+//! typed result. Each job also logs its events to its run's `events.jsonl` and saves its result
+//! through the run store. The headless commands and the dashboard are two consumers of the same
+//! jobs.
 
 pub mod ablate;
 pub mod baselines;
@@ -11,6 +12,7 @@ pub mod explain;
 pub mod explain_session;
 pub mod invert;
 pub mod invert_grid;
+pub mod invert_sweep;
 pub mod models;
 pub mod prototypes;
 pub mod robustness;

@@ -33,13 +33,14 @@ pub enum RunKind {
     Robustness,
     Invert,
     InvertGrid,
+    InvertSweep,
     Prototypes,
     Explain,
 }
 
 impl RunKind {
     /// Every kind, in the order the dashboard lists them.
-    pub const ALL: [RunKind; 9] = [
+    pub const ALL: [RunKind; 10] = [
         Self::Train,
         Self::Ablate,
         Self::Baselines,
@@ -47,6 +48,7 @@ impl RunKind {
         Self::Robustness,
         Self::Invert,
         Self::InvertGrid,
+        Self::InvertSweep,
         Self::Prototypes,
         Self::Explain,
     ];
@@ -61,6 +63,7 @@ impl RunKind {
             Self::Robustness => "robustness",
             Self::Invert => "invert",
             Self::InvertGrid => "invert-grid",
+            Self::InvertSweep => "invert-sweep",
             Self::Prototypes => "prototypes",
             Self::Explain => "explain",
         }

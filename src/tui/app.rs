@@ -233,9 +233,11 @@ impl App {
             || self.robustness.busy()
             || self.explain.busy()
             || self.inversion.running
+            || self.inversion.sweep.busy()
     }
 
-    /// Whether a job that trains or fits is running (they share the cores and the data set).
+    /// Whether a job that trains, fits or sweeps is running (they share the cores and the data
+    /// set).
     pub fn heavy_job_running(&self) -> bool {
         self.training.busy()
             || self.ablation.busy()
@@ -243,6 +245,7 @@ impl App {
             || self.confidence.busy()
             || self.robustness.busy()
             || self.explain.busy()
+            || self.inversion.sweep.busy()
     }
 
     /// Whether a training run could be made the active model now: a training run on the data

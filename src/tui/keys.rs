@@ -285,6 +285,9 @@ pub const BINDINGS: &[Binding] = &[
     bind("invert_cursor_left", INVERT, &[ch('[')], Action::CursorLeft, "chart cursor: earlier step"),
     bind("invert_cursor_right", INVERT, &[ch(']')], Action::CursorRight, "chart cursor: later step"),
     bind("invert_export", INVERT, &[ch('P')], Action::ExportChart, "save the chart as PNG and SVG"),
+    bind("invert_sweep", INVERT, &[ch('S')], Action::Start, "sweep: lr x start to the target (lrs 0.01-1, noise:1-5)"),
+    bind("invert_sweep_cancel", INVERT, &[ch('x')], Action::Cancel, "cancel the sweep (finished cells are kept)"),
+    bind("invert_sweep_view", INVERT, &[ch('v')], Action::CycleView, "view: single inversion / sweep"),
 
     bind("draw_up", DRAW, &[UP], Action::Up, "cursor up"),
     bind("draw_down", DRAW, &[DOWN], Action::Down, "cursor down"),

@@ -9,12 +9,14 @@ use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 use crate::baselines::BaselineKind;
 use crate::data::{Dataset, DatasetKind};
 use crate::explain::{Settings as ExplainSettings, Target};
+use crate::inversion::{GradientOptions, Start};
 use crate::jobs::ablate::{AblationEvent, AblationPlan, AblationResult};
 use crate::jobs::baselines::{BaselinesEvent, BaselinesResult};
 use crate::jobs::confidence::{ConfidenceEvent, ConfidenceResult, ModelName};
 use crate::jobs::explain::{ExplainEvent, ExplainResult, ModelChoice};
 use crate::jobs::explain_session::{ExplainRequest, SessionEvent};
-use crate::jobs::invert::{InvEvent, InvRequest};
+use crate::jobs::invert::{InvEvent, InvRequest, SnapshotSettings};
+use crate::jobs::invert_sweep::{SweepEvent, SweepResult};
 use crate::jobs::robustness::{RobustnessEvent, RobustnessResult};
 use crate::jobs::train::{TrainPlan, TrainResult};
 use crate::model::train::{EpochMetrics, TrainEvent};
@@ -29,6 +31,8 @@ pub enum JobKind {
     Confidence,
     Robustness,
     Explain,
+    /// The Inversion tab's learning-rate x start sweep.
+    InvertSweep,
 }
 
 /// Everything that can change the dashboard.
@@ -62,6 +66,9 @@ pub enum Msg {
     Robustness(RobustnessEvent),
     RobustnessEnded(Result<RobustnessResult, String>),
     Inversion(InvEvent),
+    /// The Inversion tab's sweep job.
+    Sweep(SweepEvent),
+    SweepEnded(Result<SweepResult, String>),
     /// The explain session's answers (the Explain tab's maps).
     ExplainSession(SessionEvent),
     /// The explain job (faithfulness and sanity tables).
@@ -151,6 +158,16 @@ pub enum Command {
     },
     /// Requests for the inversion session, in order.
     Invert(Vec<InvRequest>),
+    /// The sweep of CNN `cnn`: one inversion per (lr, start) with `options` (its target among
+    /// them), the grid written with `snapshots`.
+    StartSweep {
+        cnn: RunInfo,
+        lrs: Vec<f32>,
+        starts: Vec<Start>,
+        options: GradientOptions,
+        confidence: f32,
+        snapshots: SnapshotSettings,
+    },
     /// The active CNN's probabilities of a drawing (an `InvEvent::Classified`).
     ClassifyCanvas {
         id: u64,

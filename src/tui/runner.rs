@@ -34,6 +34,7 @@ use crate::jobs::confidence::{self, ConfidencePlan};
 use crate::jobs::explain::{self as explain_job, ExplainPlan, ExplainResult};
 use crate::jobs::explain_session::{self, ExplainRequest};
 use crate::jobs::invert::{self, InvRequest, ModelSpec};
+use crate::jobs::invert_sweep::{self, SweepPlan};
 use crate::jobs::models::CnnModel;
 use crate::jobs::robustness::{self, RobustnessPlan};
 use crate::jobs::train;
@@ -277,6 +278,37 @@ impl Runner {
                         &r.tx,
                         Msg::Robustness,
                         Msg::RobustnessEnded,
+                    )
+                });
+            }
+            Command::StartSweep {
+                cnn,
+                lrs,
+                starts,
+                options,
+                confidence,
+                snapshots,
+            } => {
+                let Some(data) = data else { return };
+                let store = self.store.clone();
+                let c = cancel();
+                self.launch(JobKind::InvertSweep, data, move |r, data| {
+                    let cnn = r.load_cnn(Some(cnn))?.context("the sweep needs a CNN")?;
+                    let plan = SweepPlan {
+                        cnn,
+                        lrs,
+                        starts,
+                        options,
+                        confidence,
+                        snapshots,
+                    };
+                    let job = invert_sweep::spawn(plan, data, &store, c)?;
+                    forward(
+                        JobKind::InvertSweep,
+                        job,
+                        &r.tx,
+                        Msg::Sweep,
+                        Msg::SweepEnded,
                     )
                 });
             }
@@ -654,6 +686,7 @@ fn handle(app: &mut App, runner: &mut Runner, msg: Msg) {
         Msg::ConfidenceEnded(_) => Some(JobKind::Confidence),
         Msg::RobustnessEnded(_) => Some(JobKind::Robustness),
         Msg::ExplainEnded(_) => Some(JobKind::Explain),
+        Msg::SweepEnded(_) => Some(JobKind::InvertSweep),
         _ => None,
     };
     if let Some(job) = ended.and_then(|k| runner.jobs.remove(&k)) {

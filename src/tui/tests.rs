@@ -719,7 +719,118 @@ fn states() -> Vec<(&'static str, App)> {
         make_finished(&mut done);
         out.push((leak(format!("{tab}_finished")), done));
     }
+    // The Inversion tab's sweep: the default 5 x 5 part way, and a finished 2 x 2 with tiles.
+    let mut running = ready_app();
+    press(&mut running, "7S");
+    sweep_events(&mut running, &[0.01, 0.03, 0.1, 0.3, 1.0], 5, 7);
+    out.push(("inversion_sweep_running", running));
+    let mut finished = ready_app();
+    press(&mut finished, "7S");
+    sweep_events(&mut finished, &[0.1, 1.0], 2, 4);
+    let result = sweep_result(&finished);
+    update(&mut finished, Msg::SweepEnded(Ok(result)));
+    out.push(("inversion_sweep_finished", finished));
     out
+}
+
+/// The p(target) curve of sweep cell `i` at rate `lr`: quicker at higher rates, the third
+/// cell falling back after its rise.
+fn sweep_curve(i: usize, lr: f32) -> Vec<f32> {
+    let steps = (12.0 / lr.sqrt()) as usize;
+    (0..=steps)
+        .map(|s| {
+            let p = 0.05 + 0.95 * (s as f32 / steps as f32).powf(1.0 + 0.3 * (i % 5) as f32);
+            if i % 5 == 2 && s > steps / 2 && s < steps * 3 / 4 {
+                p - 0.2
+            } else {
+                p
+            }
+        })
+        .collect()
+}
+
+/// The sweep job's events for `lrs` x `starts` noise starts to target 3: `cells` cells with
+/// curves, all but the last of them finished.
+fn sweep_events(app: &mut App, lrs: &[f32], starts: u64, cells: usize) {
+    use crate::inversion::sweep::SweepCell;
+    use crate::jobs::invert_sweep::SweepEvent;
+    let names: Vec<String> = (1..=starts).map(|s| format!("noise:{s}")).collect();
+    update(
+        app,
+        Msg::Sweep(SweepEvent::Planned {
+            target: 3,
+            lrs: lrs.to_vec(),
+            starts: names.clone(),
+            threshold: 0.99,
+            max_steps: 500,
+        }),
+    );
+    let total = lrs.len() * names.len();
+    for i in 0..cells.min(total) {
+        let lr = lrs[i / names.len()];
+        let mut curve = sweep_curve(i, lr);
+        let finished = i + 1 < cells || cells == total;
+        if !finished {
+            curve.truncate(curve.len() / 2);
+        }
+        for (k, chunk) in curve.chunks(10).enumerate() {
+            update(
+                app,
+                Msg::Sweep(SweepEvent::Curve {
+                    cell: i,
+                    from: k * 10,
+                    p: chunk.to_vec(),
+                    max_steps: 500,
+                }),
+            );
+        }
+        if finished {
+            let frames: Vec<Frame> = curve
+                .iter()
+                .enumerate()
+                .map(|(s, &p)| Frame {
+                    l2: s as f32 * 0.05,
+                    ..frame(s, p)
+                })
+                .collect();
+            update(
+                app,
+                Msg::Sweep(SweepEvent::CellDone {
+                    cell: i,
+                    summary: SweepCell::of(lr, names[i % names.len()].clone(), &frames, 0.99),
+                    steps: curve.len() - 1,
+                    image: (0..784)
+                        .map(|k| (((k % 28) as f32 - 14.0).abs() < 3.0 + i as f32) as u8 as f32)
+                        .collect(),
+                }),
+            );
+        }
+    }
+}
+
+/// The result the sweep job ends with for the view's cells.
+fn sweep_result(app: &App) -> crate::jobs::invert_sweep::SweepResult {
+    let sweep = &app.inversion.sweep;
+    crate::jobs::invert_sweep::SweepResult {
+        model: "cnn-20261201-101500-train".into(),
+        model_run: None,
+        target: sweep.target,
+        threshold: sweep.threshold,
+        max_steps: sweep.max_steps,
+        oscillation_drop: 0.1,
+        lrs: sweep.lrs.clone(),
+        starts: sweep.starts.clone(),
+        cells: sweep
+            .cells
+            .iter()
+            .flatten()
+            .map(|(c, _)| c.clone())
+            .collect(),
+        spread: Vec::new(),
+        grid: Some(PathBuf::from("snapshots/invert-sweep_cnn_to3_0123abcd.png")),
+        seconds: 2.5,
+        complete: true,
+    }
 }
 
 fn leak(s: String) -> &'static str {
@@ -1103,6 +1214,70 @@ fn make_finished(app: &mut App) {
             );
         }
     }
+}
+
+#[test]
+fn sweep_events_fill_the_sweep_view_and_x_cancels_it() {
+    use crate::text::charts::Kind;
+    let mut app = ready_app();
+    press(&mut app, "7");
+    app.inversion.options.target = 5;
+    let commands = press(&mut app, "S");
+    let [Command::StartSweep {
+        lrs,
+        starts,
+        options,
+        ..
+    }] = commands.as_slice()
+    else {
+        panic!("{commands:?}");
+    };
+    assert_eq!((lrs.len(), starts.len(), options.target), (5, 5, 5));
+    assert!(app.inversion.sweep.shown && app.inversion.sweep.busy());
+    assert!(screen(&app, 80, 24).contains("7 Invert*"));
+    // Two rates x two starts: three cells with curves, two of them finished.
+    sweep_events(&mut app, &[0.1, 1.0], 2, 3);
+    let spec = super::tabs::sweep::chart_spec(&app);
+    assert_eq!(spec.series.len(), 4, "a line per cell");
+    assert!(spec.series.iter().all(|s| s.kind == Kind::Line));
+    let drawn: Vec<usize> = spec.series.iter().map(|s| s.points.len()).collect();
+    assert!(
+        drawn[..3].iter().all(|&n| n > 1) && drawn[3] == 0,
+        "{drawn:?}"
+    );
+    let legend: Vec<&str> = spec.series.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(legend, ["lr 0.1", "", "lr 1", ""], "a legend of lrs");
+    assert_eq!(spec.series[0].color, spec.series[1].color);
+    assert_ne!(spec.series[1].color, spec.series[2].color);
+    assert_eq!(app.inversion.sweep.progress(), (2, 4));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("2/4 inversions, running"), "{shown}");
+    let rows = |text: &str| shown.lines().filter(|l| l.contains(text)).count();
+    assert_eq!(rows("noise:"), 4, "a row per cell:\n{shown}");
+    assert_eq!(rows("1.0000"), 2, "finished cells read out:\n{shown}");
+    assert_eq!(rows("step 5 "), 1, "the running cell's step:\n{shown}");
+    assert_eq!(
+        press(&mut app, "x")
+            .iter()
+            .filter(|c| matches!(c, Command::Cancel(JobKind::InvertSweep)))
+            .count(),
+        1
+    );
+    assert_eq!(app.inversion.sweep.job, JobState::Stopping);
+    let mut result = sweep_result(&app);
+    result.complete = false;
+    result.grid = None;
+    update(&mut app, Msg::SweepEnded(Ok(result)));
+    assert!(!app.inversion.sweep.busy());
+    assert!(app
+        .messages
+        .latest()
+        .is_some_and(|m| m.text.contains("stopped after 2 of 4")));
+    // v goes back to the single inversion, and again to the sweep.
+    press(&mut app, "v");
+    assert!(!app.inversion.sweep.shown);
+    press(&mut app, "v");
+    assert!(app.inversion.sweep.shown);
 }
 
 #[test]

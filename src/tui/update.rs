@@ -10,7 +10,8 @@ use super::app::{App, DataState, Overlay, PromptPurpose, Tab};
 use super::keys::Action;
 use super::msg::{Command, JobKind, Msg, Saved};
 use super::tabs::{
-    ablation, baselines, confidence, draw, explain, inversion, robustness, runs, training, JobState,
+    ablation, baselines, confidence, draw, explain, inversion, robustness, runs, sweep, training,
+    JobState,
 };
 use super::view::{body_area, MIN_HEIGHT, MIN_WIDTH};
 use crate::data::DatasetKind;
@@ -82,6 +83,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 JobKind::Confidence => confidence::on_started(app, run),
                 JobKind::Robustness => robustness::on_started(app, run),
                 JobKind::Explain => explain::on_started(app, run),
+                JobKind::InvertSweep => sweep::on_started(app, run),
             }
             Vec::new()
         }
@@ -123,6 +125,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 .into_iter()
                 .collect()
         }
+        Msg::Sweep(event) => {
+            sweep::on_event(app, event);
+            Vec::new()
+        }
+        Msg::SweepEnded(result) => sweep::on_ended(app, result),
         Msg::ExplainSession(event) => explain::on_session(app, event).into_iter().collect(),
         Msg::Explain(event) => {
             explain::on_event(app, event);
@@ -168,6 +175,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 JobKind::Confidence => app.confidence.job = JobState::Idle,
                 JobKind::Robustness => app.robustness.job = JobState::Idle,
                 JobKind::Explain => app.explain.job = JobState::Idle,
+                JobKind::InvertSweep => app.inversion.sweep.job = JobState::Idle,
             }
             app.messages.error(e);
             Vec::new()

@@ -89,7 +89,7 @@ fn tab_titles(app: &App, width: u16) -> (Vec<String>, bool) {
             Tab::Baselines => app.baselines.busy(),
             Tab::Confidence => app.confidence.busy(),
             Tab::Robustness => app.robustness.busy(),
-            Tab::Inversion => app.inversion.running,
+            Tab::Inversion => app.inversion.running || app.inversion.sweep.busy(),
             Tab::Explain => app.explain.busy(),
             Tab::Runs | Tab::Draw => false,
         })

@@ -3,55 +3,21 @@
 //! the start, oscillation), a braille chart of p(target) per lr and a labelled PNG grid of the
 //! final images (rows: lrs, columns: starts).
 
-use std::str::FromStr;
-
 use anyhow::Context;
 
 use classgen::config::Config;
-use classgen::inversion::start::StartError;
 use classgen::inversion::sweep::{SweepCell, OSCILLATION_DROP};
-use classgen::inversion::{GradientInverter, Inverter, Start, StartImage};
-use classgen::jobs::invert::InvertModel;
+use classgen::jobs::invert_sweep::{
+    self as job, SweepEvent, SweepPlan, DEFAULT_LRS, DEFAULT_STARTS,
+};
+use classgen::runs::RunStore;
 use classgen::text::charts::{self, AxisSpec, ChartSpec, Series, PALETTE};
 
 use super::super::console::{self, note, out};
 use super::super::{inputs, NeedCnn};
-use super::{InvertArgs, Task};
+use super::{snapshot_settings, InvertArgs, Task};
 
-/// The study's rates, and its starts: five noise images.
-const DEFAULT_LRS: [f32; 5] = [0.01, 0.03, 0.1, 0.3, 1.0];
-const DEFAULT_STARTS: &str = "noise:1-5";
-
-/// `--starts`: comma-separated starts, `noise:A-B` for a range of noise seeds.
-fn parse_starts(spec: &str) -> anyhow::Result<Vec<Start>> {
-    let mut starts = Vec::new();
-    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let range = item
-            .strip_prefix("noise:")
-            .and_then(|r| r.split_once('-'))
-            .map(|(a, b)| (a.parse::<u64>(), b.parse::<u64>()));
-        match range {
-            Some((Ok(a), Ok(b))) if a <= b && b - a < 100 => starts.extend((a..=b).map(Start::Noise)),
-            Some(_) => anyhow::bail!("--starts: expected noise:A-B with A <= B (at most 100), found '{item}'"),
-            None => starts.push(Start::from_str(item).map_err(|e| match e {
-                StartError::Syntax(found) => anyhow::anyhow!(
-                    "--starts: expected noise:SEED, noise:A-B, test:IDX, class:C or blank, found '{found}'"
-                ),
-                e => anyhow::anyhow!("--starts: {e}"),
-            })?),
-        }
-    }
-    if starts.is_empty() || starts.len() > classgen::limits::MAX_STARTS {
-        anyhow::bail!(
-            "--starts: 1 to {} starts, found {}",
-            classgen::limits::MAX_STARTS,
-            starts.len()
-        );
-    }
-    Ok(starts)
-}
-
-/// Runs `classgen invert --sweep`.
+/// Runs `classgen invert --sweep` through the sweep job.
 pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> {
     if args.grid || args.from.is_some() {
         anyhow::bail!("--sweep takes its starts from --starts (not --from or --grid)");
@@ -61,81 +27,48 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
     config.validate()?;
     classgen::runtime::set_threads(config.invert.threads);
     let lrs = args.lrs.clone().unwrap_or_else(|| DEFAULT_LRS.to_vec());
-    if lrs.is_empty() || lrs.len() > classgen::limits::MAX_LEVELS {
-        anyhow::bail!(
-            "--lrs: 1 to {} rates, found {}",
-            classgen::limits::MAX_LEVELS,
-            lrs.len()
-        );
-    }
-    if let Some(bad) = lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
-        anyhow::bail!("--lrs: each rate must be a positive number, found {bad}");
-    }
-    let starts = parse_starts(args.starts.as_deref().unwrap_or(DEFAULT_STARTS))?;
+    job::check_lrs(&lrs)?;
+    let starts = job::parse_starts(args.starts.as_deref().unwrap_or(DEFAULT_STARTS))?;
     let inputs = inputs(config, &args.data, args.run.as_deref(), NeedCnn::Required)?;
-    let cnn = inputs.cnn.context("no CNN to invert")?;
-    let network = cnn.network.clone();
-    let model = InvertModel::Cnn(Box::new(cnn));
-    let predict = |pixels: &[u8]| model.predict(pixels);
-    let images: Vec<StartImage> = starts
-        .iter()
-        .map(|s| {
-            s.resolve(&inputs.data.test, &predict, config.invert.confidence)
-                .map_err(|e| anyhow::anyhow!("--starts {s}: {e}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let base = config.invert.options(target);
-    let threshold = base.threshold;
-    let cancel = console::cancel_flag();
-    let started = std::time::Instant::now();
-    let mut cells: Vec<SweepCell> = Vec::new();
-    let mut finals: Vec<Vec<f32>> = Vec::new();
-    for &lr in &lrs {
-        for (start, image) in starts.iter().zip(&images) {
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                anyhow::bail!("stopped before the sweep's end");
-            }
-            let options = classgen::inversion::GradientOptions { lr, ..base.clone() };
-            let mut inverter =
-                GradientInverter::new(network.clone(), image.pixels.clone(), options)?;
-            let frames = Inverter::run_to_end(&mut inverter)?;
-            let cell = SweepCell::of(lr, start.to_string(), &frames, threshold);
-            note!(
-                "  lr {lr} from {start}: {} steps, p(target) {:.4}",
-                frames.last().map_or(0, |f| f.step),
-                cell.final_p
-            );
-            finals.push(frames.last().map(|f| f.pixels.clone()).unwrap_or_default());
-            cells.push(cell);
+    let plan = SweepPlan {
+        cnn: inputs.cnn.context("no CNN to invert")?,
+        lrs,
+        starts,
+        options: config.invert.options(target),
+        confidence: config.invert.confidence,
+        snapshots: snapshot_settings(config),
+    };
+    let store = RunStore::new(&config.paths.runs);
+    let job = job::spawn(plan, inputs.data, &store, console::cancel_flag())?;
+    super::super::announce(job.run());
+    for event in job.events().iter() {
+        match event {
+            SweepEvent::CellDone { summary, steps, .. } => note!(
+                "  lr {} from {}: {steps} steps, p(target) {:.4}",
+                summary.lr,
+                summary.start,
+                summary.final_p
+            ),
+            SweepEvent::Notice { message } => note!("{message}"),
+            SweepEvent::Planned { .. } | SweepEvent::Curve { .. } | SweepEvent::Grid { .. } => {}
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    // How far apart the final images of different starts are, per lr (mean, min, max L2).
-    let spread: Vec<Option<(f32, f32, f32)>> = finals
-        .chunks(starts.len())
-        .map(|row| {
-            let mut d = Vec::new();
-            for i in 0..row.len() {
-                for j in i + 1..row.len() {
-                    d.push(classgen::inversion::distances(&row[i], &row[j]).0);
-                }
-            }
-            let mean = d.iter().sum::<f32>() / d.len().max(1) as f32;
-            let min = d.iter().copied().fold(f32::INFINITY, f32::min);
-            let max = d.iter().copied().fold(0f32, f32::max);
-            (!d.is_empty()).then_some((mean, min, max))
-        })
-        .collect();
-    let png = write_grid(config, &model.tag(), target, &lrs, &starts, &finals)?;
+    let result = job.join()?;
+    let Some(png) = result.grid.as_ref().filter(|_| result.complete) else {
+        anyhow::bail!("stopped before the sweep's end");
+    };
+    let png = png.display().to_string();
+    let (lrs, starts, cells) = (&result.lrs, &result.starts, &result.cells);
+    let threshold = result.threshold;
     if args.json {
         let json = serde_json::json!({
             "target": target,
             "threshold": threshold,
             "oscillation_drop": OSCILLATION_DROP,
-            "seconds": seconds,
+            "seconds": result.seconds,
             "grid": png,
             "cells": cells,
-            "final_l2_between_starts": lrs.iter().zip(&spread).map(|(lr, s)| serde_json::json!({
+            "final_l2_between_starts": lrs.iter().zip(&result.spread).map(|(lr, s)| serde_json::json!({
                 "lr": lr,
                 "mean": s.map(|s| s.0),
                 "min": s.map(|s| s.1),
@@ -149,7 +82,7 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
         "{:>8}  {:<10} {:>8}  {:>8}  {:>7}  {:>10}  oscillated (p fell > {OSCILLATION_DROP} after rising)",
         "lr", "start", "steps", "final p", "L2", "max fall"
     );
-    for c in &cells {
+    for c in cells {
         out!(
             "{:>8}  {:<10} {:>8}  {:>8.4}  {:>7.3}  {:>10.3}  {}",
             c.lr,
@@ -164,14 +97,14 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
     }
     out!(
         "steps: to p(target) >= {threshold} (never: not within {} steps)",
-        base.max_steps
+        result.max_steps
     );
     for (r, &lr) in lrs.iter().enumerate() {
         let row = &cells[r * starts.len()..(r + 1) * starts.len()];
-        for line in chart(lr, row, base.max_steps) {
+        for line in chart(lr, row, result.max_steps) {
             out!("{line}");
         }
-        if let Some((mean, min, max)) = spread[r] {
+        if let Some((mean, min, max)) = result.spread[r] {
             let from_start = row.iter().map(|c| c.l2).sum::<f32>() / row.len() as f32;
             out!(
                 "lr {lr}: final images of different starts are L2 {mean:.3} apart (min {min:.3}, max {max:.3}); each moved L2 {from_start:.3} from its start on average"
@@ -193,7 +126,7 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
             .collect::<Vec<_>>()
             .join(", ")
     );
-    out!("{} inversions in {seconds:.1} s", cells.len());
+    out!("{} inversions in {:.1} s", cells.len(), result.seconds);
     Ok(())
 }
 
@@ -227,68 +160,4 @@ fn chart(lr: f32, cells: &[SweepCell], max_steps: usize) -> Vec<String> {
         series,
     );
     charts::render(72, 14, &spec)
-}
-
-/// The final images as a labelled grid (rows: lrs by index, columns: starts by index), written
-/// under the snapshots directory, named after the model, the target and a hash of the settings
-/// (never replacing a file: a taken name gets a suffix).
-fn write_grid(
-    config: &Config,
-    model: &str,
-    target: usize,
-    lrs: &[f32],
-    starts: &[Start],
-    finals: &[Vec<f32>],
-) -> anyhow::Result<String> {
-    let rows: Vec<Vec<Option<&[f32]>>> = finals
-        .chunks(starts.len())
-        .map(|row| row.iter().map(|p| Some(p.as_slice())).collect())
-        .collect();
-    let labels: Vec<String> = (0..lrs.len()).map(|i| i.to_string()).collect();
-    let img = classgen::snapshot::labelled_grid(&rows, &labels, config.invert.scale);
-    let spec = format!(
-        "{:?}{:?}{:?}",
-        lrs,
-        starts.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        config.invert.options(target)
-    );
-    let hash = spec.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let name = classgen::snapshot::file_name(&[
-        "invert-sweep",
-        model,
-        &format!("to{target}"),
-        &format!("{:08x}", hash as u32),
-    ]);
-    let path = classgen::snapshot::write_png_unique(&config.paths.snapshots, &name, &img)?;
-    Ok(path.display().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn starts_take_ranges_of_noise_and_single_starts() {
-        let starts = parse_starts("noise:1-3,test:7,blank").unwrap();
-        assert_eq!(
-            starts,
-            [
-                Start::Noise(1),
-                Start::Noise(2),
-                Start::Noise(3),
-                Start::Test(7),
-                Start::Blank
-            ]
-        );
-        assert!(parse_starts("noise:3-1")
-            .unwrap_err()
-            .to_string()
-            .contains("noise:A-B"));
-        assert!(parse_starts("pink")
-            .unwrap_err()
-            .to_string()
-            .contains("found 'pink'"));
-    }
 }

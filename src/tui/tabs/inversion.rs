@@ -1,7 +1,8 @@
 //! The Inversion tab: the source image (a test image, noise, blank, a file or a drawing), the
 //! image the model is stepping and their difference, drawn with half blocks (larger when the
 //! terminal has room); the ten class probabilities (of the source before the first step); p(target)
-//! or all ten probabilities over the steps as a braille chart; the settings and their keys.
+//! or all ten probabilities over the steps as a braille chart; the settings and their keys. The
+//! sweep view (`tabs::sweep`) takes the tab's place while shown.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
@@ -9,6 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use super::sweep::{self, SweepView};
 use super::{block, key, step_cursor};
 use crate::config::{Config, KnnInvertConfig};
 use crate::data::{CLASSES, PIXELS, SIDE};
@@ -94,6 +96,8 @@ pub struct InversionTab {
     /// The step the chart's cursor reads, if shown.
     pub cursor: Option<f64>,
     pub snapshots: SnapshotSettings,
+    /// The learning-rate x start sweep and its view.
+    pub sweep: SweepView,
 }
 
 impl InversionTab {
@@ -128,6 +132,7 @@ impl InversionTab {
                 strip: config.invert.strip,
                 gif_frames: config.invert.gif_frames,
             },
+            sweep: SweepView::default(),
         }
     }
 
@@ -454,6 +459,7 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
                 store: app.settings.store.clone(),
             }]))
         }
+        Action::Start | Action::Cancel | Action::CycleView => sweep::on_action(app, action),
         _ => None,
     }
 }
@@ -530,6 +536,10 @@ fn layout_scale(area: Rect) -> (usize, bool) {
 
 /// Draws the Inversion tab into `area`.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    if app.inversion.sweep.shown {
+        sweep::render(frame, area, app);
+        return;
+    }
     let compact = area.height < COMPACT_BELOW;
     let (scale, diff) = layout_scale(area);
     let image_w = (SIDE * scale) as u16 + 2;

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod inversion;
 pub mod robustness;
 pub mod runs;
+pub mod sweep;
 pub mod training;
 
 use ratatui::style::{Color, Style};
