@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use serde::Serialize;
 
 use super::invert::SnapshotSettings;
@@ -21,6 +22,7 @@ use crate::inversion::sweep::{self, SweepCell, OSCILLATION_DROP};
 use crate::inversion::{Frame, GradientInverter, GradientOptions, Start, StartImage};
 use crate::runs::{DataIdentity, ModelRef, Run, RunKind, RunStore};
 use crate::snapshot;
+use crate::text::plot::tiles::{self, Tile, TileGrid};
 
 /// The study's rates, and its starts: five noise images.
 pub const DEFAULT_LRS: [f32; 5] = [0.01, 0.03, 0.1, 0.3, 1.0];
@@ -255,7 +257,7 @@ fn run_sweep(
     }
     result.seconds = started.elapsed().as_secs_f64();
     result.spread = finals.chunks(starts.len()).map(sweep::spread).collect();
-    let png = write_grid(plan, &finals)?;
+    let png = write_grid(plan, run.name(), &finals)?;
     reporter.emit(SweepEvent::Grid { path: png.clone() });
     result.grid = Some(png);
     result.complete = true;
@@ -304,35 +306,23 @@ fn run_cell(
     Ok(Some((frames, last)))
 }
 
-/// The final images as a labelled grid (rows: lrs by index, columns: starts by index), written
-/// under the snapshots directory, named after the model, the target and a hash of the settings
-/// (never replacing a file: a taken name gets a suffix).
-fn write_grid(plan: &SweepPlan, finals: &[Vec<f32>]) -> anyhow::Result<PathBuf> {
-    let rows: Vec<Vec<Option<&[f32]>>> = finals
+/// Writes the grid of final images: a row per lr, a column per start, both named, as a
+/// picture named after the sweep's run (as every snapshot).
+fn write_grid(plan: &SweepPlan, run: &str, finals: &[Vec<f32>]) -> anyhow::Result<PathBuf> {
+    let columns = plan.starts.iter().map(ToString::to_string).collect();
+    let rows = finals
         .chunks(plan.starts.len())
-        .map(|row| row.iter().map(|p| Some(p.as_slice())).collect())
+        .zip(&plan.lrs)
+        .map(|(row, lr)| {
+            let tiles = row.iter().map(|p| Tile::Grey(p)).collect();
+            (format!("lr {lr}"), tiles)
+        })
         .collect();
-    let labels: Vec<String> = (0..plan.lrs.len()).map(|i| i.to_string()).collect();
-    let img = snapshot::labelled_grid(&rows, &labels, plan.snapshots.scale);
-    let spec = format!(
-        "{:?}{:?}{:?}",
-        plan.lrs,
-        plan.starts
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-        plan.options
-    );
-    let hash = spec.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let name = snapshot::file_name(&[
-        "invert-sweep",
-        &plan.cnn.tag(),
-        &format!("to{}", plan.options.target),
-        &format!("{:08x}", hash as u32),
-    ]);
-    snapshot::write_png_unique(&plan.snapshots.dir, &name, &img)
+    let bytes = tiles::png(&TileGrid { columns, rows })?;
+    let name = snapshot::file_name(&[run, &plan.cnn.tag(), &format!("to{}", plan.options.target)]);
+    std::fs::create_dir_all(&plan.snapshots.dir)
+        .with_context(|| format!("creating {}", plan.snapshots.dir.display()))?;
+    snapshot::write_png_bytes(&plan.snapshots.dir, &name, &bytes)
 }
 
 #[cfg(test)]

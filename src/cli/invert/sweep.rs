@@ -111,21 +111,7 @@ pub(super) fn run(args: &InvertArgs, config: &mut Config) -> anyhow::Result<()> 
             );
         }
     }
-    out!(
-        "grid: {} (rows: lr {}; columns: {})",
-        png,
-        lrs.iter()
-            .enumerate()
-            .map(|(i, l)| format!("{i} = {l}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        starts
-            .iter()
-            .enumerate()
-            .map(|(i, s)| format!("{i} = {s}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    out!("grid: {png} (a row per lr, a column per start)");
     out!("{} inversions in {:.1} s", cells.len(), result.seconds);
     Ok(())
 }
