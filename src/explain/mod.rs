@@ -10,6 +10,8 @@
 //! trust a map.
 
 pub mod faithfulness;
+pub mod layers;
+pub mod lookalike;
 mod methods;
 mod model;
 pub mod sanity;

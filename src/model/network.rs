@@ -118,6 +118,29 @@ impl Network {
         self.forward_with(images, true)
     }
 
+    /// The output of each convolution before its ReLU (`[n, oh, ow, filters]`) for images
+    /// `[n, 28, 28, 1]`, up to and including block `last`, with the weights held constant:
+    /// what a layer's channels respond to, and a gradient from there to the pixels.
+    pub fn conv_outputs(&self, images: &Tensor, last: usize) -> candle_core::Result<Vec<Tensor>> {
+        let mut x = images.clone();
+        let mut out = Vec::new();
+        for (l, conv) in self.spec.convs.iter().enumerate().take(last + 1) {
+            let (w, b) = match (self.vars.get(2 * l), self.vars.get(2 * l + 1)) {
+                (Some(w), Some(b)) => (w.1.as_tensor().detach(), b.1.as_tensor().detach()),
+                _ => return Err(candle_core::Error::Msg("missing parameter".into())),
+            };
+            let w_aug = Tensor::cat(&[&w, &b.unsqueeze(0)?], 0)?;
+            let y = ops::conv2d(&x, &w_aug, conv.kernel)?;
+            x = if conv.pool {
+                ops::relu_max_pool2(&y)?
+            } else {
+                ops::relu(&y)?
+            };
+            out.push(y);
+        }
+        Ok(out)
+    }
+
     fn forward_with(&self, images: &Tensor, frozen: bool) -> candle_core::Result<Tensor> {
         let mut x = images.clone();
         let mut params = self.vars.iter().map(|(_, v)| {

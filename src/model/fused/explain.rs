@@ -69,6 +69,24 @@ impl Engine {
         Ok(out)
     }
 
+    /// The input of the last dense layer for each image of `xs` (the CNN's penultimate
+    /// features: the hidden dense layer's ReLU'd output, or the last block's flattened output
+    /// without one): `n` rows of that layer's inputs.
+    pub fn features_many(&mut self, xs: &[f32]) -> Result<Vec<f32>, FusedError> {
+        let mut out = Vec::new();
+        self.chunked(
+            xs,
+            |ws, plan, _, x, _| ws.dense_input(plan, plan.dense.len() - 1, x).to_vec(),
+            |f| out.extend(f),
+        )?;
+        Ok(out)
+    }
+
+    /// Values per image of [`Engine::features_many`].
+    pub fn feature_len(&self) -> usize {
+        self.plan.dense.last().map_or(0, |d| d.inputs)
+    }
+
     /// The logits of `xs` and, per image `i`, the gradient with respect to its pixels of
     /// `sum(seed(i, logits_i) * logits_i)`: `n` rows of [`CLASSES`] and `n` rows of [`PIXELS`].
     pub fn input_gradients(
