@@ -520,3 +520,66 @@ fn a_baseline_without_gradients_gets_occlusion_of_the_probability() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no saliency, grad"), "{err}");
 }
+
+/// `--layers` writes the filter, activation and maximisation grids as PNGs; `--lookalikes K`
+/// prints K look-alike training images per image in features and in pixels, nearest first,
+/// and keeps them in the run's result.
+#[test]
+fn headless_layers_and_lookalikes() {
+    let (dir, run) = workdir();
+    let out = classgen(
+        dir.path(),
+        &[
+            "explain",
+            "--run",
+            &run,
+            "--from",
+            "test:1,test:2",
+            "--methods",
+            "grad",
+            "--layers",
+            "--lookalikes",
+            "4",
+        ],
+    );
+    let text = ok(&out);
+    let tables: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("look-alike training images"))
+        .collect();
+    assert_eq!(tables.len(), 2, "{text}");
+    let result = explain_result(dir.path(), &out);
+    for found in result["lookalikes"].as_array().unwrap() {
+        for list in ["features", "pixels"] {
+            let d: Vec<f64> = found[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["distance"].as_f64().unwrap())
+                .collect();
+            assert_eq!(d.len(), 4, "{found}");
+            assert!(d.windows(2).all(|w| w[0] <= w[1]), "{list}: {d:?}");
+        }
+    }
+    let layers = &result["layers"];
+    let mut pngs = vec![
+        layers["filters"].as_str().unwrap(),
+        layers["maximised"].as_str().unwrap(),
+    ];
+    pngs.extend(
+        layers["activations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap()),
+    );
+    assert_eq!(pngs.len(), 4);
+    for png in pngs {
+        let img = image::open(dir.path().join(png)).unwrap();
+        assert!(img.width() > 112 && img.height() > 112, "{png}");
+        assert!(text.contains(png), "{png} is named on stdout:\n{text}");
+    }
+    let bad = classgen(dir.path(), &["explain", "--run", &run, "--lookalikes", "0"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--lookalikes: 1 to 100"));
+}

@@ -8,13 +8,14 @@ use ratatui::style::Color;
 
 use classgen::baselines::BaselineKind;
 use classgen::config::Config;
-use classgen::data::{PIXELS, SIDE};
+use classgen::data::{CLASSES, PIXELS, SIDE};
 use classgen::explain::faithfulness::{Faithfulness, STEPS};
 use classgen::explain::sanity::{Sanity, SURVIVES};
 use classgen::explain::{max_abs, Method, Of, Settings, Target};
 use classgen::jobs::explain::{
     self as job, ExplainEvent, ExplainPlan, ExplainResult, Explained, ModelChoice, Source,
 };
+use classgen::jobs::explain_layers::Lookalikes;
 use classgen::runs::RunStore;
 use classgen::text::charts::{self, AxisSpec, ChartSpec, Series, PALETTE};
 use classgen::text::format;
@@ -68,6 +69,15 @@ pub struct ExplainArgs {
     /// Also the sanity check (the maps after randomising the CNN's layers from the top).
     #[arg(long)]
     sanity: bool,
+    /// Also what the CNN's layers learned, as PNG grids in snapshots/: conv1's filters, each
+    /// image's activation maps (strongest first), every channel of the last convolution
+    /// maximised from noise.
+    #[arg(long)]
+    layers: bool,
+    /// Also each image's K look-alike training images (1-100; 5 when K is left out): nearest
+    /// in the CNN's penultimate features, beside the nearest in pixels.
+    #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "5")]
+    lookalikes: Option<usize>,
     /// The CNN: a training run's directory or name (default: the newest finished one on the
     /// same data).
     #[arg(long, value_name = "RUN")]
@@ -128,11 +138,15 @@ pub fn run(args: ExplainArgs, config: &mut Config) -> anyhow::Result<()> {
     };
     settings.check().map_err(|e| anyhow::anyhow!("{e}"))?;
     classgen::runtime::set_threads(config.train.threads);
-    let need = if model == ModelChoice::Cnn || args.sanity {
-        NeedCnn::Required
-    } else {
-        NeedCnn::Optional
-    };
+    if let Some(k) = args.lookalikes.filter(|k| !(1..=100).contains(k)) {
+        anyhow::bail!("--lookalikes: 1 to 100 images, found {k}");
+    }
+    let need =
+        if model == ModelChoice::Cnn || args.sanity || args.layers || args.lookalikes.is_some() {
+            NeedCnn::Required
+        } else {
+            NeedCnn::Optional
+        };
     let inputs = super::inputs(config, &args.data, args.run.as_deref(), need)?;
     let plan = ExplainPlan {
         sources,
@@ -145,8 +159,11 @@ pub fn run(args: ExplainArgs, config: &mut Config) -> anyhow::Result<()> {
         faithfulness: args.faithfulness.then_some(args.images),
         sanity: args.sanity,
         snapshots: Some(config.paths.snapshots.clone()),
+        layers: args.layers,
+        lookalikes: args.lookalikes,
     };
     let store = RunStore::new(&config.paths.runs);
+    let names = inputs.data.class_names();
     let job = job::spawn(plan, inputs.data, &store, console::cancel_flag())?;
     super::announce(job.run());
     let palette = Palette::detect();
@@ -169,7 +186,10 @@ pub fn run(args: ExplainArgs, config: &mut Config) -> anyhow::Result<()> {
             }
             ExplainEvent::Png { path } => note!("wrote {}", path.display()),
             ExplainEvent::Stage { name, images } => note!("{name} over {images} image(s) ..."),
-            ExplainEvent::Faithfulness(_) | ExplainEvent::Sanity(_) => {}
+            ExplainEvent::Faithfulness(_)
+            | ExplainEvent::Sanity(_)
+            | ExplainEvent::Layers(_)
+            | ExplainEvent::Lookalikes { .. } => {}
             ExplainEvent::Notice { message } => note!("{message}"),
         }
     }
@@ -191,7 +211,76 @@ pub fn run(args: ExplainArgs, config: &mut Config) -> anyhow::Result<()> {
             out!("{line}");
         }
     }
+    if let Some(found) = &result.lookalikes {
+        for line in lookalikes_report(found, names) {
+            out!("{line}");
+        }
+    }
+    if let Some(grids) = &result.layers {
+        out!("");
+        out!("conv1's filters: {}", grids.filters.display());
+        for (im, path) in result.images.iter().zip(&grids.activations) {
+            out!(
+                "{}: activation maps, strongest first: {}",
+                im.tag,
+                path.display()
+            );
+        }
+        match &grids.maximised {
+            Some(path) => out!(
+                "every channel of {} maximised from noise: {}",
+                grids.maximised_layer,
+                path.display()
+            ),
+            None => out!("the maximisation was cancelled"),
+        }
+    }
     Ok(())
+}
+
+/// Each image's look-alike training images: rank, then index, label and distance in the
+/// CNN's features and in pixels.
+fn lookalikes_report(found: &[Lookalikes], names: [&str; CLASSES]) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = |c: usize| names.get(c).copied().unwrap_or("?");
+    for l in found {
+        out.push(String::new());
+        out.push(format!(
+            "{}: look-alike training images, in the CNN's penultimate features and in pixels",
+            l.tag
+        ));
+        let rows: Vec<Vec<String>> = l
+            .features
+            .iter()
+            .zip(&l.pixels)
+            .enumerate()
+            .map(|(r, (f, p))| {
+                vec![
+                    (r + 1).to_string(),
+                    format!("train:{}", f.index),
+                    name(f.label).to_string(),
+                    format!("{:.3}", f.distance),
+                    format!("train:{}", p.index),
+                    name(p.label).to_string(),
+                    format!("{:.3}", p.distance),
+                ]
+            })
+            .collect();
+        out.extend(format::table(
+            &[
+                "rank", "features", "label", "distance", "pixels", "label", "distance",
+            ],
+            &rows,
+            &[0, 3, 6],
+        ));
+        let agree = l
+            .features
+            .iter()
+            .filter(|f| l.pixels.iter().any(|p| p.index == f.index))
+            .count();
+        out.push(format!("{agree} of {} in both lists", l.features.len()));
+    }
+    out
 }
 
 /// One image: a header, then the image and each map side by side, 14 lines of half blocks.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::explain_layers::{self, LayerGrids, Lookalikes};
 use super::models::CnnModel;
 use super::{Job, JobEvent, Outcome, Reporter};
 use crate::baselines::{self, logreg, BaselineKind, BaselinesConfig};
@@ -81,6 +82,10 @@ pub struct ExplainPlan {
     pub sanity: bool,
     /// Where the PNG grid goes (none: no file).
     pub snapshots: Option<PathBuf>,
+    /// Also the grids of what the CNN's layers learned (written to `snapshots`).
+    pub layers: bool,
+    /// Also each image's this many look-alike training images (CNN).
+    pub lookalikes: Option<usize>,
 }
 
 /// One explained image.
@@ -110,6 +115,10 @@ pub struct ExplainResult {
     pub png: Option<PathBuf>,
     pub faithfulness: Option<Faithfulness>,
     pub sanity: Option<Sanity>,
+    #[serde(default)]
+    pub layers: Option<LayerGrids>,
+    #[serde(default)]
+    pub lookalikes: Option<Vec<Lookalikes>>,
     /// Whether every part asked for ran (false: cancelled).
     pub complete: bool,
 }
@@ -145,6 +154,10 @@ pub enum ExplainEvent {
     },
     Faithfulness(Faithfulness),
     Sanity(Sanity),
+    Layers(LayerGrids),
+    Lookalikes {
+        images: Vec<Lookalikes>,
+    },
     Notice {
         message: String,
     },
@@ -364,6 +377,8 @@ fn work(
         png: None,
         faithfulness: None,
         sanity: None,
+        layers: None,
+        lookalikes: None,
         complete: false,
     };
     reporter.emit(ExplainEvent::Planned {
@@ -408,6 +423,40 @@ fn work(
         }
     }
     run.write_result(&result)?;
+    let cnn = plan.cnn.as_ref().filter(|_| plan.model == ModelChoice::Cnn);
+    if (plan.layers || plan.lookalikes.is_some()) && cnn.is_none() {
+        reporter.notice("the layers and the look-alikes are the CNN's: --model cnn");
+    }
+    if let (Some(cnn), Some(k)) = (cnn, plan.lookalikes) {
+        reporter.emit(ExplainEvent::Stage {
+            name: "look-alikes: the training images' features".into(),
+            images: data.train.len(),
+        });
+        if let Some(found) =
+            explain_layers::lookalikes(&cnn.network, data, &result.images, k, cancel)?
+        {
+            reporter.emit(ExplainEvent::Lookalikes {
+                images: found.clone(),
+            });
+            result.lookalikes = Some(found);
+            run.write_result(&result)?;
+        }
+    }
+    if let (Some(cnn), true, Some(dir)) = (cnn, plan.layers, &plan.snapshots) {
+        if !cancelled() {
+            let grids = explain_layers::write_layers(
+                &cnn.network,
+                &result.images,
+                dir,
+                run.name(),
+                reporter,
+                cancel,
+            )?;
+            reporter.emit(ExplainEvent::Layers(grids.clone()));
+            result.layers = Some(grids);
+            run.write_result(&result)?;
+        }
+    }
     if let Some(n) = plan.faithfulness {
         let n = n.min(data.test.len());
         reporter.emit(ExplainEvent::Stage {

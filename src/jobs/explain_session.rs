@@ -180,6 +180,8 @@ fn maps(
             faithfulness: None,
             sanity: false,
             snapshots: None,
+            layers: false,
+            lookalikes: None,
         };
         *built = Some((spec.clone(), build_model(&plan, &spec.data, None)?));
     }

@@ -9,6 +9,7 @@ pub mod ablate;
 pub mod baselines;
 pub mod confidence;
 pub mod explain;
+pub mod explain_layers;
 pub mod explain_session;
 pub mod invert;
 pub mod invert_grid;

@@ -353,6 +353,8 @@ impl Runner {
                         faithfulness: Some(images),
                         sanity: model == explain_job::ModelChoice::Cnn,
                         snapshots: Some(r.config.paths.snapshots.clone()),
+                        layers: false,
+                        lookalikes: None,
                     };
                     let job = explain_job::spawn(plan, data, &store, c)?;
                     forward(
