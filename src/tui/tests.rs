@@ -925,6 +925,8 @@ fn explain_tables(app: &App) -> crate::jobs::explain::ExplainResult {
                 })
                 .collect(),
         }),
+        layers: None,
+        lookalikes: None,
         complete: true,
     }
 }
