@@ -16,7 +16,10 @@ use super::models::CnnModel;
 use super::{Job, JobEvent, Reporter};
 use crate::baselines::BaselinesConfig;
 use crate::data::{Dataset, PIXELS};
+use crate::explain::layers::{self, LayerMaps};
+use crate::explain::lookalike::{pixel_nearest, FeatureIndex, Neighbour};
 use crate::explain::{self as science, Explainer, ImageMaps, Method, Settings, Target};
+use crate::model::Network;
 use crate::runs::RunInfo;
 
 /// The model a request is for.
@@ -46,23 +49,47 @@ impl ModelSpec {
 #[derive(Debug, Clone)]
 pub enum ExplainRequest {
     /// The maps of one image (784 values in [0,1]).
-    Maps {
-        id: u64,
-        model: ModelSpec,
-        tag: String,
-        label: Option<usize>,
-        pixels: Vec<f32>,
-        target: Target,
-        methods: Vec<Method>,
-        settings: Settings,
-    },
+    Maps(Box<MapsRequest>),
+}
+
+/// One image's maps, and what else the tab shows of it.
+#[derive(Debug, Clone)]
+pub struct MapsRequest {
+    pub id: u64,
+    pub model: ModelSpec,
+    pub tag: String,
+    pub label: Option<usize>,
+    pub pixels: Vec<f32>,
+    pub target: Target,
+    pub methods: Vec<Method>,
+    pub settings: Settings,
+    /// Also the CNN's activation maps of the image and conv1's filters.
+    pub layers: bool,
+    /// Also this many look-alike training images (the first time, every training image's
+    /// features are computed).
+    pub lookalikes: Option<usize>,
+}
+
+/// What the CNN's layers show of an image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Layers {
+    pub filters: Vec<Vec<f32>>,
+    pub maps: Vec<LayerMaps>,
+}
+
+/// The nearest training images in the CNN's features and in pixels.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Nearest {
+    pub features: Vec<Neighbour>,
+    pub pixels: Vec<Neighbour>,
 }
 
 /// What the session reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SessionEvent {
-    /// A baseline is being fitted before its first maps (it takes a while).
+    /// A baseline is being fitted, or the training images' features computed, before the
+    /// answer (it takes a while).
     Fitting {
         id: u64,
         model: String,
@@ -75,6 +102,8 @@ pub enum SessionEvent {
         /// Methods asked for that this model cannot run (no gradients, no convolution).
         skipped: Vec<Method>,
         seconds: f64,
+        layers: Option<Layers>,
+        nearest: Option<Nearest>,
     },
     Failed {
         id: u64,
@@ -109,51 +138,40 @@ pub fn open() -> anyhow::Result<ExplainSession> {
     Ok(ExplainSession { requests, job })
 }
 
+/// The model of the last request, kept for the next ones.
+struct Built {
+    spec: ModelSpec,
+    explainer: Explainer,
+    /// The CNN (for its layers and features).
+    network: Option<Arc<Network>>,
+    /// Every training image's features, once asked for.
+    index: Option<FeatureIndex>,
+}
+
 /// Answers requests until the sender is dropped, each time the newest waiting one.
 fn serve(requests: &Receiver<ExplainRequest>, reporter: &Reporter<SessionEvent>) {
-    let mut built: Option<(ModelSpec, Explainer)> = None;
+    let mut built: Option<Built> = None;
     while let Ok(first) = requests.recv() {
-        let newest = requests.try_iter().last().unwrap_or(first);
-        let ExplainRequest::Maps {
-            id,
-            model,
-            tag,
-            label,
-            pixels,
-            target,
-            methods,
-            settings,
-        } = newest;
-        let event = match maps(
-            &mut built, id, &model, label, &pixels, target, &methods, settings, reporter,
-        ) {
+        let ExplainRequest::Maps(r) = requests.try_iter().last().unwrap_or(first);
+        let event = match maps(&mut built, &r, reporter) {
             Ok(event) => event,
             Err(e) => SessionEvent::Failed {
-                id,
-                message: format!("{tag}: {e:#}"),
+                id: r.id,
+                message: format!("{}: {e:#}", r.tag),
             },
         };
         reporter.emit(event);
     }
 }
 
-/// One request's maps, building (or fitting) the model first when it is not the last one's.
-#[allow(clippy::too_many_arguments)]
-fn maps(
-    built: &mut Option<(ModelSpec, Explainer)>,
-    id: u64,
-    spec: &ModelSpec,
-    label: Option<usize>,
-    pixels: &[f32],
-    target: Target,
-    methods: &[Method],
-    mut settings: Settings,
+/// The model of `spec`: the last one, or built (a baseline fitted) anew.
+fn model<'a>(
+    built: &'a mut Option<Built>,
+    r: &MapsRequest,
     reporter: &Reporter<SessionEvent>,
-) -> anyhow::Result<SessionEvent> {
-    if pixels.len() != PIXELS {
-        anyhow::bail!("an image has {PIXELS} pixels, found {}", pixels.len());
-    }
-    if !built.as_ref().is_some_and(|(s, _)| s.same(spec)) {
+) -> anyhow::Result<&'a mut Built> {
+    let spec = &r.model;
+    if !built.as_ref().is_some_and(|b| b.spec.same(spec)) {
         *built = None;
         let cnn = match (&spec.choice, &spec.cnn) {
             (ModelChoice::Cnn, Some(run)) => {
@@ -163,17 +181,18 @@ fn maps(
             (ModelChoice::Cnn, None) => anyhow::bail!("no active CNN: train one or pick one"),
             (ModelChoice::Baseline(kind), _) => {
                 reporter.emit(SessionEvent::Fitting {
-                    id,
+                    id: r.id,
                     model: kind.to_string(),
                 });
                 None
             }
         };
+        let network = cnn.as_ref().map(|c| c.network.clone());
         let plan = ExplainPlan {
             sources: Vec::new(),
-            target,
+            target: r.target,
             methods: Vec::new(),
-            settings,
+            settings: r.settings,
             model: spec.choice,
             cnn,
             baseline_settings: spec.baselines.clone(),
@@ -183,28 +202,85 @@ fn maps(
             layers: false,
             lookalikes: None,
         };
-        *built = Some((spec.clone(), build_model(&plan, &spec.data, None)?));
+        let explainer = build_model(&plan, &spec.data, None)?;
+        *built = Some(Built {
+            spec: spec.clone(),
+            explainer,
+            network,
+            index: None,
+        });
     }
-    let Some((_, model)) = built.as_mut() else {
-        anyhow::bail!("no model");
-    };
-    let (keep, skipped) = usable(model, methods);
-    if !model.differentiable() {
+    built.as_mut().ok_or_else(|| anyhow::anyhow!("no model"))
+}
+
+/// One request's maps (and layers, look-alikes), building the model first when it is not
+/// the last request's.
+fn maps(
+    built: &mut Option<Built>,
+    r: &MapsRequest,
+    reporter: &Reporter<SessionEvent>,
+) -> anyhow::Result<SessionEvent> {
+    if r.pixels.len() != PIXELS {
+        anyhow::bail!("an image has {PIXELS} pixels, found {}", r.pixels.len());
+    }
+    let b = model(built, r, reporter)?;
+    let (keep, skipped) = usable(&b.explainer, &r.methods);
+    let mut settings = r.settings;
+    if !b.explainer.differentiable() {
         settings.of = science::Of::Prob;
     }
     let start = Instant::now();
-    let e = science::explain(model, pixels, &[label], target, &keep, &settings)?;
+    let e = science::explain(
+        &mut b.explainer,
+        &r.pixels,
+        &[r.label],
+        r.target,
+        &keep,
+        &settings,
+    )?;
     let maps = e
         .images
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("no maps came back"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let layers = match (&b.network, r.layers) {
+        (Some(net), true) => Some(Layers {
+            filters: layers::filters(net)?,
+            maps: layers::activations(net, &r.pixels)?,
+        }),
+        _ => None,
+    };
+    let nearest = match (&b.network, r.lookalikes) {
+        (Some(net), Some(k)) => {
+            if b.index.is_none() {
+                reporter.emit(SessionEvent::Fitting {
+                    id: r.id,
+                    model: format!(
+                        "the features of {} training images",
+                        r.model.data.train.len()
+                    ),
+                });
+                b.index = FeatureIndex::build(net, &r.model.data.train, &AtomicBool::new(false))?;
+            }
+            match b.index.as_mut() {
+                Some(index) => Some(Nearest {
+                    features: index.nearest(&r.pixels, k)?,
+                    pixels: pixel_nearest(&r.model.data.train, &r.pixels, k),
+                }),
+                None => None,
+            }
+        }
+        _ => None,
+    };
     Ok(SessionEvent::Maps {
-        id,
-        model: model.name(),
+        id: r.id,
+        model: b.explainer.name(),
         maps,
         skipped,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
+        layers,
+        nearest,
     })
 }
 
@@ -231,20 +307,24 @@ mod tests {
             data: data.clone(),
             baselines: BaselinesConfig::default(),
         };
-        let ask = |id: u64, i: usize| ExplainRequest::Maps {
-            id,
-            model: spec.clone(),
-            tag: format!("test-{i}"),
-            label: Some(usize::from(data.test.labels[i])),
-            pixels: data
-                .test
-                .image(i)
-                .iter()
-                .map(|&p| f32::from(p) / 255.0)
-                .collect(),
-            target: Target::Pred,
-            methods: vec![Method::Saliency, Method::Occlusion],
-            settings: Settings::default(),
+        let ask = |id: u64, i: usize| {
+            ExplainRequest::Maps(Box::new(MapsRequest {
+                id,
+                model: spec.clone(),
+                tag: format!("test-{i}"),
+                label: Some(usize::from(data.test.labels[i])),
+                pixels: data
+                    .test
+                    .image(i)
+                    .iter()
+                    .map(|&p| f32::from(p) / 255.0)
+                    .collect(),
+                target: Target::Pred,
+                methods: vec![Method::Saliency, Method::Occlusion],
+                settings: Settings::default(),
+                layers: false,
+                lookalikes: None,
+            }))
         };
         for id in 1..=3 {
             session.requests.send(ask(id, id as usize)).unwrap();

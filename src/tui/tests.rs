@@ -362,18 +362,14 @@ fn confidence_fills_in_live_and_a_mistake_opens_in_the_explain_and_inversion_tab
     assert!(screen(&app, 120, 40).contains("4 mistakes"));
     let commands = update(&mut app, key(KeyCode::Enter));
     assert_eq!(app.tab, Tab::Explain);
-    let [Command::Explain(crate::jobs::explain_session::ExplainRequest::Maps {
-        tag,
-        target,
-        model,
-        ..
-    })] = commands.as_slice()
+    let [Command::Explain(crate::jobs::explain_session::ExplainRequest::Maps(r))] =
+        commands.as_slice()
     else {
         panic!("{commands:?}")
     };
-    assert_eq!(tag, "test-29");
-    assert_eq!(*target, crate::explain::Target::Pred);
-    assert_eq!(model.choice, crate::jobs::explain::ModelChoice::Cnn);
+    assert_eq!(r.tag, "test-29");
+    assert_eq!(r.target, crate::explain::Target::Pred);
+    assert_eq!(r.model.choice, crate::jobs::explain::ModelChoice::Cnn);
     // `i` on it: towards its true label in the Inversion tab.
     press(&mut app, "5");
     let commands = press(&mut app, "i");
@@ -870,8 +866,51 @@ fn explain_maps(app: &mut App) -> Vec<Command> {
             },
             skipped: Vec::new(),
             seconds: 0.0042,
+            layers: Some(explain_layers()),
+            nearest: Some(crate::jobs::explain_session::Nearest {
+                features: neighbours(0.5),
+                pixels: neighbours(2.0),
+            }),
         }),
     )
+}
+
+/// What the session says of the CNN's layers: two layers of channels, strongest first.
+fn explain_layers() -> crate::jobs::explain_session::Layers {
+    use crate::explain::layers::{ChannelMap, LayerMaps};
+    let layer = |name: &str, channels: usize, side: usize| LayerMaps {
+        layer: name.into(),
+        maps: (0..channels)
+            .map(|c| {
+                let strength = 1.0 - c as f32 / channels as f32;
+                ChannelMap {
+                    channel: (c * 7) % channels,
+                    side,
+                    values: (0..side * side)
+                        .map(|i| strength * ((i % side + c) % 5) as f32 / 4.0)
+                        .collect(),
+                    mean: strength / 2.0,
+                }
+            })
+            .collect(),
+    };
+    crate::jobs::explain_session::Layers {
+        filters: (0..32)
+            .map(|f| (0..9).map(|i| ((i + f) % 3) as f32 - 1.0).collect())
+            .collect(),
+        maps: vec![layer("conv1", 32, 26), layer("conv2", 64, 11)],
+    }
+}
+
+/// Look-alikes at distances from `d` up, every third with another label.
+fn neighbours(d: f32) -> Vec<crate::explain::lookalike::Neighbour> {
+    (0..8)
+        .map(|i| crate::explain::lookalike::Neighbour {
+            index: (i * 3) % 30,
+            label: if i % 3 == 2 { 5 } else { 3 },
+            distance: d + 0.25 * i as f32,
+        })
+        .collect()
 }
 
 /// The explain run's tables, as the job ends them.
@@ -1483,14 +1522,9 @@ fn the_explain_tab_asks_for_the_newest_image_and_shows_every_method_and_the_tabl
         commands
             .iter()
             .filter_map(|c| match c {
-                Command::Explain(ExplainRequest::Maps {
-                    tag,
-                    target,
-                    methods,
-                    ..
-                }) => {
-                    assert_eq!(methods, &Method::ALL.to_vec());
-                    Some((tag.clone(), *target))
+                Command::Explain(ExplainRequest::Maps(r)) => {
+                    assert_eq!(r.methods, Method::ALL.to_vec());
+                    Some((r.tag.clone(), r.target))
                 }
                 _ => None,
             })
@@ -1525,6 +1559,23 @@ fn the_explain_tab_asks_for_the_newest_image_and_shows_every_method_and_the_tabl
     assert!(
         screen(&app, 80, 24).contains("gradcam"),
         "half-size tiles fit 80x24"
+    );
+    // The layers: each convolution's strongest channels, then conv1's filters.
+    press(&mut app, "v");
+    for (w, h) in [(80, 24), (120, 40)] {
+        let shown = screen(&app, w, h);
+        assert!(shown.contains("conv1: the"), "{shown}");
+        assert!(shown.contains("conv2: the"), "{shown}");
+        assert!(shown.contains("conv1's filters"), "{shown}");
+    }
+    // The look-alikes were shown with the maps: no new request; labels and distances.
+    assert!(press(&mut app, "v").is_empty());
+    let shown = screen(&app, 80, 24);
+    assert!(shown.contains("nearest to test-1 in the CNN's"), "{shown}");
+    assert!(shown.contains("nearest in pixels"), "{shown}");
+    assert!(
+        shown.contains("3 0.50") && shown.contains("5 1.00"),
+        "{shown}"
     );
     // The tables, stacked on a narrow screen.
     press(&mut app, "v");

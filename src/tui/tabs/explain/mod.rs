@@ -5,6 +5,8 @@
 //! side; the faithfulness and sanity tables of the active model. Maps come from the explain
 //! session off the UI thread (the newest request wins); the tables from the explain job.
 
+mod learned;
+
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::Line;
@@ -19,7 +21,9 @@ use crate::explain::sanity::Sanity;
 use crate::explain::{max_abs, ImageMaps, Method, Of, Settings, Target};
 use crate::jobs::confidence::ModelName;
 use crate::jobs::explain::{ExplainEvent, ExplainResult, ModelChoice};
-use crate::jobs::explain_session::{ExplainRequest, ModelSpec, SessionEvent};
+use crate::jobs::explain_session::{
+    ExplainRequest, Layers, MapsRequest, ModelSpec, Nearest, SessionEvent,
+};
 use crate::runs::RunInfo;
 use crate::snapshot::to_byte;
 use crate::tui::app::{App, Tab};
@@ -71,6 +75,10 @@ pub enum View {
     Maps,
     /// Every method's map side by side.
     All,
+    /// The CNN's activation maps of the image, strongest first, and conv1's filters.
+    Layers,
+    /// The training images nearest in the CNN's features and in pixels.
+    Lookalikes,
     /// The faithfulness and sanity tables.
     Tables,
 }
@@ -95,7 +103,12 @@ pub struct Shown {
     pub maps: ImageMaps,
     pub skipped: Vec<Method>,
     pub seconds: f64,
+    pub layers: Option<Layers>,
+    pub nearest: Option<Nearest>,
 }
+
+/// Look-alike training images asked for.
+pub const LOOKALIKES: usize = 8;
 
 /// The Explain tab's state.
 #[derive(Debug, Clone)]
@@ -275,16 +288,20 @@ pub fn request(app: &mut App) -> Option<Command> {
         model: model.choice,
         cnn: model.cnn.as_ref().map(|r| r.dir.clone()),
     });
-    Some(Command::Explain(ExplainRequest::Maps {
-        id: tab.id,
-        model,
-        tag,
-        label,
-        pixels,
-        target: tab.target,
-        methods: Method::ALL.to_vec(),
-        settings: tab.settings,
-    }))
+    Some(Command::Explain(ExplainRequest::Maps(Box::new(
+        MapsRequest {
+            id: tab.id,
+            model,
+            tag,
+            label,
+            pixels,
+            target: tab.target,
+            methods: Method::ALL.to_vec(),
+            settings: tab.settings,
+            layers: true,
+            lookalikes: (tab.view == View::Lookalikes).then_some(LOOKALIKES),
+        },
+    ))))
 }
 
 /// The session answered.
@@ -301,6 +318,8 @@ pub fn on_session(app: &mut App, event: SessionEvent) -> Option<Command> {
             maps,
             skipped,
             seconds,
+            layers,
+            nearest,
         } if id == tab.id => {
             tab.fitting = None;
             let asked = tab.asked.clone()?;
@@ -310,6 +329,8 @@ pub fn on_session(app: &mut App, event: SessionEvent) -> Option<Command> {
                 maps,
                 skipped,
                 seconds,
+                layers,
+                nearest,
             });
         }
         SessionEvent::Failed { id, message } if id == tab.id || id == 0 => {
@@ -425,10 +446,16 @@ pub fn on_action(app: &mut App, action: Action) -> Option<Command> {
         Action::CycleView => {
             tab.view = match tab.view {
                 View::Maps => View::All,
-                View::All => View::Tables,
+                View::All => View::Layers,
+                View::Layers => View::Lookalikes,
+                View::Lookalikes => View::Tables,
                 View::Tables => View::Maps,
             };
-            return None;
+            // The look-alikes are asked for when first shown.
+            let missing = tab.shown.as_ref().is_some_and(|s| s.nearest.is_none());
+            if !(tab.view == View::Lookalikes && missing) {
+                return None;
+            }
         }
         Action::ToggleOverlay => {
             tab.overlay = !tab.overlay;
@@ -596,6 +623,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     match tab.view {
         View::Tables => tables(frame, main, app),
         View::All => all_methods(frame, main, app),
+        View::Layers => learned::layers(frame, main, app),
+        View::Lookalikes => learned::lookalikes(frame, main, app),
         View::Maps => {
             let top_h = 16.min(main.height);
             let [top, rest] =
