@@ -472,7 +472,7 @@ fn ablate_runs_a_tiny_study_and_resumes_it() {
         text(&alone.stderr)
     );
     assert!(
-        text(&alone.stdout).contains("each run alone on"),
+        text(&alone.stdout).contains("one at a time in its process"),
         "{}",
         text(&alone.stdout)
     );

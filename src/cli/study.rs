@@ -513,7 +513,9 @@ fn timing_note(runs: &[RunResult]) -> String {
             if *at_once > 1 {
                 format!("s/epoch, infer/s: each run on {threads}, {at_once} runs training at once.")
             } else {
-                format!("s/epoch, infer/s: each run alone on {threads}.")
+                // One at a time in this process; a cell run as its own task (`--cell`, a
+                // Slurm array) may have had other tasks beside it.
+                format!("s/epoch, infer/s: each run on {threads}, one at a time in its process.")
             }
         }
         _ => "s/epoch, infer/s: runs timed in different ways (each run's threads and runs_at_once are in result.json).".into(),
