@@ -70,8 +70,8 @@ pub struct ExplainArgs {
     #[arg(long)]
     sanity: bool,
     /// Also what the CNN's layers learned, as PNG grids in snapshots/: conv1's filters, each
-    /// image's activation maps (strongest first), every channel of the last convolution
-    /// maximised from noise.
+    /// image's activation maps (strongest first), every channel of the last convolution and
+    /// every unit of the hidden dense layer maximised from noise.
     #[arg(long)]
     layers: bool,
     /// Also each image's K look-alike training images (1-100; 5 when K is left out): nearest
@@ -226,13 +226,14 @@ pub fn run(args: ExplainArgs, config: &mut Config) -> anyhow::Result<()> {
                 path.display()
             );
         }
-        match &grids.maximised {
-            Some(path) => out!(
-                "every channel of {} maximised from noise: {}",
-                grids.maximised_layer,
+        for (layer, path) in &grids.maximised {
+            out!(
+                "every unit of {layer} maximised from noise: {}",
                 path.display()
-            ),
-            None => out!("the maximisation was cancelled"),
+            );
+        }
+        if grids.maximised.is_empty() {
+            out!("the maximisation was cancelled");
         }
     }
     Ok(())

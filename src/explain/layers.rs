@@ -127,26 +127,70 @@ impl Default for MaximiseOptions {
     }
 }
 
-/// For each channel of convolution `layer` (0-based), an image that excites it: gradient
-/// ascent from seeded noise on the channel's mean output before its ReLU (so that a channel
-/// silent on the noise still has a gradient), all channels as one batch, each step
-/// normalised, the total variation penalised, blurred now and then, pixels kept in [0,1].
-/// `progress(done, steps)` after each step; a cancel ends it with the images so far.
+/// What [`maximise`] excites: the channels of a convolution, or the units of the hidden
+/// dense layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Convolution `l` (0-based): each channel's mean output.
+    Conv(usize),
+    /// The hidden dense layer: each unit's output.
+    Dense,
+}
+
+impl Unit {
+    /// `conv2`, `dense`.
+    pub fn name(self) -> String {
+        match self {
+            Self::Conv(l) => format!("conv{}", l + 1),
+            Self::Dense => "dense".into(),
+        }
+    }
+}
+
+/// The output of `unit`'s layer before its ReLU for `x`: `[n, positions, channels]`.
+fn unit_output(net: &Network, unit: Unit, x: &Tensor) -> candle_core::Result<Tensor> {
+    match unit {
+        Unit::Conv(l) => {
+            let y = net
+                .conv_outputs(x, l)?
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("no layer".into()))?;
+            let (n, h, w, f) = y.dims4()?;
+            y.reshape((n, h * w, f))
+        }
+        Unit::Dense => {
+            let y = net
+                .hidden_output(x)?
+                .ok_or_else(|| candle_core::Error::Msg("no hidden dense layer".into()))?;
+            let (n, u) = y.dims2()?;
+            y.reshape((n, 1, u))
+        }
+    }
+}
+
+/// For each channel (or unit) of `unit`'s layer, an image that excites it: gradient ascent
+/// from seeded noise on its mean output before the ReLU (so that a channel silent on the noise
+/// still has a gradient), all of them as one batch, each step normalised, the total variation
+/// penalised, blurred now and then, pixels kept in [0,1]. `progress(done, steps)` after each
+/// step; a cancel ends it with the images so far.
 pub fn maximise(
     net: &Network,
-    layer: usize,
+    unit: Unit,
     o: &MaximiseOptions,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Vec<f32>>, ExplainError> {
-    let Some(conv) = net.spec.convs.get(layer) else {
+    let f = match unit {
+        Unit::Conv(l) => net.spec.convs.get(l).map(|c| c.filters),
+        Unit::Dense => net.spec.dense,
+    };
+    let Some(f) = f else {
         return Err(ExplainError::Setting(format!(
-            "layer {} does not exist: the network has {} convolution(s)",
-            layer + 1,
-            net.spec.convs.len()
+            "{} does not exist in this network",
+            unit.name()
         )));
     };
-    let f = conv.filters;
     let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed);
     let mut images: Vec<Vec<f32>> = (0..f)
         .map(|_| {
@@ -160,25 +204,15 @@ pub fn maximise(
     for i in 0..f {
         mask[i * f + i] = 1.0;
     }
-    let mask = Tensor::from_vec(mask, (f, 1, 1, f), &Device::Cpu).map_err(model)?;
+    let mask = Tensor::from_vec(mask, (f, 1, f), &Device::Cpu).map_err(model)?;
     for step in 0..o.steps {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
         let flat: Vec<f32> = images.concat();
         let x = Var::from_vec(flat, (f, SIDE, SIDE, 1), &Device::Cpu).map_err(model)?;
-        let grads = net
-            .conv_outputs(x.as_tensor(), layer)
-            .and_then(|mut ys| {
-                let y = ys
-                    .pop()
-                    .ok_or_else(|| candle_core::Error::Msg("no layer".into()))?;
-                y.broadcast_mul(&mask)?
-                    .mean(1)?
-                    .mean(1)?
-                    .sum_all()?
-                    .backward()
-            })
+        let grads = unit_output(net, unit, x.as_tensor())
+            .and_then(|y| y.broadcast_mul(&mask)?.mean(1)?.sum_all()?.backward())
             .map_err(model)?;
         let g = grads
             .get(x.as_tensor())
@@ -263,8 +297,14 @@ mod tests {
             ..MaximiseOptions::default()
         };
         let mut calls = 0;
-        let images =
-            maximise(&net, 0, &o, &AtomicBool::new(false), &mut |_, _| calls += 1).unwrap();
+        let images = maximise(
+            &net,
+            Unit::Conv(0),
+            &o,
+            &AtomicBool::new(false),
+            &mut |_, _| calls += 1,
+        )
+        .unwrap();
         assert_eq!((images.len(), calls), (32, 24));
         let start: Vec<f32> = vec![0.5; PIXELS];
         let mut wins = 0;
@@ -280,11 +320,52 @@ mod tests {
         }
         assert!(wins >= 30, "{wins} of 32 channels prefer their own image");
         // Deterministic by seed; a cancel stops at once.
-        let again = maximise(&net, 0, &o, &AtomicBool::new(false), &mut |_, _| {}).unwrap();
+        let again = maximise(
+            &net,
+            Unit::Conv(0),
+            &o,
+            &AtomicBool::new(false),
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert_eq!(images, again);
         let mut steps = 0;
-        maximise(&net, 1, &o, &AtomicBool::new(true), &mut |_, _| steps += 1).unwrap();
+        maximise(
+            &net,
+            Unit::Conv(1),
+            &o,
+            &AtomicBool::new(true),
+            &mut |_, _| steps += 1,
+        )
+        .unwrap();
         assert_eq!(steps, 0);
-        assert!(maximise(&net, 2, &o, &AtomicBool::new(false), &mut |_, _| {}).is_err());
+        assert!(maximise(
+            &net,
+            Unit::Conv(2),
+            &o,
+            &AtomicBool::new(false),
+            &mut |_, _| {}
+        )
+        .is_err());
+        // The dense units: each image raises its own unit above where the noise had it.
+        let units = maximise(
+            &net,
+            Unit::Dense,
+            &o,
+            &AtomicBool::new(false),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(units.len(), 128);
+        let hidden = |image: &[f32]| {
+            let x = Tensor::from_slice(image, (1, SIDE, SIDE, 1), &Device::Cpu).unwrap();
+            let y = net.hidden_output(&x).unwrap().unwrap();
+            y.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        let noise = hidden(&start);
+        let raised = (0..128)
+            .filter(|&u| hidden(&units[u])[u] > noise[u])
+            .count();
+        assert!(raised >= 120, "{raised} of 128 units raised");
     }
 }

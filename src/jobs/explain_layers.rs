@@ -1,5 +1,6 @@
 //! The explain job's look inside the CNN: the grids of what its layers learned (conv1's
-//! filters, each image's activation maps, the last convolution's channels maximised) and each
+//! filters, each image's activation maps, the last convolution's channels and the dense units
+//! maximised) and each
 //! image's look-alike training images, for `classgen explain --layers --lookalikes K`.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::explain::{ExplainEvent, Explained};
 use super::Reporter;
 use crate::data::Dataset;
-use crate::explain::layers::{self, MaximiseOptions};
+use crate::explain::layers::{self, MaximiseOptions, Unit};
 use crate::explain::lookalike::{self, FeatureIndex, Neighbour};
 use crate::model::Network;
 use crate::snapshot;
@@ -25,10 +26,9 @@ pub struct LayerGrids {
     pub filters: PathBuf,
     /// One per explained image: its channels of every convolution, strongest first.
     pub activations: Vec<PathBuf>,
-    /// The last convolution's channels, each maximised from noise (none when cancelled).
-    pub maximised: Option<PathBuf>,
-    /// That convolution (`conv2`).
-    pub maximised_layer: String,
+    /// The last convolution's channels and the hidden dense layer's units, each maximised
+    /// from noise: the layer (`conv2`, `dense`) and its grid (none left when cancelled).
+    pub maximised: Vec<(String, PathBuf)>,
 }
 
 /// One image's look-alike training images.
@@ -107,35 +107,44 @@ pub fn write_layers(
             &grid,
         )?);
     }
-    let last = net.spec.convs.len().saturating_sub(1);
-    let layer = format!("conv{}", last + 1);
-    reporter.emit(ExplainEvent::Stage {
-        name: format!("maximising every channel of {layer}"),
-        images: net.spec.convs.get(last).map_or(0, |c| c.filters),
-    });
-    let o = MaximiseOptions::default();
-    let cancelled = || cancel.load(std::sync::atomic::Ordering::Relaxed);
-    let found = layers::maximise(net, last, &o, cancel, &mut |_, _| {})?;
-    let maximised = if cancelled() {
-        None
-    } else {
+    let mut units = vec![Unit::Conv(net.spec.convs.len().saturating_sub(1))];
+    if net.spec.dense.is_some() {
+        units.push(Unit::Dense);
+    }
+    let mut maximised = Vec::new();
+    for unit in units {
+        let name = unit.name();
+        let count = match unit {
+            Unit::Conv(l) => net.spec.convs.get(l).map_or(0, |c| c.filters),
+            Unit::Dense => net.spec.dense.unwrap_or(0),
+        };
+        reporter.emit(ExplainEvent::Stage {
+            name: format!("maximising every unit of {name}"),
+            images: count,
+        });
+        let found = layers::maximise(
+            net,
+            unit,
+            &MaximiseOptions::default(),
+            cancel,
+            &mut |_, _| {},
+        )?;
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
         let grid = TileGrid {
             columns: columns(found.len()),
             rows: rows(found.iter().map(|p| Tile::Grey(p)).collect(), |a, b| {
-                format!("{layer} ch {a}-{b}")
+                format!("{name} {a}-{b}")
             }),
         };
-        Some(write(
-            dir,
-            &snapshot::file_name(&[run, &layer, "maximised"]),
-            &grid,
-        )?)
-    };
+        let png = write(dir, &snapshot::file_name(&[run, &name, "maximised"]), &grid)?;
+        maximised.push((name, png));
+    }
     Ok(LayerGrids {
         filters,
         activations,
         maximised,
-        maximised_layer: layer,
     })
 }
 

@@ -141,6 +141,35 @@ impl Network {
         Ok(out)
     }
 
+    /// The hidden dense layer's output before its ReLU (`[n, units]`; `None` without one) for
+    /// images `[n, 28, 28, 1]`, with the weights held constant.
+    pub fn hidden_output(&self, images: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        if self.spec.dense.is_none() {
+            return Ok(None);
+        }
+        let convs = self.spec.convs.len();
+        let mut x = images.clone();
+        if convs > 0 {
+            let y = self.conv_outputs(images, convs - 1)?;
+            let last = &self.spec.convs[convs - 1];
+            let y = y
+                .last()
+                .ok_or_else(|| candle_core::Error::Msg("no layer".into()))?;
+            x = if last.pool {
+                ops::relu_max_pool2(y)?
+            } else {
+                ops::relu(y)?
+            };
+        }
+        let n = x.dim(0)?;
+        let x = x.reshape((n, ()))?;
+        let (w, b) = match (self.vars.get(2 * convs), self.vars.get(2 * convs + 1)) {
+            (Some(w), Some(b)) => (w.1.as_tensor().detach(), b.1.as_tensor().detach()),
+            _ => return Err(candle_core::Error::Msg("missing parameter".into())),
+        };
+        Ok(Some(x.matmul(&w)?.broadcast_add(&b)?))
+    }
+
     fn forward_with(&self, images: &Tensor, frozen: bool) -> candle_core::Result<Tensor> {
         let mut x = images.clone();
         let mut params = self.vars.iter().map(|(_, v)| {
