@@ -149,6 +149,7 @@ fn with_study(app: &mut App) {
         rows: classgen::ablation::table(&results, &order, "seed"),
         seeds: 3,
         at_once: 2,
+        elsewhere: 0,
         in_flight: [(4, 2), (5, 0)]
             .map(|(v, seed)| {
                 (

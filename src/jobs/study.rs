@@ -185,6 +185,16 @@ impl CellTask {
     }
 }
 
+/// How many cells of the study in `dir` some process holds the claim of now (training them).
+pub fn cells_held(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("cells")).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| RunLock::is_held(&e.path()))
+            .count()
+    })
+}
+
 /// Where a cell stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CellStatus {

@@ -94,7 +94,8 @@ pub enum Msg {
     /// Every [`RELOAD_EVERY`]: look again at what other processes write (runs, study cells).
     Reload,
     /// The newest study on the data in use, read again ([`Command::ReloadStudy`]).
-    StudyReloaded(Option<Box<(RunInfo, AblationResult)>>),
+    /// With how many of its cells other processes hold now (running elsewhere).
+    StudyReloaded(Option<Box<(RunInfo, AblationResult, usize)>>),
 }
 
 /// How often the dashboard looks for runs and study cells that other processes write.

@@ -172,7 +172,11 @@ impl Runner {
             Command::ReloadStudy => {
                 if let Some(identity) = app.identity() {
                     let study = newest(&self.store.list(), RunKind::Ablate, &identity, |_| true);
-                    let _ = self.tx.send(Msg::StudyReloaded(study.map(Box::new)));
+                    let found = study.map(|(run, result)| {
+                        let held = crate::jobs::study::cells_held(&run.dir);
+                        Box::new((run, result, held))
+                    });
+                    let _ = self.tx.send(Msg::StudyReloaded(found));
                 }
             }
             Command::LoadSaved => {

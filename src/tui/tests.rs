@@ -1122,6 +1122,7 @@ fn study(done: usize) -> Study {
         total: 6,
         finished: results.len(),
         rows: crate::ablation::table(&results, &order, "seed"),
+        elsewhere: 0,
         seeds: 2,
         at_once: 2,
         // The next two runs of the plan train side by side.
@@ -1500,11 +1501,18 @@ fn the_ablation_tab_follows_a_study_that_other_processes_write() {
             missing: vec![],
             runs,
         };
-        Msg::StudyReloaded(Some(Box::new((run, result))))
+        Msg::StudyReloaded(Some(Box::new((run, result, 2))))
     };
     update(&mut app, study(vec![cell(42, 0.9)]));
     let shown = app.ablation.study.as_ref().unwrap();
     assert_eq!((shown.finished, shown.total), (1, 4));
+    // Cells that other processes hold are said to be training there, not "stopped".
+    press(&mut app, "3");
+    let screen = screen(&app, 120, 40);
+    assert!(
+        screen.contains("Ablation study: 2 cells training in other processes"),
+        "{screen}"
+    );
     // A cell finishes in another process: the next reload shows it, no restart.
     update(&mut app, study(vec![cell(42, 0.9), cell(43, 0.8)]));
     let shown = app.ablation.study.as_ref().unwrap();

@@ -70,8 +70,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::StudyReloaded(found) => {
             // A study this dashboard runs is shown from its own events.
             if let (false, Some(found)) = (app.ablation.busy(), found) {
-                let (run, result) = *found;
-                app.ablation.study = Some(ablation::Study::saved(&run, &result));
+                let (run, result, elsewhere) = *found;
+                let mut study = ablation::Study::saved(&run, &result);
+                study.elsewhere = elsewhere;
+                app.ablation.study = Some(study);
             }
             Vec::new()
         }

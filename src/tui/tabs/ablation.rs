@@ -38,6 +38,8 @@ pub struct Study {
     /// The runs in flight: variant, seed, and progress of each, in the order they started.
     pub in_flight: Vec<(String, u64, Progress)>,
     pub results: Vec<RunResult>,
+    /// Cells other processes are training now (a study followed from its files).
+    pub elsewhere: usize,
     /// The table of `results` (mean ± std, delta and Welch's test against `seed`).
     pub rows: Vec<VariantRow>,
 }
@@ -60,6 +62,7 @@ impl Study {
             in_flight: Vec::new(),
             results: result.runs.clone(),
             rows: result.rows.clone(),
+            elsewhere: 0,
         }
     }
 }
@@ -291,11 +294,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 fn progress(frame: &mut Frame, area: Rect, app: &App, run: &Study) {
     let state = match app.ablation.job {
-        JobState::Starting => "starting...",
-        JobState::Running => "running",
-        JobState::Stopping => "cancelling...",
-        JobState::Idle | JobState::Attached if run.finished >= run.total => "finished",
-        JobState::Idle | JobState::Attached => "stopped (s resumes)",
+        JobState::Starting => "starting...".to_string(),
+        JobState::Running => "running".into(),
+        JobState::Stopping => "cancelling...".into(),
+        JobState::Idle | JobState::Attached if run.finished >= run.total => "finished".into(),
+        JobState::Idle | JobState::Attached if run.elsewhere > 0 => format!(
+            "{} cell{} training in other processes",
+            run.elsewhere,
+            if run.elsewhere == 1 { "" } else { "s" }
+        ),
+        JobState::Idle | JobState::Attached => "stopped (s resumes)".into(),
     };
     let block = Block::bordered()
         .title(format!(" Ablation study: {state} "))
@@ -319,7 +327,8 @@ fn progress(frame: &mut Frame, area: Rect, app: &App, run: &Study) {
     frame.render_widget(
         Paragraph::new(format!(
             "{dir_text}  ({} variants x {} seeds)",
-            run.order.len(),
+            // A study followed from its files lists only the variants with finished cells.
+            run.order.len().max(run.total / run.seeds.max(1)),
             run.seeds
         )),
         dir,
