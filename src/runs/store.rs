@@ -686,6 +686,27 @@ mod tests {
         }
     }
 
+    /// Numbers read back from a run's files are the numbers written, to the last bit: a
+    /// mean of 0.9572499999999999 read as its neighbour 0.9572500000000001 printed 95.73 on
+    /// the dashboard where the command that wrote it printed 95.72.
+    #[test]
+    fn floats_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        let values: Vec<f64> = vec![
+            0.9572499999999999,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            5e-324,
+            9.977538994382561e3,
+        ];
+        write_json(&path, &values).unwrap();
+        let back: Vec<f64> = read_json(&path).unwrap();
+        for (a, b) in values.iter().zip(&back) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{a} read back as {b}");
+        }
+    }
+
     fn train_run(store: &RunStore, data: DataIdentity, state: RunState, order: u8) -> String {
         let mut run = store.create(RunKind::Train, data.clone(), None).unwrap();
         run.update(|r| {
