@@ -129,13 +129,8 @@ impl Network {
                 (Some(w), Some(b)) => (w.1.as_tensor().detach(), b.1.as_tensor().detach()),
                 _ => return Err(candle_core::Error::Msg("missing parameter".into())),
             };
-            let w_aug = Tensor::cat(&[&w, &b.unsqueeze(0)?], 0)?;
-            let y = ops::conv2d(&x, &w_aug, conv.kernel)?;
-            x = if conv.pool {
-                ops::relu_max_pool2(&y)?
-            } else {
-                ops::relu(&y)?
-            };
+            let y;
+            (y, x) = conv_block(&x, &w, &b, conv)?;
             out.push(y);
         }
         Ok(out)
@@ -186,13 +181,7 @@ impl Network {
         };
         for conv in &self.spec.convs {
             let (w, b) = (next()?, next()?);
-            let w_aug = Tensor::cat(&[&w, &b.unsqueeze(0)?], 0)?;
-            let y = ops::conv2d(&x, &w_aug, conv.kernel)?;
-            x = if conv.pool {
-                ops::relu_max_pool2(&y)?
-            } else {
-                ops::relu(&y)?
-            };
+            x = conv_block(&x, &w, &b, conv)?.1;
         }
         let n = x.dim(0)?;
         let mut x = x.reshape((n, ()))?;
@@ -222,6 +211,24 @@ impl Network {
         }
         Ok(out)
     }
+}
+
+/// One conv block on `x`: the convolution's output before its ReLU, and the block's output
+/// (ReLU, then 2x2 max-pool when the block pools).
+fn conv_block(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    conv: &super::arch::ConvSpec,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let w_aug = Tensor::cat(&[w, &b.unsqueeze(0)?], 0)?;
+    let y = ops::conv2d(x, &w_aug, conv.kernel)?;
+    let out = if conv.pool {
+        ops::relu_max_pool2(&y)?
+    } else {
+        ops::relu(&y)?
+    };
+    Ok((y, out))
 }
 
 /// `[n, 28, 28, 1]` f32 tensor in [0,1] from u8 pixels.

@@ -15,7 +15,7 @@ use crate::tui::app::App;
 use crate::tui::widgets::halfblock::HalfBlockImage;
 
 /// A square map averaged over 2x2 blocks (an odd last row and column dropped).
-fn shrink(values: &[f32], side: usize) -> (Vec<f32>, usize) {
+pub(super) fn shrink(values: &[f32], side: usize) -> (Vec<f32>, usize) {
     let half = side / 2;
     let mut out = vec![0.0; half * half];
     for r in 0..half * 2 {

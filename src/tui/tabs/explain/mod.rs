@@ -15,7 +15,7 @@ use ratatui::Frame;
 
 use super::{block, key, placeholder, JobState};
 use crate::baselines::BaselineKind;
-use crate::data::{CLASSES, PIXELS, SIDE};
+use crate::data::{CLASSES, SIDE};
 use crate::explain::faithfulness::Faithfulness;
 use crate::explain::sanity::Sanity;
 use crate::explain::{max_abs, ImageMaps, Method, Of, Settings, Target};
@@ -580,16 +580,6 @@ fn normalised(map: &[f32]) -> Vec<f32> {
     map.iter().map(|v| v / m).collect()
 }
 
-/// A 28x28 image averaged over 2x2 blocks (14x14), for small tiles.
-fn halved(image: &[f32]) -> Vec<f32> {
-    let half = SIDE / 2;
-    let mut out = vec![0.0; half * half];
-    for (i, v) in image.iter().enumerate().take(PIXELS) {
-        out[(i / SIDE / 2) * half + (i % SIDE) / 2] += v / 4.0;
-    }
-    out
-}
-
 fn class_name(app: &App, c: usize) -> String {
     let names = app.class_names();
     match names.get(c) {
@@ -798,7 +788,13 @@ fn all_methods(frame: &mut Frame, area: Rect, app: &App) {
     };
     let (tile_w, tile_h) = if full { (30, 16) } else { (16, 9) };
     let per_row = (area.width / tile_w).max(1) as usize;
-    let prepare = |v: &[f32]| if full { v.to_vec() } else { halved(v) };
+    let prepare = |v: &[f32]| {
+        if full {
+            v.to_vec()
+        } else {
+            learned::shrink(v, SIDE).0
+        }
+    };
     let side = if full { SIDE } else { SIDE / 2 };
     let image = prepare(&shown.asked.pixels);
     let grey: Vec<u8> = image.iter().map(|&v| to_byte(v)).collect();
@@ -914,15 +910,12 @@ fn tables(frame: &mut Frame, area: Rect, app: &App) {
             Row::new(["method", "deletion", "insertion", "ms/image"])
                 .style(Style::default().fg(Color::Cyan)),
         );
-        let [t, note] = Layout::vertical([
-            Constraint::Length(f.rows.len() as u16 + 1),
-            Constraint::Length(1),
-        ])
-        .areas(left);
-        frame.render_widget(table, t);
-        frame.render_widget(
-            Paragraph::new("AUC: deletion low, insertion high is good").dim(),
-            note,
+        table_with_note(
+            frame,
+            left,
+            table,
+            f.rows.len(),
+            "AUC: deletion low, insertion high is good",
         );
     }
     if let Some(s) = sanity {
@@ -952,15 +945,12 @@ fn tables(frame: &mut Frame, area: Rect, app: &App) {
         widths.push(Constraint::Min(8));
         let table = Table::new(rows, widths)
             .header(Row::new(header).style(Style::default().fg(Color::Cyan)));
-        let [t, note] = Layout::vertical([
-            Constraint::Length(s.rows.len() as u16 + 1),
-            Constraint::Length(1),
-        ])
-        .areas(right);
-        frame.render_widget(table, t);
-        frame.render_widget(
-            Paragraph::new("Spearman with the map, layers randomised from the top").dim(),
-            note,
+        table_with_note(
+            frame,
+            right,
+            table,
+            s.rows.len(),
+            "Spearman with the map, layers randomised from the top",
         );
     } else if faith.is_some() && right.height > 0 {
         frame.render_widget(
@@ -968,4 +958,12 @@ fn tables(frame: &mut Frame, area: Rect, app: &App) {
             right,
         );
     }
+}
+
+/// A table of `rows` rows (and its header) with a dim line of explanation right under it.
+fn table_with_note(frame: &mut Frame, area: Rect, table: Table, rows: usize, note: &str) {
+    let [t, below] =
+        Layout::vertical([Constraint::Length(rows as u16 + 1), Constraint::Length(1)]).areas(area);
+    frame.render_widget(table, t);
+    frame.render_widget(Paragraph::new(note.to_string()).dim(), below);
 }
